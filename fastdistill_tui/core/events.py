@@ -1,0 +1,166 @@
+"""Every event the engine emits: frozen, versioned, JSON round-trippable (DESIGN §2).
+
+`event_to_json(e)` / `event_from_json(d)` are exact inverses; `events.jsonl` holds one
+`event_to_json` object a line, so a run can be replayed into the TUI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    ts: float = field(default_factory=time.time, kw_only=True)
+
+    #: StageProgress-like events can be coalesced: only the latest per key matters.
+    coalesce_key: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    config_hash: str
+    dataset: str
+    teacher: str
+    total: int  # samples in the split (before dedup/limit); 0 when unknown
+    resumed: bool = False
+    run_dir: str = ""
+
+
+@dataclass(frozen=True)
+class StageStarted(Event):
+    stage: str
+
+
+@dataclass(frozen=True)
+class StageProgress(Event):
+    stage: str
+    done: int
+    total: int  # 0 when unknown
+    kept: int = 0
+    rejected: int = 0
+    rate_per_s: float = 0.0
+    eta_s: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coalesce_key", ("StageProgress", self.stage))
+
+
+@dataclass(frozen=True)
+class StageFinished(Event):
+    stage: str
+    total: int
+    kept: int
+    rejected: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RequestStats(Event):
+    cached: int
+    fresh: int
+    failed: int
+    in_flight: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    requests_per_min: float = 0.0
+    tokens_per_min: float = 0.0
+    projected_cost: float = 0.0
+    eta_s: float | None = None
+    retries: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coalesce_key", ("RequestStats",))
+
+
+@dataclass(frozen=True)
+class TimingUpdated(Event):
+    # transition "a__to__b" -> {"p50": s, "share": fraction of the total}
+    transitions: dict[str, dict[str, float]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coalesce_key", ("TimingUpdated",))
+
+
+@dataclass(frozen=True)
+class GateEvaluated(Event):
+    gate: str
+    passed: bool
+    # metric -> {"value": float, "threshold": float, "passed": bool}
+    metrics: dict[str, dict[str, Any]]
+    early: bool = False  # the early warning after the first min_total answers
+
+
+@dataclass(frozen=True)
+class GateDecided(Event):
+    gate: str
+    proceed: bool
+    overridden: bool
+    by: str  # "auto" (passed), "flag", "env", "config", "user", "policy"
+
+
+@dataclass(frozen=True)
+class TrainProgress(Event):
+    iteration: int
+    total_iterations: int
+    loss: float | None = None
+    val_loss: float | None = None
+    tokens_per_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coalesce_key", ("TrainProgress",))
+
+
+@dataclass(frozen=True)
+class StudentMetrics(Event):
+    phase: str  # "pre" | "post"
+    total: int
+    exec_pass_rate: float
+    gold_match_rate: float
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str  # "completed" | "gate_failed" | "cancelled" | "failed"
+    exit_code: int
+    seconds: float
+    run_dir: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    level: str  # "info" | "warning" | "error"
+    message: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (RunStarted, StageStarted, StageProgress, StageFinished, RequestStats,
+                TimingUpdated, GateEvaluated, GateDecided, TrainProgress, StudentMetrics,
+                RunFinished, Log)
+}
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.init}
+    data["type"] = type(event).__name__
+    data["v"] = SCHEMA_VERSION
+    return data
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    data = dict(data)
+    kind = data.pop("type")
+    version = data.pop("v", SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"event schema v{version} is newer than this build (v{SCHEMA_VERSION})")
+    cls = EVENT_TYPES[kind]
+    return cls(**data)

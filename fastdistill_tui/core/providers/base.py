@@ -1,0 +1,27 @@
+"""The one interface every teacher (and the student, when it answers) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ..types import Answer, GenParams
+
+Messages = list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": str}]
+
+
+class Provider(ABC):
+    """A teacher. `complete` never raises for a request-level problem: it returns a Failure.
+
+    `name` and `model` are part of the teacher cache key, so they must identify what answers
+    (e.g. name="openrouter", model="deepseek/deepseek-v3.2").
+    """
+
+    name: str = "provider"
+    model: str = ""
+
+    @abstractmethod
+    async def complete(self, messages: Messages, params: GenParams) -> Answer:
+        """Answer one chat request: a Completion, or a Failure with its reason."""
+
+    async def aclose(self) -> None:
+        """Release connections, models, threads."""
