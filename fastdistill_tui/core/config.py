@@ -27,7 +27,7 @@ APP_NAME = "fastdistill"
 @dataclass
 class DatasetConfig:
     spec: str = "bundled"  # bundled | wikisql:DIR | spider:DIR | jsonl:FILE
-    split: str = "train"  # split distilled; "" = the dataset's default
+    split: str = ""  # split distilled; "" = the dataset's default
     eval_split: str = ""  # split for student evaluation; "" = the dataset's default
     limit: int = 0  # first N samples after dedup; 0 = all
 
@@ -191,6 +191,13 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str, path: str | None) -> Non
             _apply(getattr(obj, key), value, where + ".", path)
         else:
             setattr(obj, key, _coerce(value, typ, where, path))
+
+
+def config_from_dict(data: dict[str, Any], source: str) -> Config:
+    """A Config from a stored dict (e.g. the config a run was started with)."""
+    config = Config()
+    _apply(config, data, "", source)
+    return config
 
 
 def validate(config: Config, path: str | None = None) -> Config:

@@ -1,0 +1,122 @@
+"""Engine overhead per sample and peak memory, with an instant in-process teacher.
+
+    python benchmarks/engine_overhead.py                     # 10,000 and 100,000 samples
+    python benchmarks/engine_overhead.py --samples 2000 --rss-samples 20000
+
+Each run is a child process on a generated JSONL dataset over real SQLite files: every sample
+goes through canonicalize, hash, dedup, gold check, teacher (an answer returned at once, no I/O),
+clean, rules, sandboxed execution, comparison, score, the store, select and export. So the
+figure is the whole pipeline's own cost per sample, everything but the teacher's latency.
+Peak RSS is the child's ru_maxrss. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TABLES = 20
+
+
+def make_dataset(root: Path, n: int) -> Path:
+    """n distinct questions over TABLES small tables in one DB; gold SQL in the answer file."""
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "bench.sqlite"
+    with sqlite3.connect(db) as conn:
+        for t in range(TABLES):
+            conn.execute(f"CREATE TABLE t{t} (name TEXT, kind TEXT, value REAL)")
+            conn.executemany(f"INSERT INTO t{t} VALUES (?, ?, ?)",
+                             [(f"item{i}", f"k{i % 5}", float(i * 7 % 101)) for i in range(50)])
+    path = root / "questions.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(n):
+            t, v = i % TABLES, i // TABLES
+            sql = f"SELECT count(*) FROM t{t} WHERE value > {v}"
+            out.write(json.dumps({"question": f"How many rows of t{t} have value above {v}?",
+                                  "sql": sql, "db": "bench.sqlite"}) + "\n")
+    return path
+
+
+def child(dataset: Path, data_dir: Path) -> None:
+    from fastdistill_tui.core.config import Config
+    from fastdistill_tui.core.engine import Engine
+    from fastdistill_tui.core.prompt import parse_prompt
+    from fastdistill_tui.core.providers.base import Provider
+    from fastdistill_tui.core.store import Store
+    from fastdistill_tui.core.types import Completion
+
+    class InstantTeacher(Provider):
+        """Answers at once with the right SQL, read back from the question's wording."""
+        name, model = "instant", "bench"
+
+        async def complete(self, messages, params):
+            _, question = parse_prompt(messages)
+            words = question.rstrip("?").split()
+            return Completion(text=f"SELECT count(*) FROM {words[4]} WHERE value > {words[-1]}",
+                              tokens_in=100, tokens_out=12)
+
+    config = Config()
+    config.run.data_dir = str(data_dir)
+    config.dataset.spec = f"jsonl:{dataset}"
+    config.gates.teacher_eval.enabled = False
+    store = Store(data_dir / "fastdistill.sqlite")
+    engine = Engine(config, store, provider=InstantTeacher())
+    start = time.perf_counter()
+    outcome = asyncio.run(engine.run(lambda e: None, lambda e: False))
+    seconds = time.perf_counter() - start
+    exported = sum(1 for split in ("train", "valid")
+                   for _ in open(outcome.run_dir / "mlx" / f"{split}.jsonl"))
+    store.close()
+    print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported}))
+
+
+def measure(n: int, work: Path) -> dict[str, float]:
+    dataset = make_dataset(work / f"data{n}", n)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(dataset),
+                             str(work / f"run{n}")], stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"child failed with status {status}")
+    result = json.loads(out.strip().splitlines()[-1])
+    rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
+    return {"n": n, "seconds": result["seconds"], "ms_per_sample": result["seconds"] * 1000 / n,
+            "peak_rss_mb": rss_mb, "exported": result["exported"], "status": result["status"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--rss-samples", type=int, default=100_000)
+    parser.add_argument("--child", nargs=2, metavar=("DATASET", "DATA_DIR"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]))
+        return
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    print("| samples | wall s | ms/sample | peak RSS MB | exported | status |")
+    print("|---:|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in dict.fromkeys((args.samples, args.rss_samples)):
+            r = measure(n, Path(tmp))
+            print(f"| {n:,} | {r['seconds']:.1f} | {r['ms_per_sample']:.3f} | "
+                  f"{r['peak_rss_mb']:.0f} | {r['exported']:,} | {r['status']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

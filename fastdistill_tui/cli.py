@@ -1,0 +1,318 @@
+"""`fastdistill` command line (DESIGN §9). Exit codes: 0 done, 2 bad input or config, 3 a gate
+failed with no override, 130 stopped by the user (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .core import config as cfg
+from .core.errors import FastDistillError, InputError
+from .core.events import Event, event_to_json
+
+
+def store_path(config: cfg.Config) -> Path:
+    return config.data_dir / "fastdistill.sqlite"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastdistill",
+        description="Distil a teacher LLM into a small student on execution-checked Text2SQL.")
+    parser.add_argument("--version", action="version", version=f"fastdistill {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the pipeline")
+    run.add_argument("--headless", action="store_true",
+                     help="no TUI: progress on stderr, events as JSONL with --events")
+    run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
+    run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
+    run.add_argument("--split", help="dataset split to distil")
+    run.add_argument("--limit", type=int, help="first N samples (after dedup)")
+    run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
+                                       "ollama:MODEL | mlx:PATH")
+    run.add_argument("--base-url", help="server URL for openai/ollama specs")
+    run.add_argument("--concurrency", type=int, help="teacher requests in flight")
+    run.add_argument("--student", help="student model dir/id (training lands in a later "
+                                       "release; currently ignored with a warning)")
+    run.add_argument("--no-student", action="store_true", help="skip training and student eval")
+    run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
+                     help="continue past a failed gate (e.g. teacher_eval)")
+    run.add_argument("--events", metavar="FILE|-", help="write JSONL events to FILE or stdout")
+    run.add_argument("--resume", metavar="RUN_ID", help="continue a run")
+
+    report = sub.add_parser("report", help="quality + timing summary of a run")
+    report.add_argument("run_id", nargs="?", help="run id (default: the latest run)")
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument("--list", action="store_true", help="list runs")
+    report.add_argument("--config", help="TOML config")
+
+    sub.add_parser("locate", help="print config, data and runs paths")
+    init = sub.add_parser("init", help="write a default config file")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("--path", help="where to write (default: the platformdirs config file)")
+
+    data = sub.add_parser("data", help="datasets")
+    data_sub = data.add_subparsers(dest="data_command")
+    get = data_sub.add_parser("get", help="download + convert a public dataset")
+    get.add_argument("name", choices=["wikisql"])
+    get.add_argument("--dest", help="target directory (default: data dir/datasets)")
+    get.add_argument("--url", help="archive URL (default: the official WikiSQL archive)")
+    get.add_argument("--sha256", help="expected checksum of the archive")
+    return parser
+
+
+def load_run_config(args: argparse.Namespace) -> cfg.Config:
+    """File/env config with the CLI flags applied on top (CLI > env > file > defaults)."""
+    config = cfg.load_config(args.config)
+    flags = {
+        ("dataset", "spec"): args.dataset, ("dataset", "split"): args.split,
+        ("dataset", "limit"): args.limit, ("teacher", "spec"): args.teacher,
+        ("teacher", "base_url"): args.base_url, ("teacher", "concurrency"): args.concurrency,
+    }
+    for (section, key), value in flags.items():
+        if value is not None:
+            setattr(getattr(config, section), key, value)
+    for gate in args.override_gate:
+        if gate not in config.run.override_gates:
+            config.run.override_gates.append(gate)
+    return cfg.validate(config, "command line")
+
+
+class HeadlessPrinter:
+    """Human progress on stderr: one status line every couple of seconds, plus milestones."""
+
+    def __init__(self, out: TextIO, every_s: float = 2.0) -> None:
+        self.out = out
+        self.every_s = every_s
+        self.last = 0.0
+        self.progress: dict[str, Any] = {}
+        self.requests: Any = None
+
+    def __call__(self, event: Event) -> None:
+        kind = type(event).__name__
+        if kind == "StageProgress":
+            self.progress[event.stage] = event
+            if event.ts - self.last >= self.every_s:
+                self.last = event.ts
+                self.status_line()
+        elif kind == "RequestStats":
+            self.requests = event
+        elif kind == "RunStarted":
+            verb = "resuming" if event.resumed else "starting"
+            self.say(f"{verb} run {event.run_id}: dataset {event.dataset}, teacher "
+                     f"{event.teacher}, {event.total} rows")
+        elif kind == "StageFinished":
+            self.say(f"[{event.stage}] done: {event.kept} kept, {event.rejected} rejected "
+                     f"in {event.seconds:.1f}s")
+        elif kind == "GateEvaluated":
+            when = "early check" if event.early else "final"
+            verdict = "passed" if event.passed else "FAILED"
+            parts = ", ".join(f"{k} {m['value']:.3g} (≥ {m['threshold']:.3g})"
+                              for k, m in event.metrics.items())
+            self.say(f"gate {event.gate} ({when}) {verdict}: {parts}")
+        elif kind == "GateDecided" and event.overridden:
+            self.say(f"gate {event.gate} overridden by {event.by}")
+        elif kind == "Log":
+            self.say(f"{event.level}: {event.message}")
+
+    def status_line(self) -> None:
+        parts = []
+        for stage, p in self.progress.items():
+            part = f"{stage} {p.done}" + (f"/{p.total}" if p.total else "")
+            if stage == "teacher":
+                part += f" {p.rate_per_s:.1f}/s"
+                if p.eta_s is not None:
+                    part += f" ETA {format_seconds(p.eta_s)}"
+            parts.append(part)
+        r = self.requests
+        if r is not None:
+            parts.append(f"requests cached {r.cached} fresh {r.fresh} failed {r.failed} "
+                         f"in-flight {r.in_flight} cost ${r.cost:.4f}")
+        self.say(" | ".join(parts))
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def headless_gate_policy(event: Any) -> bool:
+    """Headless has nobody to ask: a failed gate stops the run unless overridden up front."""
+    return False
+
+
+headless_gate_policy.who = "policy"  # type: ignore[attr-defined]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .core.engine import Engine
+    from .core.store import Store
+
+    if not args.headless:
+        print("the TUI is not part of this release yet; use `fastdistill run --headless`",
+              file=sys.stderr)
+        return 2
+    config = load_run_config(args)
+    store = Store(store_path(config))
+    resume = False
+    run_id = args.resume
+    if run_id:
+        run = store.get_run(run_id)
+        if run is None:
+            raise InputError(f"no run '{run_id}'", field="--resume",
+                             hint="list runs with `fastdistill report --list`")
+        overrides = config.run.override_gates
+        config = cfg.config_from_dict(json.loads(run["config_json"]), f"run {run_id}")
+        config.run.override_gates = sorted(set(config.run.override_gates) | set(overrides))
+        resume = True
+    else:
+        run_id = store.latest_unfinished_run(config.config_hash())
+        resume = run_id is not None
+    if args.student and not args.no_student:
+        print("warning: student training and evaluation are not in this release; "
+              "--student is ignored", file=sys.stderr)
+
+    printer = HeadlessPrinter(sys.stderr)
+    events_out: TextIO | None = None
+    if args.events == "-":
+        events_out = sys.stdout
+    elif args.events:
+        Path(args.events).parent.mkdir(parents=True, exist_ok=True)
+        events_out = open(args.events, "a", encoding="utf-8")
+
+    def sink(event: Event) -> None:
+        printer(event)
+        if events_out is not None:
+            events_out.write(json.dumps(event_to_json(event), ensure_ascii=False) + "\n")
+            events_out.flush()
+
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        printer.say("stopping: finishing requests in flight (Ctrl-C again to abort now)")
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGTERM, on_sigint)
+    try:
+        engine = Engine(config, store, run_id=run_id, resume=resume)
+        if resume:
+            printer.say(f"resuming unfinished run {run_id}")
+        outcome = asyncio.run(engine.run(sink, headless_gate_policy, cancel))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        store.close()
+        if events_out is not None and events_out is not sys.stdout:
+            events_out.close()
+    if outcome.status != "completed":
+        printer.say(outcome.message)
+    printer.say(f"run {outcome.run_id} {outcome.status}: {outcome.run_dir}")
+    return outcome.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .core.report import format_report, load_report
+    from .core.store import Store
+
+    config = cfg.load_config(args.config)
+    if not store_path(config).exists():
+        raise InputError("no runs yet", path=str(store_path(config)),
+                         hint="start one with `fastdistill run --headless`")
+    store = Store(store_path(config))
+    try:
+        if args.list:
+            for run in store.list_runs():
+                print(f"{run['run_id']}  {run['status']:<11} {run['dataset']}  {run['teacher']}")
+            return 0
+        run_id = args.run_id or next((r["run_id"] for r in store.list_runs()), None)
+        if run_id is None or store.get_run(run_id) is None:
+            raise InputError(f"no run '{args.run_id}'", field="RUN_ID",
+                             hint="list runs with `fastdistill report --list`")
+        report = load_report(config, store, run_id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    config = cfg.load_config()
+    print(f"config: {cfg.default_config_path()}")
+    print(f"data:   {config.data_dir}")
+    print(f"runs:   {config.runs_dir}")
+    print(f"store:  {store_path(config)}")
+    print(f"cache:  {cfg.cache_dir()}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else cfg.default_config_path()
+    cfg.write_default_config(path, force=args.force)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .core.datasets.download import download_wikisql
+
+    if args.data_command != "get":
+        print("usage: fastdistill data get wikisql", file=sys.stderr)
+        return 2
+    config = cfg.load_config()
+    dest = Path(args.dest) if args.dest else config.data_dir / "datasets"
+    last = [-1]
+
+    def progress(done: int, total: int | None) -> None:
+        pct = int(done * 100 / total) if total else -1
+        if pct != last[0]:
+            last[0] = pct
+            shown = f"{pct:3d}%" if total else f"{done / 1e6:.1f} MB"
+            print(f"\rdownloading WikiSQL {shown}", end="", file=sys.stderr, flush=True)
+
+    kwargs: dict[str, Any] = {"progress": progress, "expected_sha256": args.sha256}
+    if args.url:
+        kwargs["url"] = args.url
+    path = download_wikisql(dest, **kwargs)
+    print(file=sys.stderr)
+    print(f"WikiSQL ready: use --dataset wikisql:{path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
+                "data": cmd_data}
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return handlers[args.command](args)
+    except FastDistillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,510 @@
+"""The engine: streams samples through the per-sample stages with bounded concurrency, holds the
+teacher-eval gate as a barrier, then runs the barrier stages and writes the artifacts.
+
+    outcome = await Engine(config, store).run(sink, decide_gate, cancel)
+
+`sink(event)` receives every event (also written to the run's events.jsonl);
+`decide_gate(GateEvaluated) -> bool` is asked only when a gate fails and no override is
+configured (its `who` attribute, if any, is recorded as the decider); `cancel` is a
+threading.Event: once set, no new request is sent, what is in flight finishes and is persisted,
+reports are written and the run ends resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import artifacts, events as ev
+from .config import Config, cache_dir
+from .datasets.base import Dataset
+from .datasets.registry import open_dataset
+from .errors import InputError
+from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_teacher_gate,
+                    override_hint)
+from .providers import make_provider
+from .providers.base import Provider
+from .sql.evaluator import Evaluator
+from .stages import execeval
+from .stages.base import WorkItem
+from .stages.canonicalize import Canonicalizer
+from .stages.clean import clean
+from .stages.dedup import Deduplicator
+from .stages.export import export
+from .stages.rules import apply_rules
+from .stages.score import Scorer
+from .stages.select import select
+from .stages.teacher import TeacherStage
+from .store import ResultRow, Store
+from .types import GenParams
+
+#: Stage names in pipeline order, as they appear in events and reports.
+STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
+          "select", "export")
+PROGRESS_INTERVAL_S = 0.5
+FLUSH_EVERY = 500
+
+Sink = Callable[[ev.Event], None]
+GateDecider = Callable[[ev.GateEvaluated], bool]
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    run_dir: Path
+    status: str  # completed | gate_failed | cancelled
+    exit_code: int
+    message: str = ""
+
+
+@dataclass
+class StageCounter:
+    done: int = 0
+    kept: int = 0
+    rejected: int = 0
+    started: float = 0.0
+    finished: bool = False
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def run_dir_for(config: Config, run_id: str) -> Path:
+    return config.runs_dir / run_id
+
+
+class Engine:
+    def __init__(self, config: Config, store: Store, *, run_id: str | None = None,
+                 resume: bool = False, provider: Provider | None = None,
+                 dataset: Dataset | None = None) -> None:
+        """run_id + resume=True continues that run; provider/dataset may be injected (tests,
+        benchmarks), otherwise they come from the config."""
+        self.config = config
+        self.store = store
+        self.resume = resume
+        self.run_id = run_id or new_run_id()
+        self.run_dir = run_dir_for(config, self.run_id)
+        self._provider = provider
+        self._dataset = dataset
+        self.counters = {name: StageCounter() for name in STAGES}
+        self.quality = TeacherQuality()
+        self.gold_empty = 0
+        self._recent: dict[str, deque[float]] = {}
+        self._sink: Sink = lambda e: None
+        self._events_file = None
+        self._gate_open = asyncio.Event()
+        self._stop_reason: str | None = None  # "gate_failed" once a gate stops the run
+        self._stop_message = ""
+        self._early_gate_done = False
+        self._decide_gate: GateDecider = lambda event: False
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, event: ev.Event) -> None:
+        if self._events_file is not None:
+            self._events_file.write(json.dumps(ev.event_to_json(event), ensure_ascii=False)
+                                    + "\n")
+            self._events_file.flush()
+        self._sink(event)
+
+    def log(self, level: str, message: str) -> None:
+        self.emit(ev.Log(self.run_id, level=level, message=message))
+
+    # -- run --------------------------------------------------------------------------------
+    async def run(self, sink: Sink, decide_gate: GateDecider,
+                  cancel: threading.Event | None = None) -> RunOutcome:
+        cancel = cancel or threading.Event()
+        self._sink = sink
+        self._decide_gate = decide_gate
+        started = time.monotonic()
+        config = self.config
+        dataset = self._dataset or open_dataset(config.dataset.spec, cache_dir=cache_dir())
+        split = config.dataset.split or dataset.default_split
+        if split not in dataset.splits():
+            raise InputError(f"unknown split '{split}'", path=str(dataset.path), field="split",
+                             hint="available: " + ", ".join(dataset.splits()))
+        provider = self._provider or make_provider(config.teacher)
+        config_json = json.dumps(config.to_dict(), sort_keys=True)
+        if self.resume:
+            if self.store.get_run(self.run_id) is None:
+                raise InputError(f"no run '{self.run_id}' to resume", field="--resume",
+                                 hint="list runs with `fastdistill report --list`")
+            self.store.set_run_status(self.run_id, "running")
+        else:
+            self.store.create_run(self.run_id, config.config_hash(), config_json,
+                                  config.dataset.spec, config.teacher.spec)
+        for sub in ("manifests", "reports", "mlx", "adapters"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+        evaluator = Evaluator(config.eval)
+        judge = None
+        try:
+            self.emit(ev.RunStarted(self.run_id, config_hash=config.config_hash(),
+                                    dataset=f"{config.dataset.spec} [{split}]",
+                                    teacher=f"{provider.name}:{provider.model}",
+                                    total=dataset.count(split), resumed=self.resume,
+                                    run_dir=str(self.run_dir)))
+            if config.eval.judge == "llm":
+                judge = make_provider(replace(config.teacher, spec=config.eval.judge_spec))
+            params = GenParams(temperature=config.teacher.temperature,
+                               max_tokens=config.teacher.max_tokens,
+                               disable_thinking=config.teacher.disable_thinking)
+            teacher = TeacherStage(provider, self.store, params)
+            await self._stream(dataset, split, teacher, evaluator, Scorer(judge), cancel)
+            self.store.flush()
+            status = await self._after_stream(cancel)
+        finally:
+            evaluator_stats = evaluator.gold_cache_stats()
+            evaluator.close()
+            await provider.aclose()
+            if judge is not None:
+                await judge.aclose()
+        self._write_reports(evaluator_stats)
+        exit_code = {"completed": 0, "gate_failed": 3, "cancelled": 130}[status]
+        self.store.set_run_status(self.run_id, status)
+        message = self._stop_message or f"run {self.run_id} {status}"
+        self.emit(ev.RunFinished(self.run_id, status=status, exit_code=exit_code,
+                                 seconds=time.monotonic() - started, run_dir=str(self.run_dir),
+                                 message=message))
+        self._events_file.close()
+        self._events_file = None
+        return RunOutcome(self.run_id, self.run_dir, status, exit_code, message)
+
+    # -- streaming part: canonical → … → score ---------------------------------------------
+    async def _stream(self, dataset: Dataset, split: str, teacher: TeacherStage,
+                      evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
+        concurrency = self.config.teacher.concurrency
+        queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=concurrency * 2)
+        done_ids = self.store.done_sample_ids(self.run_id) if self.resume else set()
+        self._gate_open.set()
+        for name in ("canonical", "dedup", "gold_check", "teacher"):
+            self._start_stage(name)
+
+        async def produce() -> None:
+            canon = Canonicalizer()
+            dedup = Deduplicator()
+            limit = self.config.dataset.limit
+            seq = 0
+            for example in dataset.iter_examples(split):
+                if cancel.is_set() or self._stop_reason:
+                    break
+                item = WorkItem(example)
+                item.mark("raw")
+                canon.canonicalize(item)
+                canon.hash(item)
+                self._count("canonical", True)
+                if not dedup.is_new(item.sample_id):
+                    self._count("dedup", False)
+                    continue
+                if limit and seq >= limit:
+                    break
+                self._count("dedup", True)
+                item.seq = seq
+                seq += 1
+                schema_json, _ = canon.schema_json_and_hash(example.schema)
+                self.store.add_schema(item.schema_hash, schema_json)
+                self.store.queue_sample((
+                    self.run_id, item.sample_id, item.seq, example.source, example.question,
+                    example.evidence, example.db_path, example.gold_sql, item.schema_hash,
+                    json.dumps(example.logical_form) if example.logical_form else None))
+                if item.sample_id in done_ids:
+                    self._resume_counts(item.sample_id)
+                    continue
+                await queue.put(item)
+            self._finish_stage("canonical")
+            self._finish_stage("dedup")
+            for _ in range(concurrency):
+                await queue.put(None)
+
+        async def work() -> None:
+            while (item := await queue.get()) is not None:
+                if cancel.is_set() or self._stop_reason:
+                    continue  # drain: not written, so a resume picks it up
+                await self._process(item, teacher, evaluator, scorer, cancel)
+
+        reporter = asyncio.create_task(self._report_loop(teacher))
+        try:
+            await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+        finally:
+            reporter.cancel()
+            self.store.flush()
+        self._emit_progress(teacher)
+        for name in ("gold_check", "teacher", "clean", "rules", "execeval", "score"):
+            self._finish_stage(name)
+
+    async def _process(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
+                       scorer: Scorer, cancel: threading.Event) -> None:
+        await execeval.check_gold(item, evaluator)
+        self._count("gold_check", item.gold_ok)
+        if item.gold_ok:
+            await self._gate_open.wait()
+            if cancel.is_set() or self._stop_reason:
+                return
+            await teacher.run(item)
+            self._count("teacher", item.alive)
+            if item.alive:
+                self._stage_step("clean", clean, item)
+            if item.alive:
+                self._stage_step("rules", apply_rules, item)
+            item.mark("filtered")
+            if item.alive:
+                self._start_stage("execeval")
+                await execeval.evaluate(item, evaluator)
+                self._count("execeval", item.alive)
+            self._start_stage("score")
+            await scorer.score(item)
+            outcome = item.outcome
+            exec_ok = bool(outcome and outcome.exec_ok)
+            gold_match = bool(outcome and outcome.gold_match)
+            self.quality.add(exec_ok, gold_match, item.score)
+            self.gold_empty += item.gold_empty
+            self._count("score", True)
+            self._remember_timings(item.marks)
+        self.store.queue_result(self.run_id, ResultRow(
+            sample_id=item.sample_id, cache_key=item.cache_key, prompt_tokens=item.prompt_tokens,
+            gold_ok=item.gold_ok, gold_empty=item.gold_empty,
+            teacher_ok=bool(item.answer is not None and item.answer.ok),
+            sql=item.sql, sql_fingerprint=item.sql_fingerprint,
+            exec_ok=bool(item.outcome and item.outcome.exec_ok),
+            gold_match=bool(item.outcome and item.outcome.gold_match), score=item.score,
+            rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
+            marks=item.marks))
+        if self.store.pending >= FLUSH_EVERY:
+            self.store.flush()
+        await self._maybe_early_gate(cancel)
+
+    def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem) -> None:
+        self._start_stage(name)
+        step(item)
+        self._count(name, item.alive)
+
+    def _resume_counts(self, sample_id: str) -> None:
+        """A sample finished before the restart: count it as if it ran now."""
+        row = self.store.query(
+            "SELECT gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at"
+            " FROM results WHERE run_id = ? AND sample_id = ?", (self.run_id, sample_id))[0]
+        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at = row
+        self._count("gold_check", bool(gold_ok))
+        if gold_ok:
+            self._count("teacher", bool(teacher_ok))
+            self.quality.add(bool(exec_ok), bool(gold_match), score)
+            self.gold_empty += gold_empty
+            self._count("score", True)
+
+    # -- gates ------------------------------------------------------------------------------
+    async def _maybe_early_gate(self, cancel: threading.Event) -> None:
+        gate = self.config.gates.teacher_eval
+        if (not gate.enabled or self._early_gate_done or gate.min_total <= 0
+                or self.quality.total < gate.min_total):
+            return
+        self._early_gate_done = True
+        event = evaluate_teacher_gate(self.run_id, gate, self.quality, early=True)
+        self.emit(event)
+        if event.passed:
+            return
+        self._gate_open.clear()  # pause new requests while someone decides
+        try:
+            proceed = await self._decide(event)
+        finally:
+            self._gate_open.set()
+        if not proceed:
+            self._stop_reason = "gate_failed"
+            self._stop_message = (f"{describe_failure(event)} after the first "
+                                  f"{self.quality.total} answers; stopped before paying for "
+                                  f"the rest; {override_hint(TEACHER_EVAL, self.run_id)}")
+
+    async def _decide(self, event: ev.GateEvaluated) -> bool:
+        if event.gate in self.config.run.override_gates:
+            proceed, overridden, by = True, True, "override"
+        else:
+            proceed = await asyncio.to_thread(self._decide_gate, event)
+            overridden, by = proceed, getattr(self._decide_gate, "who", "user")
+        decided = ev.GateDecided(self.run_id, gate=event.gate, proceed=proceed,
+                                 overridden=overridden, by=by)
+        self.emit(decided)
+        self.store.add_gate_decision(self.run_id, {
+            "gate": event.gate, "early": event.early, "passed": event.passed,
+            "proceed": proceed, "overridden": overridden, "by": by, "at": decided.ts,
+            "metrics": event.metrics})
+        return proceed
+
+    async def _after_stream(self, cancel: threading.Event) -> str:
+        if self._stop_reason == "gate_failed":
+            return "gate_failed"
+        if cancel.is_set():
+            self._stop_message = (f"stopped by the user; resume with "
+                                  f"`fastdistill run --headless --resume {self.run_id}`")
+            return "cancelled"
+        gate = self.config.gates.teacher_eval
+        if gate.enabled:
+            event = evaluate_teacher_gate(self.run_id, gate, self.quality)
+            self.emit(event)
+            if not event.passed:
+                if not await self._decide(event):
+                    self._stop_message = (f"{describe_failure(event)}; "
+                                          f"{override_hint(TEACHER_EVAL, self.run_id)}")
+                    return "gate_failed"
+            else:
+                self.emit(ev.GateDecided(self.run_id, gate=event.gate, proceed=True,
+                                         overridden=False, by="auto"))
+        self._start_stage("select")
+        chosen = select(self.store, self.run_id, self.config.select.min_score,
+                        self.config.select.valid_fraction)
+        self._count_many("select", kept=len(chosen), rejected=self.quality.total - len(chosen))
+        self._finish_stage("select")
+        self._start_stage("export")
+        counts = export(self.store, self.run_id, self.run_dir / "mlx")
+        self._count_many("export", kept=sum(counts.values()), rejected=0)
+        self._finish_stage("export")
+        self.log("info", f"exported {counts['train']} train / {counts['valid']} valid examples "
+                         f"to {self.run_dir / 'mlx'}")
+        return "completed"
+
+    # -- progress ---------------------------------------------------------------------------
+    def _start_stage(self, name: str) -> None:
+        counter = self.counters[name]
+        if not counter.started:
+            counter.started = time.monotonic()
+            self.emit(ev.StageStarted(self.run_id, stage=name))
+
+    def _count(self, name: str, kept: bool) -> None:
+        counter = self.counters[name]
+        counter.done += 1
+        if kept:
+            counter.kept += 1
+        else:
+            counter.rejected += 1
+
+    def _count_many(self, name: str, *, kept: int, rejected: int) -> None:
+        counter = self.counters[name]
+        counter.done += kept + rejected
+        counter.kept += kept
+        counter.rejected += rejected
+
+    def _finish_stage(self, name: str) -> None:
+        counter = self.counters[name]
+        if counter.finished or not counter.started:
+            return
+        counter.finished = True
+        self.emit(ev.StageFinished(self.run_id, stage=name, total=counter.done,
+                                   kept=counter.kept, rejected=counter.rejected,
+                                   seconds=time.monotonic() - counter.started))
+
+    def _remember_timings(self, marks: dict[str, float]) -> None:
+        """Keep the latest durations per transition for live p50 bars (bounded memory)."""
+        present = [label for label in artifacts.TIMING_LABELS if label in marks]
+        for a, b in zip(present, present[1:]):
+            key = f"{a}__to__{b}"
+            recent = self._recent.get(key)
+            if recent is None:
+                recent = self._recent[key] = deque(maxlen=2000)
+            recent.append(marks[b] - marks[a])
+
+    async def _report_loop(self, teacher: TeacherStage) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            self.store.flush()
+            self._emit_progress(teacher)
+
+    def _emit_progress(self, teacher: TeacherStage) -> None:
+        now = time.monotonic()
+        expected = self.counters["dedup"].kept if self.counters["dedup"].finished else 0
+        for name in STAGES:
+            c = self.counters[name]
+            if not c.started or c.finished:
+                continue
+            rate = c.done / max(now - c.started, 1e-6)
+            total = expected if name not in ("canonical", "dedup") else 0
+            eta = (total - c.done) / rate if total and rate > 0 else None
+            self.emit(ev.StageProgress(self.run_id, stage=name, done=c.done, total=total,
+                                       kept=c.kept, rejected=c.rejected, rate_per_s=rate,
+                                       eta_s=eta))
+        rc = teacher.counter
+        answered = rc.cached + rc.fresh
+        remaining = max(expected - answered, 0) if expected else 0
+        fresh_rate = rc.fresh / max(now - rc.started, 1e-6)
+        self.emit(ev.RequestStats(
+            self.run_id, cached=rc.cached, fresh=rc.fresh, failed=rc.failed,
+            in_flight=rc.in_flight, tokens_in=rc.tokens_in, tokens_out=rc.tokens_out,
+            cost=rc.cost, requests_per_min=rc.per_minute(rc.fresh),
+            tokens_per_min=rc.per_minute(rc.tokens_in + rc.tokens_out),
+            projected_cost=rc.cost + (rc.cost / rc.fresh * remaining if rc.fresh else 0.0),
+            eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,
+            retries=rc.retries))
+        if self._recent:
+            p50s = {k: artifacts.percentile(sorted(v), 50) for k, v in self._recent.items()}
+            grand = sum(p50s.values())
+            self.emit(ev.TimingUpdated(self.run_id, transitions={
+                k: {"p50": p, "share": p / grand if grand > 0 else 0.0} for k, p in p50s.items()}))
+
+    # -- artifacts --------------------------------------------------------------------------
+    def _write_reports(self, gold_cache_stats: dict[str, Any]) -> None:
+        """Per-stage quality reports and manifests from the stored results, plus timing."""
+        run_id, store, config_hash = self.run_id, self.store, self.config.config_hash()
+        rejected = lambda stage: (lambda r: r["rejected_at"] != stage)  # noqa: E731
+        by_reason = lambda r: r["reason"]  # noqa: E731
+        min_score = self.config.select.min_score
+        stages: list[tuple[str, str, Callable[[dict], bool], Callable[[dict], Any], tuple]] = [
+            ("gold_check", "1", lambda r: bool(r["gold_ok"]), lambda r: "gold_error",
+             ("sample_id", "gold_ok", "gold_empty")),
+            ("teacher", "gold_ok = 1", lambda r: bool(r["teacher_ok"]), by_reason,
+             ("sample_id", "cache_key", "teacher_ok")),
+            ("clean", "gold_ok = 1 AND teacher_ok = 1", rejected("clean"), by_reason,
+             ("sample_id", "sql")),
+            ("rules", "gold_ok = 1 AND teacher_ok = 1 AND (rejected_at IS NULL OR rejected_at"
+             " IN ('rules', 'execeval'))", rejected("rules"), by_reason,
+             ("sample_id", "sql", "sql_fingerprint")),
+            ("execeval", "gold_ok = 1 AND teacher_ok = 1 AND (rejected_at IS NULL OR"
+             " rejected_at = 'execeval')", rejected("execeval"), by_reason,
+             ("sample_id", "exec_ok", "gold_match", "reason")),
+            ("score", "gold_ok = 1", lambda r: True, by_reason, ("sample_id", "score")),
+        ]
+        if self.counters["select"].finished:
+            stages += [
+                ("select", "gold_ok = 1", lambda r: bool(r["selected"]),
+                 lambda r: r["reason"] if r["rejected_at"] else f"score_below_{min_score:g}",
+                 ("sample_id", "selected", "split")),
+                ("export", "selected = 1", lambda r: True, by_reason,
+                 ("sample_id", "split", "sql")),
+            ]
+        for stage, where, kept_if, reason_of, columns in stages:
+            extra: dict[str, Any] = {}
+            if stage == "gold_check":
+                extra = {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats}
+            if stage == "score":
+                extra = {"gold_cache": gold_cache_stats}
+            if stage in ("canonical", "dedup", "gold_check"):
+                c = self.counters["dedup"]
+                extra["dedup"] = {"unique": c.kept, "duplicates": c.rejected}
+            rows = store.iter_results(run_id, where)
+            report = artifacts.quality_report(run_id, stage, rows, kept_if=kept_if,
+                                              reason_of=reason_of, extra=extra)
+            artifacts.write_json(self.run_dir / "reports" / f"{stage}.quality_report.json",
+                                 report)
+            ordered = self._rows_by_sample_id(where)
+            artifacts.write_json(self.run_dir / "manifests" / f"{stage}.manifest.json",
+                                 artifacts.manifest(run_id, stage, ordered, columns, config_hash))
+        run = store.get_run(run_id)
+        artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
+            "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],
+            "teacher": run["teacher"], "gate_decisions": json.loads(run["gate_decisions"]),
+            "config": json.loads(run["config_json"]), "created_at": run["created_at"]})
+        marks = (json.loads(m) for (m,) in store.conn.execute(
+            "SELECT marks FROM results WHERE run_id = ?", (run_id,)))
+        artifacts.write_json(self.run_dir / "reports" / "timing_report.json",
+                             artifacts.timing_report(run_id, marks))
+
+    def _rows_by_sample_id(self, where: str):
+        cur = self.store.conn.execute(
+            f"SELECT * FROM results WHERE run_id = ? AND ({where}) ORDER BY sample_id",
+            (self.run_id,))
+        cols = [d[0] for d in cur.description]
+        return (dict(zip(cols, row)) for row in cur)

@@ -1,0 +1,57 @@
+"""Quality gates (DESIGN §4). The teacher-eval gate checks the teacher's answers before any of
+them are selected; every threshold is configurable and 0 disables that check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import TeacherEvalGate
+from .events import GateEvaluated
+
+TEACHER_EVAL = "teacher_eval"
+
+
+@dataclass
+class TeacherQuality:
+    """Counts over the answers scored so far (rows whose gold SQL executes)."""
+
+    total: int = 0
+    exec_ok: int = 0
+    gold_match: int = 0
+    score_sum: float = 0.0
+
+    def add(self, exec_ok: bool, gold_match: bool, score: float) -> None:
+        self.total += 1
+        self.exec_ok += exec_ok
+        self.gold_match += gold_match
+        self.score_sum += score
+
+    def rate(self, count: float) -> float:
+        return count / self.total if self.total else 0.0
+
+
+def evaluate_teacher_gate(run_id: str, gate: TeacherEvalGate, quality: TeacherQuality, *,
+                          early: bool = False) -> GateEvaluated:
+    checks = {
+        "min_total": (float(quality.total), float(gate.min_total)),
+        "exec_pass_rate": (quality.rate(quality.exec_ok), gate.exec_pass_rate),
+        "gold_match_rate": (quality.rate(quality.gold_match), gate.gold_match_rate),
+        "judge_mean": (quality.rate(quality.score_sum), gate.judge_mean),
+    }
+    metrics = {name: {"value": value, "threshold": threshold, "passed": value >= threshold}
+               for name, (value, threshold) in checks.items()}
+    passed = all(m["passed"] for m in metrics.values())
+    return GateEvaluated(run_id=run_id, gate=TEACHER_EVAL, passed=passed, metrics=metrics,
+                         early=early)
+
+
+def describe_failure(event: GateEvaluated) -> str:
+    failed = [f"{name} {m['value']:.3g} < {m['threshold']:.3g}"
+              for name, m in event.metrics.items() if not m["passed"]]
+    return f"gate {event.gate} failed: " + ", ".join(failed)
+
+
+def override_hint(gate: str, run_id: str) -> str:
+    return (f"to continue anyway: fastdistill run --headless --resume {run_id} "
+            f"--override-gate {gate} (or FASTDISTILL_TEACHER_EVAL_GATE=0), or lower the "
+            f"thresholds under [gates.{gate}] in the config")

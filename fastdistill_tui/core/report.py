@@ -1,0 +1,63 @@
+"""`fastdistill report`: a run's quality and timing summary from its artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .engine import STAGES, run_dir_for
+from .store import Store
+
+
+def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
+    run = store.get_run(run_id)
+    run_dir = run_dir_for(config, run_id)
+    stages = {}
+    for stage in STAGES:
+        path = run_dir / "reports" / f"{stage}.quality_report.json"
+        if path.exists():
+            stages[stage] = json.loads(path.read_text(encoding="utf-8"))
+    timing_path = run_dir / "reports" / "timing_report.json"
+    timing = json.loads(timing_path.read_text(encoding="utf-8")) if timing_path.exists() else None
+    return {
+        "run_id": run_id,
+        "status": run["status"],
+        "dataset": run["dataset"],
+        "teacher": run["teacher"],
+        "run_dir": str(run_dir),
+        "gate_decisions": json.loads(run["gate_decisions"]),
+        "stages": stages,
+        "timing": timing,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"run {report['run_id']} — {report['status']}",
+             f"dataset {report['dataset']}  teacher {report['teacher']}",
+             f"dir {report['run_dir']}", "",
+             f"{'stage':<11}{'total':>8}{'kept':>8}{'rejected':>9}{'exec%':>8}{'gold%':>8}"
+             f"{'judge':>7}  top reject reasons"]
+    for stage, q in report["stages"].items():
+        reasons = sorted(q["reject_reason_counts"].items(), key=lambda kv: -kv[1])[:3]
+        lines.append(
+            f"{stage:<11}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}"
+            f"{q['exec_pass_rate'] * 100:>7.1f}%{q['gold_match_rate'] * 100:>7.1f}%"
+            f"{q['judge_score']['mean']:>7.2f}  "
+            + ", ".join(f"{k} {v}" for k, v in reasons))
+    for decision in report["gate_decisions"]:
+        lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "
+                     f"{'proceed' if decision['proceed'] else 'stop'}"
+                     f"{' (override by ' + decision['by'] + ')' if decision['overridden'] else ''}")
+    timing = report["timing"]
+    if timing and timing["durations"]:
+        lines += ["", f"{'transition':<26}{'count':>8}{'p50 ms':>10}{'p90 ms':>10}"
+                      f"{'share':>8}"]
+        for name, d in timing["durations"].items():
+            lines.append(f"{name:<26}{d['count']:>8}{d['p50'] * 1000:>10.2f}"
+                         f"{d['p90'] * 1000:>10.2f}{d['share'] * 100:>7.1f}%")
+        total = timing["total"]
+        lines.append(f"{'total per sample':<26}{total['count']:>8}{total['p50'] * 1000:>10.2f}"
+                     f"{total['p90'] * 1000:>10.2f}")
+    return "\n".join(lines)

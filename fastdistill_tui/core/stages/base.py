@@ -1,0 +1,42 @@
+"""The unit of work that flows through the per-sample stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..sql.evaluator import EvalOutcome
+from ..types import Answer, Example
+
+
+@dataclass
+class WorkItem:
+    example: Example
+    seq: int = 0
+    canonical_input: str = ""
+    schema_hash: str = ""
+    sample_id: str = ""
+    marks: dict[str, float] = field(default_factory=dict)
+    messages: list[dict[str, str]] | None = None
+    prompt_tokens: int = 0
+    cache_key: str | None = None
+    answer: Answer | None = None
+    gold_ok: bool = True
+    gold_empty: bool = False
+    sql: str | None = None
+    sql_fingerprint: str | None = None
+    outcome: EvalOutcome | None = None
+    score: float = 0.0
+    rejected_at: str | None = None  # the stage that rejected the sample
+    reason: str | None = None  # its reason code
+    detail: str = ""
+
+    def mark(self, label: str) -> None:
+        self.marks[label] = time.time()
+
+    def reject(self, stage: str, reason: str, detail: str = "") -> None:
+        self.rejected_at, self.reason, self.detail = stage, reason, detail
+
+    @property
+    def alive(self) -> bool:
+        return self.rejected_at is None

@@ -1,0 +1,82 @@
+"""teacher: render the prompt, answer from the cache or the provider, persist before use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+from ..prompt import prompt_tokens, render_messages
+from ..providers.base import Provider
+from ..store import Store
+from ..types import Completion, GenParams
+from .base import WorkItem
+
+
+def cache_key(provider: str, model: str, messages: list[dict[str, str]],
+              params: GenParams) -> str:
+    """sha256(provider, model, rendered messages, generation params) — DESIGN §3."""
+    blob = json.dumps([provider, model, messages, params.to_json()], sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class RequestCounter:
+    """What the RequestStats event reports; failed-but-billed requests count in cost."""
+
+    cached: int = 0
+    fresh: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    retries: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    def per_minute(self, value: float) -> float:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return value * 60.0 / elapsed
+
+
+class TeacherStage:
+    name = "teacher"
+
+    def __init__(self, provider: Provider, store: Store, params: GenParams) -> None:
+        self.provider = provider
+        self.store = store
+        self.params = params
+        self.counter = RequestCounter()
+
+    def prepare(self, item: WorkItem) -> None:
+        ex = item.example
+        item.messages = render_messages(ex.schema, ex.question, ex.evidence)
+        item.prompt_tokens = prompt_tokens(item.messages)
+        item.cache_key = cache_key(self.provider.name, self.provider.model, item.messages,
+                                   self.params)
+
+    async def run(self, item: WorkItem) -> None:
+        self.prepare(item)
+        answer = self.store.get_answer(item.cache_key)
+        counter = self.counter
+        if answer is not None:
+            counter.cached += 1
+        else:
+            counter.in_flight += 1
+            try:
+                answer = await self.provider.complete(item.messages, self.params)
+            finally:
+                counter.in_flight -= 1
+            self.store.put_answer(item.cache_key, self.provider.name, self.provider.model, answer)
+            counter.fresh += 1
+            counter.retries += max(0, answer.attempts - 1)
+            counter.tokens_in += answer.tokens_in
+            counter.tokens_out += answer.tokens_out
+            counter.cost += answer.cost
+        item.answer = answer
+        if not isinstance(answer, Completion):
+            counter.failed += 1
+            item.reject(self.name, f"teacher_{answer.reason}", answer.detail[:500])
+        item.mark("teacher")

@@ -1,0 +1,270 @@
+"""The run store: one SQLite file (WAL) holding runs, samples, teacher answers and results.
+
+The teacher cache is global across runs (keyed by DESIGN §3's cache key), so a rerun of the same
+config makes no teacher request. Everything a run produces is a row here before it is used, so
+a run killed at any point resumes from the rows that reached disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .types import Answer, Completion, Failure
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    teacher TEXT NOT NULL,
+    gate_decisions TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS schemas (
+    schema_hash TEXT PRIMARY KEY,
+    schema_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    question TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    db_path TEXT NOT NULL,
+    gold_sql TEXT NOT NULL,
+    schema_hash TEXT NOT NULL,
+    logical_form TEXT,
+    PRIMARY KEY (run_id, sample_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS teacher_answers (
+    cache_key TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    text TEXT,
+    reason TEXT,
+    detail TEXT,
+    http_status INTEGER,
+    finish_reason TEXT,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    latency_s REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    cache_key TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    gold_ok INTEGER NOT NULL,
+    gold_empty INTEGER NOT NULL DEFAULT 0,
+    teacher_ok INTEGER NOT NULL DEFAULT 0,
+    sql TEXT,
+    sql_fingerprint TEXT,
+    exec_ok INTEGER NOT NULL DEFAULT 0,
+    gold_match INTEGER NOT NULL DEFAULT 0,
+    score REAL NOT NULL DEFAULT 0,
+    rejected_at TEXT,
+    reason TEXT,
+    detail TEXT,
+    marks TEXT NOT NULL,
+    selected INTEGER NOT NULL DEFAULT 0,
+    split TEXT,
+    PRIMARY KEY (run_id, sample_id)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass
+class ResultRow:
+    """One sample's outcome through score; written once, after the score stage."""
+
+    sample_id: str
+    cache_key: str | None
+    prompt_tokens: int
+    gold_ok: bool
+    gold_empty: bool
+    teacher_ok: bool
+    sql: str | None
+    sql_fingerprint: str | None
+    exec_ok: bool
+    gold_match: bool
+    score: float
+    rejected_at: str | None  # stage name that rejected it, None if it reached score clean
+    reason: str | None
+    detail: str
+    marks: dict[str, float]
+
+
+class Store:
+    """Thin data access over the run store. Use from one thread (the engine's event loop)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=10000")
+        self.conn.executescript(SCHEMA)
+        self._pending_samples: list[tuple] = []
+        self._pending_results: list[tuple] = []
+        self._known_schemas: set[str] = set()
+
+    def close(self) -> None:
+        self.flush()
+        self.conn.close()
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(self, run_id: str, config_hash: str, config_json: str, dataset: str,
+                   teacher: str) -> None:
+        self.conn.execute(
+            "INSERT INTO runs (run_id, created_at, status, config_hash, config_json, dataset,"
+            " teacher) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+            (run_id, time.time(), config_hash, config_json, dataset, teacher))
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        cur = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row))
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM runs ORDER BY created_at DESC")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def latest_unfinished_run(self, config_hash: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled')"
+            " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
+        return row[0] if row else None
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        finished = time.time() if status != "running" else None
+        self.conn.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                          (status, finished, run_id))
+
+    def add_gate_decision(self, run_id: str, decision: dict[str, Any]) -> None:
+        row = self.conn.execute("SELECT gate_decisions FROM runs WHERE run_id = ?",
+                                (run_id,)).fetchone()
+        decisions = json.loads(row[0]) + [decision]
+        self.conn.execute("UPDATE runs SET gate_decisions = ? WHERE run_id = ?",
+                          (json.dumps(decisions), run_id))
+
+    # -- samples ----------------------------------------------------------------------------
+    def add_schema(self, schema_hash: str, schema_json: str) -> None:
+        if schema_hash in self._known_schemas:
+            return
+        self.conn.execute("INSERT OR IGNORE INTO schemas VALUES (?, ?)", (schema_hash, schema_json))
+        self._known_schemas.add(schema_hash)
+
+    def get_schema_json(self, schema_hash: str) -> str:
+        return self.conn.execute("SELECT schema_json FROM schemas WHERE schema_hash = ?",
+                                 (schema_hash,)).fetchone()[0]
+
+    def queue_sample(self, row: tuple) -> None:
+        """(run_id, sample_id, seq, source, question, evidence, db_path, gold_sql, schema_hash,
+        logical_form_json); written on the next flush."""
+        self._pending_samples.append(row)
+
+    def done_sample_ids(self, run_id: str) -> set[str]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT sample_id FROM results WHERE run_id = ?", (run_id,))}
+
+    # -- teacher cache ----------------------------------------------------------------------
+    def get_answer(self, cache_key: str) -> Answer | None:
+        row = self.conn.execute(
+            "SELECT ok, text, reason, detail, http_status, finish_reason, tokens_in, tokens_out,"
+            " cost, latency_s, attempts FROM teacher_answers WHERE cache_key = ?",
+            (cache_key,)).fetchone()
+        if row is None:
+            return None
+        ok, text, reason, detail, status, finish, t_in, t_out, cost, latency, attempts = row
+        if ok:
+            return Completion(text=text, tokens_in=t_in, tokens_out=t_out, cost=cost,
+                              latency_s=latency, attempts=attempts, finish_reason=finish or "")
+        return Failure(reason=reason, detail=detail or "", attempts=attempts, latency_s=latency,
+                       http_status=status, tokens_in=t_in, tokens_out=t_out, cost=cost)
+
+    def put_answer(self, cache_key: str, provider: str, model: str, answer: Answer) -> None:
+        """Persist (and commit) a teacher answer before anything uses it."""
+        is_ok = isinstance(answer, Completion)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO teacher_answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (cache_key, provider, model, int(is_ok),
+             answer.text if is_ok else None,
+             None if is_ok else answer.reason,
+             None if is_ok else answer.detail,
+             None if is_ok else answer.http_status,
+             answer.finish_reason if is_ok else None,
+             answer.tokens_in, answer.tokens_out, answer.cost, answer.latency_s,
+             answer.attempts, time.time()))
+
+    # -- results ----------------------------------------------------------------------------
+    def queue_result(self, run_id: str, r: ResultRow) -> None:
+        self._pending_results.append((
+            run_id, r.sample_id, r.cache_key, r.prompt_tokens, int(r.gold_ok), int(r.gold_empty),
+            int(r.teacher_ok), r.sql, r.sql_fingerprint, int(r.exec_ok), int(r.gold_match),
+            r.score, r.rejected_at, r.reason, r.detail, json.dumps(r.marks)))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending_samples) + len(self._pending_results)
+
+    def flush(self) -> None:
+        """Write queued samples before the results that refer to them, in one transaction."""
+        if not self._pending_samples and not self._pending_results:
+            return
+        with self.conn:
+            self.conn.execute("BEGIN")
+            if self._pending_samples:
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    self._pending_samples)
+            if self._pending_results:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO results (run_id, sample_id, cache_key, prompt_tokens,"
+                    " gold_ok, gold_empty, teacher_ok, sql, sql_fingerprint, exec_ok, gold_match,"
+                    " score, rejected_at, reason, detail, marks)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
+        self._pending_samples.clear()
+        self._pending_results.clear()
+
+    def iter_results(self, run_id: str, where: str = "1", params: Iterable[Any] = ()
+                     ) -> Iterator[dict[str, Any]]:
+        """Results joined with their samples, in dataset order (seq)."""
+        cur = self.conn.execute(
+            "SELECT r.*, s.seq, s.source, s.question, s.evidence, s.db_path, s.gold_sql,"
+            " s.schema_hash FROM results r JOIN samples s USING (run_id, sample_id)"
+            f" WHERE r.run_id = ? AND ({where}) ORDER BY s.seq", (run_id, *params))
+        cols = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(cols, row))
+
+    def mark_selected(self, run_id: str, rows: list[tuple[str, str, dict[str, float]]]) -> None:
+        """rows: (sample_id, split, marks)."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("UPDATE results SET selected = 0, split = NULL WHERE run_id = ?",
+                              (run_id,))
+            self.conn.executemany(
+                "UPDATE results SET selected = 1, split = ?, marks = ?"
+                " WHERE run_id = ? AND sample_id = ?",
+                [(split, json.dumps(marks), run_id, sid) for sid, split, marks in rows])
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql, tuple(params)).fetchall()

@@ -1,0 +1,37 @@
+"""Shared fixtures: every test gets its own config/data/cache dirs (XDG on Linux)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_DIR = TESTS_DIR.parent
+SPIDER_DE_DEV = REPO_DIR.parent / "shared" / "data" / "spider-de-dev"
+
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory, monkeypatch):
+    """Point platformdirs (XDG) and FASTDISTILL_* at fresh temp dirs; drop inherited keys."""
+    base = tmp_path_factory.mktemp("xdg")
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        path = base / name.lower()
+        path.mkdir()
+        monkeypatch.setenv(name, str(path))
+    for key in list(os.environ):
+        if key.startswith("FASTDISTILL_") or key in ("OPENROUTER_API_KEY", "OPENAI_API_KEY"):
+            monkeypatch.delenv(key)
+    return base
+
+
+@pytest.fixture
+def spider_de_dev() -> Path:
+    if not SPIDER_DE_DEV.exists():
+        pytest.skip(f"shared dataset absent: {SPIDER_DE_DEV} (only in the developers' checkout)")
+    return SPIDER_DE_DEV

@@ -1,0 +1,110 @@
+import tomllib
+
+import pytest
+
+from fastdistill_tui.core import config as cfg
+from fastdistill_tui.core.errors import ConfigError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_written_by_init_load_back(tmp_path):
+    path = cfg.write_default_config(tmp_path / "c" / "config.toml")
+    data = tomllib.loads(path.read_text())
+    assert data["teacher"]["spec"] == "builtin"
+    assert data["gates"]["teacher_eval"]["min_total"] == 50
+    loaded = cfg.load_config(path, env={})
+    assert loaded == cfg.Config()
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path):
+    path = cfg.write_default_config(tmp_path / "config.toml")
+    path.write_text("[teacher]\nconcurrency = 3\n")
+    with pytest.raises(ConfigError, match="--force"):
+        cfg.write_default_config(path)
+    cfg.write_default_config(path, force=True)
+    assert cfg.load_config(path, env={}).teacher.concurrency == 32
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = write(tmp_path, "[teacher]\nconcurency = 3\n")
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, env={})
+    message = str(info.value)
+    assert "teacher.concurency" in message and str(path) in message
+
+
+def test_unknown_section_and_nested_gate_key(tmp_path):
+    with pytest.raises(ConfigError, match="'student'"):
+        cfg.load_config(write(tmp_path, "[student]\nx = 1\n"), env={})
+    with pytest.raises(ConfigError, match="gates.teacher_eval.min_totl"):
+        cfg.load_config(write(tmp_path, "[gates.teacher_eval]\nmin_totl = 1\n"), env={})
+
+
+@pytest.mark.parametrize("text, field", [
+    ("[teacher]\nconcurrency = 'many'\n", "teacher.concurrency"),
+    ("[teacher]\nconcurrency = 0\n", "teacher.concurrency"),
+    ("[eval]\ncolumn_order = 'sideways'\n", "eval.column_order"),
+    ("[gates.teacher_eval]\nexec_pass_rate = 1.5\n", "gates.teacher_eval.exec_pass_rate"),
+    ("[gates]\nteacher_eval = 3\n", "gates.teacher_eval"),
+    ("[teacher]\ndisable_thinking = 'maybe'\n", "teacher.disable_thinking"),
+    ("[dataset]\nlimit = 2.5\n", "dataset.limit"),
+])
+def test_bad_values_name_the_field(tmp_path, text, field):
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(write(tmp_path, text), env={})
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+def test_invalid_toml_names_file(tmp_path):
+    path = write(tmp_path, "[teacher\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        cfg.load_config(path, env={})
+    assert str(path) in str(info.value)
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        cfg.load_config(tmp_path / "nope.toml", env={})
+
+
+def test_thresholds_can_be_zero(tmp_path):
+    path = write(tmp_path, "[gates.teacher_eval]\nmin_total = 0\nexec_pass_rate = 0\n"
+                           "gold_match_rate = 0.0\njudge_mean = 0\n")
+    gate = cfg.load_config(path, env={}).gates.teacher_eval
+    assert (gate.min_total, gate.exec_pass_rate, gate.gold_match_rate, gate.judge_mean) == (
+        0, 0.0, 0.0, 0.0)
+
+
+def test_precedence_env_over_file(tmp_path):
+    path = write(tmp_path, "[teacher]\nconcurrency = 8\nspec = 'ollama:x'\n")
+    loaded = cfg.load_config(path, env={"FASTDISTILL_TEACHER_CONCURRENCY": "64"})
+    assert loaded.teacher.concurrency == 64
+    assert loaded.teacher.spec == "ollama:x"
+
+
+def test_env_gate_override_and_unknown_env(tmp_path):
+    loaded = cfg.load_config(None, env={"FASTDISTILL_TEACHER_EVAL_GATE": "0"})
+    assert loaded.run.override_gates == ["teacher_eval"]
+    with pytest.raises(ConfigError, match="FASTDISTILL_TEACHER_CONCURENCY"):
+        cfg.load_config(None, env={"FASTDISTILL_TEACHER_CONCURENCY": "3"})
+
+
+def test_xdg_relocates_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert cfg.default_config_path() == tmp_path / "cfg" / "fastdistill" / "config.toml"
+    assert cfg.Config().runs_dir == tmp_path / "data" / "fastdistill" / "runs"
+
+
+def test_config_hash_ignores_data_dir_but_not_teacher():
+    a, b = cfg.Config(), cfg.Config()
+    b.run.data_dir = "/elsewhere"
+    assert a.config_hash() == b.config_hash()
+    b.teacher.spec = "ollama:m"
+    assert a.config_hash() != b.config_hash()

@@ -1,0 +1,283 @@
+"""The engine end to end on real SQLite files and a real loopback teacher server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from loopback_server import LoopbackServer
+
+from fastdistill_tui import cli
+from fastdistill_tui.core import events as ev
+from fastdistill_tui.core.config import Config
+from fastdistill_tui.core.engine import Engine
+from fastdistill_tui.core.prompt import parse_prompt
+from fastdistill_tui.core.store import Store
+
+CITIES = [("Berlin", "Germany", 3645000.0), ("Hamburg", "Germany", 1841000.0),
+          ("Munich", "Germany", 1472000.0), ("Paris", "France", 2161000.0),
+          ("Lyon", "France", 513000.0), ("Madrid", "Spain", 3223000.0),
+          ("Rome", "Italy", 2873000.0), ("Milan", "Italy", 1352000.0)]
+
+
+def make_dataset(root: Path, n: int) -> tuple[Path, dict[str, str]]:
+    """A JSONL dataset of n distinct questions over one real SQLite DB; returns (file, q→gold)."""
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "geo.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE city (name TEXT, country TEXT, population REAL)")
+        conn.executemany("INSERT INTO city VALUES (?, ?, ?)", CITIES)
+    gold = {}
+    lines = []
+    for i in range(n):
+        threshold = 100_000 * (i + 1)
+        question = f"How many cities have a population above {threshold}?"
+        sql = f"SELECT count(*) FROM city WHERE population > {threshold}"
+        gold[question] = sql
+        lines.append(json.dumps({"question": question, "sql": sql, "db": "geo.sqlite"}))
+    # one duplicate question (dedup drops it) and one row whose gold does not execute
+    lines.append(lines[0])
+    lines.append(json.dumps({"question": "Broken gold?", "sql": "SELECT nope FROM city",
+                             "db": "geo.sqlite"}))
+    path = root / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, gold
+
+
+def gold_responder(gold: dict[str, str], wrong_every: int = 0):
+    """Answers like a chatty LLM: fenced SQL. Every `wrong_every`-th question gets a wrong one."""
+    order = {q: i for i, q in enumerate(gold)}
+
+    def respond(messages):
+        _, question = parse_prompt(messages)
+        sql = gold[question]
+        if wrong_every and order[question] % wrong_every == 0:
+            sql = "SELECT -1 FROM city LIMIT 1"
+        return f"Here you go:\n```sql\n{sql}\n```\nThis counts the cities."
+    return respond
+
+
+def run_cli(*args: str) -> int:
+    return cli.main(["run", "--headless", *args])
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def only_run_dir() -> Path:
+    runs = Config().runs_dir
+    dirs = sorted(p for p in runs.iterdir() if p.is_dir())
+    return dirs[-1]
+
+
+def test_run_writes_every_artifact_and_rerun_makes_no_requests(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=10)) as srv:
+        args = ["--dataset", f"jsonl:{data}", "--teacher", "openai:fake-model",
+                "--base-url", srv.base_url, "--concurrency", "8", "--events",
+                str(tmp_path / "events.jsonl")]
+        assert run_cli(*args) == 0
+        first_requests = srv.request_count
+        assert first_requests == 60  # 62 rows − 1 duplicate − 1 broken gold
+        err = capsys.readouterr().err
+        assert err.strip().splitlines()[-1].startswith("run ")
+        run_dir = only_run_dir()
+        assert str(run_dir) in err.strip().splitlines()[-1]
+
+        assert run_cli(*args) == 0
+        assert srv.request_count == first_requests  # all 60 answers came from the cache
+
+    # artifacts of the first run
+    for stage in ("gold_check", "teacher", "clean", "rules", "execeval", "score", "select",
+                  "export"):
+        q = read_json(run_dir / "reports" / f"{stage}.quality_report.json")
+        assert q["stage"] == stage and q["run_id"] == run_dir.name
+        m = read_json(run_dir / "manifests" / f"{stage}.manifest.json")
+        assert m["stage"] == stage and len(m["field_hash"]) == 64
+    gold_q = read_json(run_dir / "reports" / "gold_check.quality_report.json")
+    assert (gold_q["total"], gold_q["kept"]) == (61, 60)
+    assert gold_q["reject_reason_counts"] == {"gold_error": 1}
+    assert gold_q["dedup"] == {"unique": 61, "duplicates": 1}
+    score = read_json(run_dir / "reports" / "score.quality_report.json")
+    assert score["total"] == 60
+    assert score["gold_match_rate"] == pytest.approx(54 / 60)  # 6 wrong answers
+    assert score["exec_pass_rate"] == 1.0
+    assert score["judge_score"]["mean"] == pytest.approx((54 + 6 * 0.5) / 60)
+    train = (run_dir / "mlx" / "train.jsonl").read_text().splitlines()
+    valid = (run_dir / "mlx" / "valid.jsonl").read_text().splitlines()
+    assert len(train) + len(valid) == 54 and valid
+    example = json.loads(train[0])
+    assert [m["role"] for m in example["messages"]] == ["system", "user", "assistant"]
+    assert example["messages"][-1]["content"].startswith("SELECT count(*)")
+    timing = read_json(run_dir / "reports" / "timing_report.json")
+    assert "hashed__to__teacher" in timing["durations"]
+    assert abs(sum(d["share"] for d in timing["durations"].values()) - 1.0) < 1e-9
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
+    assert "GateEvaluated" in kinds and "StageFinished" in kinds
+    assert events[-1]["status"] == "completed"
+    # the --events file got both runs' events
+    assert (tmp_path / "events.jsonl").read_text().count('"RunFinished"') == 2
+
+
+def test_gate_fail_exits_3_with_hint_and_override_continues(tmp_path, capsys, monkeypatch):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=1)) as srv:  # all wrong
+        base = ["--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                srv.base_url, "--concurrency", "4"]
+        assert run_cli(*base) == 3
+        err = capsys.readouterr().err
+        assert "gold_match_rate" in err and "--override-gate teacher_eval" in err
+        failed_run = only_run_dir()
+        assert not (failed_run / "mlx" / "train.jsonl").exists()
+        # the early warning stopped it before all 60 were asked
+        assert srv.request_count < 60
+
+        assert run_cli(*base, "--override-gate", "teacher_eval") == 0
+        run_dir = only_run_dir()
+        decisions = read_json(run_dir / "manifests" / "run.manifest.json")["gate_decisions"]
+        assert decisions and all(d["overridden"] and d["proceed"] for d in decisions)
+        assert decisions[0]["by"] == "override"
+
+        monkeypatch.setenv("FASTDISTILL_TEACHER_EVAL_GATE", "0")
+        assert run_cli(*base, "--limit", "55") == 0
+
+
+def test_gate_passes_and_thresholds_of_zero(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 20)
+    config = tmp_path / "config.toml"
+    config.write_text("[gates.teacher_eval]\nmin_total = 0\nexec_pass_rate = 0\n"
+                      "gold_match_rate = 0\njudge_mean = 0\n")
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=1)) as srv:
+        code = run_cli("--config", str(config), "--dataset", f"jsonl:{data}", "--teacher",
+                       "openai:m", "--base-url", srv.base_url)
+    assert code == 0
+    events = [json.loads(x) for x in (only_run_dir() / "events.jsonl").read_text().splitlines()]
+    gate = [e for e in events if e["type"] == "GateEvaluated"]
+    assert len(gate) == 1 and gate[0]["passed"]
+
+
+def test_too_few_samples_fails_min_total(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 10)
+    with LoopbackServer(responder=gold_responder(gold)) as srv:
+        code = run_cli("--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                       srv.base_url)
+    assert code == 3
+    assert "min_total 10 < 50" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--dataset", "nosuchkind:/x"], "dataset"),
+    (["--teacher", "carrier-pigeon:x"], "teacher.spec"),
+    (["--concurrency", "0"], "teacher.concurrency"),
+    (["--resume", "no-such-run"], "no-such-run"),
+])
+def test_bad_input_exits_2_with_a_clear_message(args, needle, capsys):
+    assert run_cli(*args) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_unknown_config_key_exits_2_naming_file_and_key(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text("[teacher]\nmodel = 'x'\n")
+    assert run_cli("--config", str(config)) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "teacher.model" in err
+
+
+def test_cancel_drains_then_resume_completes(tmp_path):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    config = Config()
+    config.dataset.spec = f"jsonl:{data}"
+    config.teacher.spec = "openai:m"
+    config.teacher.concurrency = 4
+    store = Store(config.data_dir / "fastdistill.sqlite")
+    cancel = threading.Event()
+    seen: list[ev.Event] = []
+
+    def sink(event):
+        seen.append(event)
+        if isinstance(event, ev.StageProgress) and event.stage == "teacher" and event.done >= 8:
+            cancel.set()
+
+    with LoopbackServer(responder=gold_responder(gold), latency_s=0.05) as srv:
+        config.teacher.base_url = srv.base_url
+        engine = Engine(config, store)
+        outcome = asyncio.run(engine.run(sink, lambda e: False, cancel))
+        assert (outcome.status, outcome.exit_code) == ("cancelled", 130)
+        assert "--resume" in outcome.message
+        asked = srv.request_count
+        assert 8 <= asked < 60
+        resumed = Engine(config, store, run_id=outcome.run_id, resume=True)
+        outcome2 = asyncio.run(resumed.run(lambda e: None, lambda e: False))
+        assert outcome2.status == "completed"
+        assert srv.request_count == 60  # nothing asked twice
+    store.close()
+    lines = (outcome.run_dir / "mlx" / "train.jsonl").read_text().splitlines()
+    lines += (outcome.run_dir / "mlx" / "valid.jsonl").read_text().splitlines()
+    assert len(lines) == 60
+
+
+def _count_results(store_file: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_then_resume_gives_the_same_outputs(tmp_path):
+    data, gold = make_dataset(tmp_path / "data", 120)
+    env_killed = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "killed")}
+    env_clean = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "clean")}
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=7), latency_s=0.02) as srv:
+        args = [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--dataset",
+                f"jsonl:{data}", "--teacher", "openai:m", "--base-url", srv.base_url,
+                "--concurrency", "4"]
+        proc = subprocess.Popen(args, env=env_killed, stderr=subprocess.PIPE, text=True)
+        store_file = tmp_path / "killed" / "fastdistill" / "fastdistill.sqlite"
+        deadline = time.monotonic() + 60
+        while _count_results(store_file) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        done_before = _count_results(store_file)
+        assert 30 <= done_before < 121
+        asked_before = srv.request_count
+
+        # a plain rerun of the same config resumes the unfinished run automatically
+        resumed = subprocess.run(args, env=env_killed, capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "resuming" in resumed.stderr
+        # only answers that were in flight at the kill may be asked again
+        assert srv.request_count - asked_before <= 120 - done_before + 4
+        assert srv.requests_by_prompt.most_common(1)[0][1] <= 2
+
+        clean = subprocess.run(args, env=env_clean, capture_output=True, text=True)
+        assert clean.returncode == 0, clean.stderr
+
+    def outputs(root: Path) -> dict[str, object]:
+        run_dir = next((root / "fastdistill" / "runs").iterdir())
+        result = {name: (run_dir / "mlx" / name).read_bytes()
+                  for name in ("train.jsonl", "valid.jsonl")}
+        for stage in ("score", "select", "export"):
+            result[stage] = read_json(run_dir / "manifests" / f"{stage}.manifest.json")[
+                "field_hash"]
+            q = read_json(run_dir / "reports" / f"{stage}.quality_report.json")
+            result[stage + "_q"] = (q["total"], q["kept"], q["exec_pass_rate"],
+                                    q["gold_match_rate"])
+        return result
+
+    assert outputs(tmp_path / "killed") == outputs(tmp_path / "clean")
