@@ -52,7 +52,6 @@ def make_dataset(root: Path, n: int) -> Path:
 def child(dataset: Path, data_dir: Path) -> None:
     from fastdistill_tui.core.config import Config
     from fastdistill_tui.core.engine import Engine
-    from fastdistill_tui.core.prompt import parse_prompt
     from fastdistill_tui.core.providers.base import Provider
     from fastdistill_tui.core.store import Store
     from fastdistill_tui.core.types import Completion
@@ -62,7 +61,7 @@ def child(dataset: Path, data_dir: Path) -> None:
         name, model = "instant", "bench"
 
         async def complete(self, messages, params):
-            _, question = parse_prompt(messages)
+            question = messages[-1]["content"].rsplit("Question: ", 1)[1]
             words = question.rstrip("?").split()
             return Completion(text=f"SELECT count(*) FROM {words[4]} WHERE value > {words[-1]}",
                               tokens_in=100, tokens_out=12)

@@ -115,7 +115,8 @@ class HeadlessPrinter:
         elif kind == "GateEvaluated":
             when = "early check" if event.early else "final"
             verdict = "passed" if event.passed else "FAILED"
-            parts = ", ".join(f"{k} {m['value']:.3g} (≥ {m['threshold']:.3g})"
+            parts = ", ".join(f"{k} {format_metric(m['value'])} (≥ "
+                              f"{format_metric(m['threshold'])})"
                               for k, m in event.metrics.items())
             self.say(f"gate {event.gate} ({when}) {verdict}: {parts}")
         elif kind == "GateDecided" and event.overridden:
@@ -140,6 +141,10 @@ class HeadlessPrinter:
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+
+def format_metric(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
 def format_seconds(seconds: float) -> str:

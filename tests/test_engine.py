@@ -74,10 +74,11 @@ def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def only_run_dir() -> Path:
-    runs = Config().runs_dir
-    dirs = sorted(p for p in runs.iterdir() if p.is_dir())
-    return dirs[-1]
+def last_run_dir(capsys) -> Path:
+    """The run directory named by the last stderr line of `run --headless`."""
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("run ")
+    return Path(last.rsplit(": ", 1)[1])
 
 
 def test_run_writes_every_artifact_and_rerun_makes_no_requests(tmp_path, capsys):
@@ -89,10 +90,8 @@ def test_run_writes_every_artifact_and_rerun_makes_no_requests(tmp_path, capsys)
         assert run_cli(*args) == 0
         first_requests = srv.request_count
         assert first_requests == 60  # 62 rows − 1 duplicate − 1 broken gold
-        err = capsys.readouterr().err
-        assert err.strip().splitlines()[-1].startswith("run ")
-        run_dir = only_run_dir()
-        assert str(run_dir) in err.strip().splitlines()[-1]
+        run_dir = last_run_dir(capsys)
+        assert run_dir.parent == Config().runs_dir
 
         assert run_cli(*args) == 0
         assert srv.request_count == first_requests  # all 60 answers came from the cache
@@ -139,13 +138,13 @@ def test_gate_fail_exits_3_with_hint_and_override_continues(tmp_path, capsys, mo
         assert run_cli(*base) == 3
         err = capsys.readouterr().err
         assert "gold_match_rate" in err and "--override-gate teacher_eval" in err
-        failed_run = only_run_dir()
+        failed_run = Path(err.strip().splitlines()[-1].rsplit(": ", 1)[1])
         assert not (failed_run / "mlx" / "train.jsonl").exists()
         # the early warning stopped it before all 60 were asked
         assert srv.request_count < 60
 
         assert run_cli(*base, "--override-gate", "teacher_eval") == 0
-        run_dir = only_run_dir()
+        run_dir = last_run_dir(capsys)
         decisions = read_json(run_dir / "manifests" / "run.manifest.json")["gate_decisions"]
         assert decisions and all(d["overridden"] and d["proceed"] for d in decisions)
         assert decisions[0]["by"] == "override"
@@ -163,7 +162,8 @@ def test_gate_passes_and_thresholds_of_zero(tmp_path, capsys):
         code = run_cli("--config", str(config), "--dataset", f"jsonl:{data}", "--teacher",
                        "openai:m", "--base-url", srv.base_url)
     assert code == 0
-    events = [json.loads(x) for x in (only_run_dir() / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(x) for x in (last_run_dir(capsys) / "events.jsonl").read_text()
+              .splitlines()]
     gate = [e for e in events if e["type"] == "GateEvaluated"]
     assert len(gate) == 1 and gate[0]["passed"]
 

@@ -35,7 +35,7 @@ from .providers.base import Provider
 from .sql.evaluator import Evaluator
 from .stages import execeval
 from .stages.base import WorkItem
-from .stages.canonicalize import Canonicalizer
+from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
@@ -189,7 +189,6 @@ class Engine:
             self._start_stage(name)
 
         async def produce() -> None:
-            canon = Canonicalizer()
             dedup = Deduplicator()
             limit = self.config.dataset.limit
             seq = 0
@@ -198,8 +197,8 @@ class Engine:
                     break
                 item = WorkItem(example)
                 item.mark("raw")
-                canon.canonicalize(item)
-                canon.hash(item)
+                canonicalize(item)
+                assign_sample_id(item)
                 self._count("canonical", True)
                 if not dedup.is_new(item.sample_id):
                     self._count("dedup", False)
@@ -209,8 +208,7 @@ class Engine:
                 self._count("dedup", True)
                 item.seq = seq
                 seq += 1
-                schema_json, _ = canon.schema_json_and_hash(example.schema)
-                self.store.add_schema(item.schema_hash, schema_json)
+                self.store.add_schema(item.schema_hash, example.schema.canonical_json)
                 self.store.queue_sample((
                     self.run_id, item.sample_id, item.seq, example.source, example.question,
                     example.evidence, example.db_path, example.gold_sql, item.schema_hash,

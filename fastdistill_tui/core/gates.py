@@ -46,7 +46,7 @@ def evaluate_teacher_gate(run_id: str, gate: TeacherEvalGate, quality: TeacherQu
 
 
 def describe_failure(event: GateEvaluated) -> str:
-    failed = [f"{name} {m['value']:.3g} < {m['threshold']:.3g}"
+    failed = [f"{name} {m['value']:g} < {m['threshold']:g}"
               for name, m in event.metrics.items() if not m["passed"]]
     return f"gate {event.gate} failed: " + ", ".join(failed)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -26,6 +29,24 @@ class Schema:
     tables: tuple[Table, ...]
     # (table, column) -> (ref_table, ref_column); optional
     foreign_keys: tuple[tuple[str, str, str, str], ...] = ()
+
+    # A dataset has few schemas and many questions: hash, JSON and digest are computed once.
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.db_id, self.tables, self.foreign_keys))
+
+    @cached_property
+    def canonical_json(self) -> str:
+        """Sorted, compact JSON of the schema: what the schema hash is taken over."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+
+    @cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical_json.encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
         return {
