@@ -281,3 +281,25 @@ def test_sigkill_then_resume_gives_the_same_outputs(tmp_path):
         return result
 
     assert outputs(tmp_path / "killed") == outputs(tmp_path / "clean")
+
+
+def test_failed_answers_are_recorded_then_asked_again_on_rerun(tmp_path, capsys):
+    from loopback_server import FaultPlan
+
+    data, gold = make_dataset(tmp_path / "data", 60)
+    faults = FaultPlan(rate=0.2, kinds=("400",), fail_attempts=1)
+    with LoopbackServer(responder=gold_responder(gold), faults=faults) as srv:
+        args = ["--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                srv.base_url]
+        assert run_cli(*args) == 0
+        run_dir = last_run_dir(capsys)
+        teacher = read_json(run_dir / "reports" / "teacher.quality_report.json")
+        failed = teacher["rejected"]
+        assert 0 < failed < 30
+        assert teacher["reject_reason_counts"] == {"teacher_http_400": failed}
+        assert srv.request_count == 60  # a 400 is not retried within the run
+
+        assert run_cli(*args) == 0
+        assert srv.request_count == 60 + failed  # only the failures were asked again
+        teacher = read_json(last_run_dir(capsys) / "reports" / "teacher.quality_report.json")
+        assert (teacher["kept"], teacher["rejected"]) == (60, 0)

@@ -41,7 +41,15 @@ class RequestCounter:
         return value * 60.0 / elapsed
 
 
+#: Stored failures that are reused rather than asked again: deterministic and already billed.
+FINAL_FAILURES = frozenset({"length"})
+
+
 class TeacherStage:
+    """Successful answers are reused from the store; a failure is recorded with its reason and
+    asked again on the next run or resume (after a fixed key or a provider outage), except
+    FINAL_FAILURES."""
+
     name = "teacher"
 
     def __init__(self, provider: Provider, store: Store, params: GenParams) -> None:
@@ -61,7 +69,7 @@ class TeacherStage:
         self.prepare(item)
         answer = self.store.get_answer(item.cache_key)
         counter = self.counter
-        if answer is not None:
+        if answer is not None and (answer.ok or answer.reason in FINAL_FAILURES):
             counter.cached += 1
         else:
             counter.in_flight += 1
