@@ -16,6 +16,7 @@ identifiers are double-quoted only where SQLite needs it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .types import Column, Schema, Table
 
@@ -64,6 +65,7 @@ def _foreign_keys_by_column(schema: Schema) -> dict[tuple[str, str], list[tuple[
     return refs
 
 
+@lru_cache(maxsize=1024)  # few schemas, many questions; Schema caches its own hash
 def compact_schema(schema: Schema) -> str:
     refs = _foreign_keys_by_column(schema)
     lines = []
@@ -80,6 +82,7 @@ def compact_schema(schema: Schema) -> str:
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=1024)
 def create_table_schema(schema: Schema) -> str:
     """The same schema as CREATE TABLE statements (the common, wordier prompt format)."""
     refs = _foreign_keys_by_column(schema)
@@ -222,8 +225,15 @@ MESSAGE_OVERHEAD_TOKENS = 4  # role and delimiters a chat template adds around e
 
 
 def count_tokens(text: str) -> int:
+    """No piece spans a line break except the break itself, so lines count separately (and
+    schema lines, repeated in every prompt, come from the cache)."""
+    return sum(map(_count_line_tokens, text.split("\n"))) + text.count("\n")
+
+
+@lru_cache(maxsize=65536)
+def _count_line_tokens(line: str) -> int:
     total = 0
-    for piece in _COUNT_PIECES.findall(text):
+    for piece in _COUNT_PIECES.findall(line):
         total += (len(piece) + 5) // 6 if piece[0].isascii() and piece[0].isalpha() else 1
     return total
 

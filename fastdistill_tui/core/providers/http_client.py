@@ -1,0 +1,218 @@
+"""The HTTP side of every remote teacher: one pooled httpx client, rate limits and retries.
+
+Transport: DESIGN §7 measured httpx's default transport collapsing past ~64 requests in flight
+(C=128: 0.17 of ideal) while the same httpx API over `httpx_aiohttp.AiohttpTransport` held 0.91.
+benchmarks/teacher_throughput.py found the aiohttp transport never worse at any concurrency
+(and httpx's own slow even at C=32 when requests are short), so "auto" always picks aiohttp;
+"httpx" stays available as the fallback.
+
+Retries (max_retries from TeacherConfig; attempts = 1 + retries at most):
+  429                                   -> shared cool-down for Retry-After, then retry
+  408, 409, 5xx, timeout, connection,
+  truncated body, malformed JSON,
+  empty content                         -> exponential backoff with full jitter, then retry
+  other 4xx, finish_reason=length       -> final at once
+Tokens and cost add up over every billed attempt: a retried empty answer still costs money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from ..config import TeacherConfig
+from ..types import Answer, Completion, Failure
+from .limits import RateLimits, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 409})  # plus every 5xx
+RETRYABLE_BODY_REASONS = frozenset({"malformed_json", "empty_content"})
+
+
+def resolve_transport(choice: str) -> str:
+    """"httpx" or "aiohttp" for a config value of "auto" | "httpx" | "aiohttp"."""
+    if choice == "auto":
+        return "aiohttp"
+    if choice not in ("httpx", "aiohttp"):
+        raise ValueError(f"unknown transport {choice!r}")
+    return choice
+
+
+def make_client(*, concurrency: int, transport: str, timeout_s: float,
+                headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """An AsyncClient whose pool holds `concurrency` connections (kept alive between requests)."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    timeout = httpx.Timeout(timeout_s)
+    if resolve_transport(transport) == "aiohttp":
+        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=timeout,
+                                 headers=headers)
+    return httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """Full-jitter exponential backoff: sleep uniform(0, min(cap, base * 2**retry))."""
+
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    default_retry_after_s: float = 3.0  # a 429 without a readable Retry-After
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.cap_s, self.base_s * 2**retry))
+
+
+def classify_exception(exc: BaseException) -> str:
+    """"timeout" or "connection" for an exception raised while sending or reading."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, httpx.TimeoutException):
+        # httpx_aiohttp maps every aiohttp.ClientConnectionError (a dropped connection too) to
+        # httpx.ConnectTimeout; only a cause that is itself a timeout is one.
+        cause = exc.__cause__
+        if isinstance(cause, aiohttp.ClientError) and not isinstance(cause, TimeoutError):
+            return "connection"
+        return "timeout"
+    return "connection"
+
+
+class JsonPoster:
+    """POSTs JSON with the retry policy above; `parse` turns a decoded body into an Answer.
+
+    `parse` returns a Completion, or a Failure whose reason says whether to retry
+    (RETRYABLE_BODY_REASONS) or stop. The httpx client and the in-flight semaphore are made
+    lazily in the loop that uses them, and again when a later `asyncio.run` uses the provider
+    (a client cannot outlive its loop); the rate limits are shared by every request.
+    `secrets` are scrubbed from every Failure detail and log line.
+    """
+
+    def __init__(self, teacher: TeacherConfig, *, headers: dict[str, str] | None = None,
+                 secrets: Iterable[str | None] = (), backoff: Backoff | None = None,
+                 limits: RateLimits | None = None, rng: random.Random | None = None) -> None:
+        self.concurrency = teacher.concurrency
+        self.timeout_s = teacher.timeout_s
+        self.max_retries = teacher.max_retries
+        self.transport = resolve_transport(teacher.transport)
+        self.backoff = backoff or Backoff()
+        self.limits = limits or RateLimits.from_config(teacher)
+        self._headers = headers or {}
+        self._secrets = [s for s in secrets if s]
+        self._rng = rng or random.Random()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _session(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._client = make_client(concurrency=self.concurrency, transport=self.transport,
+                                       timeout_s=self.timeout_s, headers=self._headers)
+            self._slots = asyncio.Semaphore(self.concurrency)
+            self._loop = loop
+        return self._client, self._slots
+
+    async def aclose(self) -> None:
+        """Close the client if it belongs to this loop; one from a finished loop is dropped."""
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = self._loop = self._slots = None
+
+    async def post(self, url: str, payload: dict[str, Any], parse: Callable[[Any], Answer], *,
+                   token_estimate: int = 0) -> Answer:
+        started = time.monotonic()
+        try:
+            answer, attempts, billed = await self._post_with_retries(url, payload, parse,
+                                                                     token_estimate)
+        except Exception as exc:  # complete() must not raise for one bad request
+            answer, attempts, billed = Failure("error", self.redact(repr(exc))), 1, (0, 0, 0.0)
+        tokens_in, tokens_out, cost = billed
+        return dataclasses.replace(answer, attempts=attempts, tokens_in=tokens_in,
+                                   tokens_out=tokens_out, cost=cost,
+                                   latency_s=time.monotonic() - started)
+
+    async def _post_with_retries(self, url: str, payload: dict[str, Any],
+                                 parse: Callable[[Any], Answer], token_estimate: int
+                                 ) -> tuple[Answer, int, tuple[int, int, float]]:
+        client, slots = self._session()
+        tokens_in = tokens_out = 0
+        cost = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.limits.before_request(token_estimate)
+            answer, retry_after = await self._attempt(client, slots, url, payload, parse)
+            tokens_in += answer.tokens_in
+            tokens_out += answer.tokens_out
+            cost += answer.cost
+            if token_estimate:
+                self.limits.tokens.adjust(answer.tokens_in + answer.tokens_out - token_estimate)
+            if retry_after is not None:
+                self.limits.cool_down.trigger(retry_after)  # even if this request gives up
+            retryable = retry_after is not None or _retryable(answer)
+            if not retryable or attempt > self.max_retries:
+                return answer, attempt, (tokens_in, tokens_out, cost)
+            log.debug("teacher request failed (%s), retry %d of %d", answer.reason, attempt,
+                      self.max_retries)
+            if retry_after is None:  # a 429's wait is the cool-down at the top of the loop
+                await asyncio.sleep(self.backoff.delay(attempt - 1, self._rng))
+
+    async def _attempt(self, client: httpx.AsyncClient, slots: asyncio.Semaphore, url: str,
+                       payload: dict[str, Any], parse: Callable[[Any], Answer]
+                       ) -> tuple[Answer, float | None]:
+        """One request: the answer and, for a 429, the seconds to cool down."""
+        async with slots:
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    response = await client.post(url, json=payload)
+            except (TimeoutError, httpx.TransportError) as exc:
+                reason = classify_exception(exc)
+                detail = (f"no complete answer within {self.timeout_s:g}s" if reason == "timeout"
+                          else self.redact(f"{type(exc).__name__}: {exc}"))
+                return Failure(reason, detail), None
+        status = response.status_code
+        if status == 429:
+            delay = parse_retry_after(response.headers.get("Retry-After"),
+                                      self.backoff.default_retry_after_s)
+            return Failure("rate_limited", f"HTTP 429, retry after {delay:.2f}s",
+                           http_status=429), delay
+        if not 200 <= status < 300:
+            detail = self.redact(f"HTTP {status}: {response.text[:300]}")
+            return Failure(f"http_{status}", detail, http_status=status), None
+        try:
+            data = response.json()
+        except ValueError as exc:
+            return Failure("malformed_json", f"body is not JSON: {exc}", http_status=status), None
+        try:
+            return parse(data), None
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            detail = self.redact(f"unexpected response shape ({exc!r}): {response.text[:300]}")
+            return Failure("malformed_json", detail, http_status=status), None
+
+
+def _retryable(answer: Answer) -> bool:
+    if isinstance(answer, Completion):
+        return False
+    if answer.reason in RETRYABLE_BODY_REASONS or answer.reason in ("timeout", "connection"):
+        return True
+    status = answer.http_status
+    return answer.reason.startswith("http_") and status is not None and (
+        status in RETRYABLE_STATUSES or status >= 500)
+
+
+def estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
+    """A TPM reservation before the real usage is known: ~4 characters a token, plus the cap."""
+    return sum(len(str(m.get("content", ""))) for m in messages) // 4 + max_tokens

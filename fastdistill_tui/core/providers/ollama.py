@@ -1,0 +1,57 @@
+"""Ollama's native chat API (POST {base}/api/chat, stream=false), which takes `think`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import TeacherConfig
+from ..types import Answer, Completion, Failure, GenParams
+from .base import Messages, Provider
+from .http_client import Backoff, JsonPoster, estimate_tokens
+from .openai_compat import price_cost
+
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+
+
+class OllamaProvider(Provider):
+    def __init__(self, teacher: TeacherConfig, *, model: str, base_url: str = DEFAULT_OLLAMA_URL,
+                 name: str = "ollama", backoff: Backoff | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self._teacher = teacher
+        self._http = JsonPoster(teacher, backoff=backoff)
+
+    def __repr__(self) -> str:
+        return f"OllamaProvider(model={self.model!r}, base_url={self.base_url!r})"
+
+    def request_body(self, messages: Messages, params: GenParams) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": list(messages), "stream": False,
+                                "options": {"temperature": params.temperature,
+                                            "num_predict": params.max_tokens}}
+        if params.disable_thinking:
+            body["think"] = False
+        return body
+
+    async def complete(self, messages: Messages, params: GenParams) -> Answer:
+        return await self._http.post(f"{self.base_url}/api/chat",
+                                     self.request_body(messages, params), self._parse,
+                                     token_estimate=estimate_tokens(messages, params.max_tokens))
+
+    def _parse(self, data: Any) -> Answer:
+        content = data["message"].get("content") or ""  # a "thinking" field is never read
+        tokens_in = int(data.get("prompt_eval_count") or 0)
+        tokens_out = int(data.get("eval_count") or 0)
+        cost = price_cost(tokens_in, tokens_out, self._teacher)
+        finish_reason = data.get("done_reason") or "stop"
+        if finish_reason == "length":
+            return Failure("length", f"stopped at num_predict after {tokens_out} tokens",
+                           tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+        if not content.strip():
+            return Failure("empty_content", f"done_reason={finish_reason}",
+                           tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+        return Completion(content, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost,
+                          finish_reason=finish_reason)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
