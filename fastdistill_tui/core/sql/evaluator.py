@@ -1,0 +1,82 @@
+"""Execution-based evaluation of one predicted query against its gold query (DESIGN §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from dataclasses import dataclass
+
+from ..config import EvalConfig
+from .compare import compare_results, gold_is_ordered
+from .execute import ExecResult, SqlExecutor
+from .gold_cache import GoldCache
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """`reason` is None on a gold match; otherwise a code from compare.CompareResult, or
+    "empty_sql" (no prediction) or "gold_error" (the gold query itself fails)."""
+
+    exec_ok: bool
+    gold_match: bool
+    reason: str | None
+    detail: str = ""
+    gold_ok: bool = True
+    gold_empty: bool = False  # the gold result has no rows: a match proves little
+    pred_truncated: bool = False
+    seconds: float = 0.0
+
+
+class Evaluator:
+    """Owns the SQL sandbox and the gold cache. Call `close()` when done."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        self.config = config
+        self._executor = SqlExecutor(config.timeout_s, config.row_cap, config.workers)
+        self._gold_cache = (GoldCache(config.max_cached_gold)
+                            if config.cache_gold_results and config.max_cached_gold > 0 else None)
+        # Parsing is the slowest step for a cached gold; many samples share one gold query.
+        self._gold_is_ordered = functools.lru_cache(maxsize=4096)(gold_is_ordered)
+
+    async def check_gold(self, db_path: str, gold_sql: str) -> ExecResult:
+        """The gold result, from the cache when possible. Timeouts are not cached: they depend
+        on load, the others are properties of the query and the database."""
+        if self._gold_cache is not None:
+            cached = self._gold_cache.get(db_path, gold_sql)
+            if cached is not None:
+                return cached
+        result = await self._executor.aexecute(db_path, gold_sql)
+        if self._gold_cache is not None and result.error != "timeout":
+            self._gold_cache.put(db_path, gold_sql, result)
+        return result
+
+    async def evaluate(self, db_path: str, gold_sql: str, pred_sql: str | None) -> EvalOutcome:
+        started = time.monotonic()
+        if not pred_sql or not pred_sql.strip():
+            return EvalOutcome(False, False, "empty_sql", "no SQL in the answer",
+                               seconds=time.monotonic() - started)
+        gold, pred = await asyncio.gather(self.check_gold(db_path, gold_sql),
+                                          self._executor.aexecute(db_path, pred_sql))
+        seconds = time.monotonic() - started
+        if not gold.ok:
+            # The prediction still ran, so exec_ok says truthfully whether it executes.
+            return EvalOutcome(pred.ok, False, "gold_error", f"{gold.error}: {gold.detail}",
+                               gold_ok=False, pred_truncated=pred.truncated, seconds=seconds)
+        if not pred.ok:
+            return EvalOutcome(False, False, pred.error, pred.detail, gold_empty=not gold.rows,
+                               seconds=seconds)
+        compared = compare_results(pred, gold, ordered=self._gold_is_ordered(gold_sql),
+                                   float_tol=self.config.float_tol,
+                                   column_order=self.config.column_order)
+        return EvalOutcome(True, compared.match, compared.reason, gold_empty=not gold.rows,
+                           pred_truncated=pred.truncated, seconds=seconds)
+
+    def gold_cache_stats(self) -> dict[str, float]:
+        cache = self._gold_cache
+        if cache is None:
+            return {"hits": 0, "misses": 0, "hit_ratio": 0.0}
+        return {"hits": cache.hits, "misses": cache.misses, "hit_ratio": cache.hit_ratio}
+
+    def close(self) -> None:
+        self._executor.close()

@@ -1,0 +1,287 @@
+"""The SQL sandbox against a hostile corpus, on real SQLite files.
+
+Every case must end within the timeout (+0.5 s), leave every database file byte-identical,
+create no file, and return the reason code (or the harmless result) decided for it here.
+"""
+
+import asyncio
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from fastdistill_tui.core.sql.execute import ExecResult, SqlExecutor
+
+TIMEOUT_S = 1.0
+
+
+def build_database(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INT);
+        CREATE INDEX singer_age ON singer (age);
+        INSERT INTO singer VALUES (1, 'Joe Sharp', 'Netherlands', 52),
+                                  (2, 'Timbaland', 'United States', 32),
+                                  (3, 'Justin Brown', 'France', 29),
+                                  (4, 'Rose White', 'France', 41);
+        CREATE TABLE numbers (n INTEGER);
+        WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000)
+        INSERT INTO numbers SELECT x FROM c;
+        CREATE TABLE raw_text (t TEXT);
+    """)
+    # Invalid UTF-8 stored as TEXT: decoding must not raise.
+    conn.execute("INSERT INTO raw_text VALUES (CAST(X'41FF42' AS TEXT))")
+    conn.commit()
+    conn.close()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    return {p.name: sha256(p) for p in sorted(directory.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("dbs")
+    db = directory / "music.sqlite"
+    build_database(db)
+    executor = SqlExecutor(timeout_s=TIMEOUT_S, row_cap=10_000, workers=2)
+    yield executor, db, directory
+    executor.close()
+
+
+def rows_are(expected):
+    def check(result: ExecResult) -> bool:
+        return result.ok and not result.truncated and result.rows == expected
+    return check
+
+
+def truncated_result(result: ExecResult) -> bool:
+    return result.ok and result.truncated and len(result.rows) > 0
+
+
+NEW_FILE = "{dir}/created_by_attack.sqlite"
+
+CASES = [
+    # (id, sql, expected reason code, or a predicate on the ExecResult for harmless SQL)
+    ("drop_table", "DROP TABLE singer", "denied"),
+    ("delete", "DELETE FROM singer", "denied"),
+    ("update", "UPDATE singer SET age = 0", "denied"),
+    ("insert", "INSERT INTO singer VALUES (9, 'x', 'y', 1)", "denied"),
+    ("replace", "REPLACE INTO singer VALUES (1, 'x', 'y', 1)", "denied"),
+    ("create_table", "CREATE TABLE evil (a)", "denied"),
+    ("create_temp_table", "CREATE TEMP TABLE evil (a)", "denied"),
+    ("create_view", "CREATE VIEW v AS SELECT 1", "denied"),
+    ("create_index", "CREATE INDEX idx ON singer (age)", "denied"),
+    ("create_trigger",
+     "CREATE TRIGGER tr AFTER INSERT ON singer BEGIN DELETE FROM singer; END", "denied"),
+    ("alter_add_column", "ALTER TABLE singer ADD COLUMN x INT", "denied"),
+    ("alter_rename", "ALTER TABLE singer RENAME TO s2", "denied"),
+    ("attach_new_file", f"ATTACH DATABASE '{NEW_FILE}' AS evil", "denied"),
+    ("attach_memory", "ATTACH DATABASE ':memory:' AS mem", "denied"),
+    ("detach", "DETACH DATABASE main", "denied"),
+    ("pragma_journal_mode", "PRAGMA journal_mode = WAL", "denied"),
+    ("pragma_writable_schema", "PRAGMA writable_schema = ON", "denied"),
+    ("pragma_user_version", "PRAGMA user_version = 42", "denied"),
+    ("pragma_query_only_off", "PRAGMA query_only = OFF", "denied"),
+    ("pragma_read", "PRAGMA table_info(singer)", "denied"),
+    ("pragma_table_function", "SELECT * FROM pragma_table_info('singer')", "denied"),
+    ("vacuum", "VACUUM", "denied"),
+    ("vacuum_into_new_file", f"VACUUM INTO '{NEW_FILE}'", "denied"),
+    ("load_extension", "SELECT load_extension('/tmp/evil.so')", "denied"),
+    ("begin", "BEGIN IMMEDIATE", "denied"),
+    ("commit", "COMMIT", "denied"),
+    ("savepoint", "SAVEPOINT s1", "denied"),
+    ("analyze", "ANALYZE", "denied"),
+    ("reindex", "REINDEX", "denied"),
+    ("cte_wrapping_delete", "WITH c AS (SELECT 1) DELETE FROM singer", "denied"),
+    ("drop_then_select", "DROP TABLE singer; SELECT 1", "denied"),
+    ("select_then_drop", "SELECT * FROM singer; DROP TABLE singer", "multiple_statements"),
+    ("two_selects", "SELECT 1; SELECT 2", "multiple_statements"),
+    ("nul_byte", "SELECT 1\x00; DROP TABLE singer", "exec_error"),
+    ("nul_in_literal", "SELECT 'a\x00b'", "exec_error"),
+    ("lone_surrogate", "SELECT '\ud800'", "exec_error"),
+    ("empty", "", "empty_sql"),
+    ("comments_only", "-- nothing here\n/* at all */", "empty_sql"),
+    ("unknown_function", "SELECT readfile('/etc/passwd')", "exec_error"),
+    ("recursive_cte_forever",
+     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+     "timeout"),
+    ("cartesian_count",
+     "SELECT count(*) FROM numbers a, numbers b, numbers c, numbers d", "timeout"),
+    ("cartesian_sorted",
+     "SELECT a.n, b.n FROM numbers a, numbers b, numbers c, numbers d ORDER BY random()",
+     "timeout"),
+    ("slow_like_join",
+     "SELECT count(*) FROM numbers a, numbers b, numbers c WHERE a.n || b.n LIKE '%' || c.n",
+     "timeout"),
+    ("randomblob_1e9", "SELECT randomblob(1e9)", "exec_error"),
+    ("zeroblob_1e9", "SELECT zeroblob(1e9)", "exec_error"),
+    ("replace_hex_zeroblob", "SELECT replace(hex(zeroblob(1e8)), '0', 'xx')", "exec_error"),
+    ("doubling_string",
+     "WITH RECURSIVE c(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM c) SELECT length(s) FROM c",
+     "exec_error"),
+    # The concatenation stops growing at the value limit, but the million rows run on.
+    ("group_concat_explosion",
+     "SELECT group_concat(hex(randomblob(1000))) FROM numbers a, numbers b", "timeout"),
+    ("deep_parentheses", "SELECT " + "(" * 5000 + "1" + ")" * 5000, "exec_error"),
+    # Harmless or merely large: a real result, capped where needed.
+    ("big_strings_byte_cap", "SELECT hex(zeroblob(400000)) FROM numbers", truncated_result),
+    ("recursive_cte_rows_capped",
+     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
+     truncated_result),
+    ("million_row_count", "SELECT count(*) FROM numbers a, numbers b", rows_are([(1_000_000,)])),
+    ("ordinary_select", "SELECT name FROM singer WHERE country = 'France' ORDER BY age",
+     rows_are([("Justin Brown",), ("Rose White",)])),
+    ("read_schema", "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+     rows_are([("numbers",), ("raw_text",), ("singer",)])),
+    ("trailing_comment", "SELECT count(*) FROM singer; -- done", rows_are([(4,)])),
+    ("bad_utf8_text", "SELECT t FROM raw_text", rows_are([("A\ufffdB",)])),
+    ("string_with_drop", "SELECT 'x; DROP TABLE singer'", rows_are([("x; DROP TABLE singer",)])),
+]
+
+
+@pytest.mark.parametrize("sql, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_hostile_corpus(sandbox, sql, expected):
+    executor, db, directory = sandbox
+    before = snapshot(directory)
+    started = time.monotonic()
+    result = executor.execute(str(db), sql.replace("{dir}", str(directory)))
+    elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT_S + 0.5, f"took {elapsed:.2f} s"
+    assert snapshot(directory) == before  # no byte changed, no file (journal, attach) created
+    if isinstance(expected, str):
+        assert result.error == expected, (result.error, result.detail)
+        assert result.rows == [] and result.detail
+    else:
+        assert expected(result), result.error or result.rows[:3]
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 30
+
+
+def test_row_cap_marks_truncation(tmp_path):
+    db = tmp_path / "m.sqlite"
+    build_database(db)
+    executor = SqlExecutor(timeout_s=TIMEOUT_S, row_cap=1000)
+    try:
+        exact = executor.execute(str(db), "SELECT n FROM numbers")
+        over = executor.execute(str(db), "SELECT n FROM numbers UNION ALL SELECT 0")
+    finally:
+        executor.close()
+    assert exact.ok and not exact.truncated and len(exact.rows) == 1000
+    assert over.ok and over.truncated and len(over.rows) == 1000
+
+
+def test_result_byte_cap(tmp_path):
+    db = tmp_path / "m.sqlite"
+    build_database(db)
+    executor = SqlExecutor(timeout_s=TIMEOUT_S, max_result_bytes=10_000)
+    try:
+        result = executor.execute(str(db), "SELECT printf('%0100d', n) FROM numbers")
+    finally:
+        executor.close()
+    assert result.ok and result.truncated
+    assert sum(len(r[0]) for r in result.rows) <= 10_000 < sum(len(r[0]) for r in result.rows) + 100
+
+
+def test_awkward_paths_open_read_only(tmp_path):
+    directory = tmp_path / "a dir #1 ?x=y& ümlaut"
+    directory.mkdir()
+    db = directory / "dätä base#?.sqlite"
+    build_database(db)
+    before = snapshot(directory)
+    executor = SqlExecutor(timeout_s=TIMEOUT_S)
+    try:
+        result = executor.execute(str(db), "SELECT count(*) FROM singer")
+        denied = executor.execute(str(db), "DELETE FROM singer")
+    finally:
+        executor.close()
+    assert result.rows == [(4,)]
+    assert denied.error == "denied"
+    assert snapshot(directory) == before
+
+
+def test_missing_database_is_an_error_and_is_not_created(tmp_path):
+    executor = SqlExecutor(timeout_s=TIMEOUT_S)
+    try:
+        result = executor.execute(str(tmp_path / "absent.sqlite"), "SELECT 1")
+    finally:
+        executor.close()
+    assert result.error == "exec_error"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_one_connection_per_thread_and_database(tmp_path):
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    build_database(first)
+    build_database(second)
+    executor = SqlExecutor(timeout_s=TIMEOUT_S, workers=2)
+    try:
+        for _ in range(10):
+            assert executor.execute(str(first), "SELECT 1").ok
+        results = await asyncio.gather(*(executor.aexecute(str(db), "SELECT count(*) FROM singer")
+                                         for db in [first, second] * 20))
+        # main thread: 1 connection; each of the 2 pool threads: at most 2 (one per file)
+        assert 1 < len(executor._all_connections) <= 5
+    finally:
+        executor.close()
+    assert all(r.rows == [(4,)] for r in results)
+    with pytest.raises(RuntimeError):
+        executor.execute(str(first), "SELECT 1")
+
+
+async def test_aexecute_keeps_the_event_loop_free(tmp_path):
+    db = tmp_path / "m.sqlite"
+    build_database(db)
+    executor = SqlExecutor(timeout_s=TIMEOUT_S)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    tick_task = asyncio.create_task(ticker())
+    try:
+        slow = await executor.aexecute(
+            str(db), "SELECT count(*) FROM numbers a, numbers b, numbers c, numbers d")
+    finally:
+        tick_task.cancel()
+        executor.close()
+    assert slow.error == "timeout"
+    assert ticks > 30  # ~100 expected in 1 s; a blocked loop gives ~0
+
+
+async def test_single_step_overruns_get_a_hard_deadline(tmp_path):
+    """Some functions do all their work inside one VM step, where the progress handler never
+    runs; aexecute still answers "timeout" in time (the thread finishes in the background).
+    Each step below takes 1-3 s here, far beyond the 0.3 s timeout."""
+    db = tmp_path / "m.sqlite"
+    build_database(db)
+    before = snapshot(tmp_path)
+    timeout_s = 0.3
+    executor = SqlExecutor(timeout_s=timeout_s, workers=2)
+    bombs = ["SELECT printf('%.*c', 150000000, 'x')",
+             "SELECT instr(hex(zeroblob(500000)), hex(zeroblob(20000)) || '1')"]
+
+    async def timed(sql):
+        started = time.monotonic()
+        result = await executor.aexecute(str(db), sql)
+        return result, time.monotonic() - started
+
+    try:
+        outcomes = await asyncio.gather(*(timed(sql) for sql in bombs))
+    finally:
+        executor.close()  # waits for the background steps to finish
+    for result, elapsed in outcomes:
+        assert result.error == "timeout", result
+        assert elapsed < timeout_s + 0.5
+    assert snapshot(tmp_path) == before
