@@ -68,3 +68,14 @@ def test_canonical_sql_is_none_when_it_does_not_parse():
     # Unparseable SQL still gets a stable fingerprint of its stripped text.
     assert sql_fingerprint("  SELECT a FROM WHERE ") == sql_fingerprint("SELECT a FROM WHERE")
     assert len(sql_fingerprint("SELECT a FROM WHERE")) == 64
+
+
+def test_rule_verdict_returns_the_tree_its_fingerprint_matches():
+    from fastdistill_tui.core.sql.canonical import sql_fingerprint
+    from fastdistill_tui.core.sql.rules import rule_verdict
+
+    sql = "SELECT Name FROM Singer WHERE Age > 20"
+    reason, tree = rule_verdict(sql)
+    assert reason is None and tree is not None
+    assert sql_fingerprint(sql, tree) == sql_fingerprint(sql)
+    assert rule_verdict("DELETE FROM singer") == ("not_select", None)

@@ -29,16 +29,20 @@ def canonical_sql(sql: str) -> str | None:
     """One spelling per query: sqlglot's SQLite rendering with identifiers case-normalised
     (SQLite compares identifiers case-insensitively). None when `sql` does not parse."""
     tree = parse_query(sql)
-    if tree is None:
-        return None
+    return None if tree is None else canonical_sql_of_tree(tree)
+
+
+def canonical_sql_of_tree(tree: exp.Expression) -> str | None:
+    """canonical_sql of an already parsed tree; the tree is normalised in place."""
     try:
-        return normalize_identifiers(tree, dialect="sqlite").sql(dialect="sqlite")
+        return normalize_identifiers(tree, dialect="sqlite").sql(dialect="sqlite", copy=False)
     except SqlglotError:
         return None
 
 
-def sql_fingerprint(sql: str) -> str:
-    """sha256 hex of the canonical SQL, or of the stripped text when it does not parse."""
-    canonical = canonical_sql(sql)
+def sql_fingerprint(sql: str, tree: exp.Expression | None = None) -> str:
+    """sha256 hex of the canonical SQL, or of the stripped text when it does not parse.
+    Pass the parsed `tree` (it is normalised in place) to skip parsing again."""
+    canonical = canonical_sql_of_tree(tree) if tree is not None else canonical_sql(sql)
     text = canonical if canonical is not None else sql.strip()
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()

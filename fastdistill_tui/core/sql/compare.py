@@ -46,6 +46,8 @@ def gold_is_ordered(gold_sql: str) -> bool:
     """True iff the outermost query has ORDER BY (ORDER BY in a subquery, CTE or window
     does not order the result). Falls back to a token scan at parenthesis depth 0 when
     sqlglot cannot parse SQL that SQLite accepts."""
+    if "order" not in gold_sql.lower():  # no ORDER keyword anywhere: no parse needed
+        return False
     tree = parse_query(gold_sql)
     if tree is None:
         return _order_by_at_depth_zero(gold_sql)

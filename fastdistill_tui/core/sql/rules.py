@@ -14,22 +14,29 @@ _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 def check_rules(sql: str, *, min_chars: int = 8, max_chars: int = 8000) -> str | None:
     """None when `sql` may be executed, else a reason code: "empty_sql", "too_short",
     "too_long", "multiple_statements", "parse_error" or "not_select"."""
+    return rule_verdict(sql, min_chars=min_chars, max_chars=max_chars)[0]
+
+
+def rule_verdict(sql: str, *, min_chars: int = 8, max_chars: int = 8000
+                 ) -> tuple[str | None, exp.Expression | None]:
+    """check_rules' reason plus the parsed tree when the SQL passes, so a caller that also
+    needs the tree (canonical SQL for dedup) parses once."""
     statements = split_statements(sql or "")
     if not statements:
-        return "empty_sql"
+        return "empty_sql", None
     if len(statements) > 1:
-        return "multiple_statements"
+        return "multiple_statements", None
     statement = statements[0]
     if len(statement) < min_chars:
-        return "too_short"
+        return "too_short", None
     if len(statement) > max_chars:
-        return "too_long"
+        return "too_long", None
     tree = parse_query(statement)
     if tree is None:
-        return "parse_error"
+        return "parse_error", None
     if not is_read_only_query(tree):
-        return "not_select"
-    return None
+        return "not_select", None
+    return None, tree
 
 
 def is_read_only_query(tree: exp.Expression) -> bool:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ..sql.canonical import sql_fingerprint
-from ..sql.rules import check_rules
+from ..sql.rules import rule_verdict
 from .base import WorkItem
 
 
 def apply_rules(item: WorkItem) -> None:
-    reason = check_rules(item.sql or "")
+    reason, tree = rule_verdict(item.sql or "")
     if reason is not None:
         item.reject("rules", reason)
     else:
-        item.sql_fingerprint = sql_fingerprint(item.sql)
+        item.sql_fingerprint = sql_fingerprint(item.sql, tree)
