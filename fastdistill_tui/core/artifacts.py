@@ -93,14 +93,18 @@ def quality_report(run_id: str, stage: str, rows: Iterable[dict[str, Any]], *,
     whether the stage kept it and reason_of(row) gives the reject reason code.
     """
     total = kept = exec_ok = gold = 0
-    scores: list[float] = []
+    score_sum = 0.0
+    score_min = score_max = None
     reasons: Counter[str] = Counter()
     exec_errors: Counter[str] = Counter()
     for row in rows:
         total += 1
         exec_ok += bool(row["exec_ok"])
         gold += bool(row["gold_match"])
-        scores.append(float(row["score"]))
+        score = float(row["score"])
+        score_sum += score
+        score_min = score if score_min is None else min(score_min, score)
+        score_max = score if score_max is None else max(score_max, score)
         if kept_if(row):
             kept += 1
         else:
@@ -117,9 +121,9 @@ def quality_report(run_id: str, stage: str, rows: Iterable[dict[str, Any]], *,
         "exec_pass_rate": exec_ok / total if total else 0.0,
         "gold_match_rate": gold / total if total else 0.0,
         "judge_score": {
-            "min": min(scores) if scores else 0.0,
-            "max": max(scores) if scores else 0.0,
-            "mean": sum(scores) / len(scores) if scores else 0.0,
+            "min": score_min or 0.0,
+            "max": score_max or 0.0,
+            "mean": score_sum / total if total else 0.0,
         },
         "reject_reason_counts": dict(sorted(reasons.items())),
         "exec_error_counts": dict(sorted(exec_errors.items())),

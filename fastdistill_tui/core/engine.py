@@ -356,7 +356,7 @@ class Engine:
         self._start_stage("select")
         chosen = select(self.store, self.run_id, self.config.select.min_score,
                         self.config.select.valid_fraction)
-        self._count_many("select", kept=len(chosen), rejected=self.quality.total - len(chosen))
+        self._count_many("select", kept=chosen, rejected=self.quality.total - chosen)
         self._finish_stage("select")
         self._start_stage("export")
         counts = export(self.store, self.run_id, self.run_dir / "mlx")

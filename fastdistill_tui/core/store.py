@@ -255,16 +255,5 @@ class Store:
         for row in cur:
             yield dict(zip(cols, row))
 
-    def mark_selected(self, run_id: str, rows: list[tuple[str, str, dict[str, float]]]) -> None:
-        """rows: (sample_id, split, marks)."""
-        with self.conn:
-            self.conn.execute("BEGIN")
-            self.conn.execute("UPDATE results SET selected = 0, split = NULL WHERE run_id = ?",
-                              (run_id,))
-            self.conn.executemany(
-                "UPDATE results SET selected = 1, split = ?, marks = ?"
-                " WHERE run_id = ? AND sample_id = ?",
-                [(split, json.dumps(marks), run_id, sid) for sid, split, marks in rows])
-
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()

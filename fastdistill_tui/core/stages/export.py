@@ -13,19 +13,18 @@ from ..types import Schema
 
 
 def export(store: Store, run_id: str, out_dir: Path) -> dict[str, int]:
-    """Writes both files atomically, in sample_id order; returns counts per split."""
+    """Writes both files atomically, in sample_id order, streaming; returns counts per split."""
     out_dir.mkdir(parents=True, exist_ok=True)
     schemas: dict[str, Schema] = {}
     counts = {"train": 0, "valid": 0}
     handles = {split: open(out_dir / f"{split}.jsonl.tmp", "w", encoding="utf-8")
                for split in counts}
-    distilled_marks = []
     try:
-        rows = store.query(
-            "SELECT r.sample_id, r.split, r.sql, r.marks, s.question, s.evidence, s.schema_hash"
+        rows = store.conn.execute(
+            "SELECT r.split, r.sql, s.question, s.evidence, s.schema_hash"
             " FROM results r JOIN samples s USING (run_id, sample_id)"
             " WHERE r.run_id = ? AND r.selected = 1 ORDER BY r.sample_id", (run_id,))
-        for sample_id, split, sql, marks_json, question, evidence, schema_hash in rows:
+        for split, sql, question, evidence, schema_hash in rows:
             schema = schemas.get(schema_hash)
             if schema is None:
                 schema = Schema.from_json(json.loads(store.get_schema_json(schema_hash)))
@@ -34,13 +33,13 @@ def export(store: Store, run_id: str, out_dir: Path) -> dict[str, int]:
             messages.append({"role": "assistant", "content": render_student_target(sql)})
             handles[split].write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
             counts[split] += 1
-            marks = json.loads(marks_json)
-            marks["distilled"] = time.time()
-            distilled_marks.append((sample_id, split, marks))
     finally:
         for handle in handles.values():
             handle.close()
     for split in counts:
         os.replace(out_dir / f"{split}.jsonl.tmp", out_dir / f"{split}.jsonl")
-    store.mark_selected(run_id, distilled_marks)
+    with store.conn:
+        store.conn.execute("BEGIN")
+        store.conn.execute("UPDATE results SET marks = json_set(marks, '$.distilled', ?)"
+                           " WHERE run_id = ? AND selected = 1", (time.time(), run_id))
     return counts

@@ -3,7 +3,6 @@ sample_id, so the split never depends on order or on which other samples exist."
 
 from __future__ import annotations
 
-import json
 import time
 
 from ..store import Store
@@ -14,23 +13,28 @@ def valid_bucket(sample_id: str) -> float:
     return int(sample_id[:8], 16) / 0x1_0000_0000
 
 
-def select(store: Store, run_id: str, min_score: float, valid_fraction: float
-           ) -> list[tuple[str, str, dict[str, float]]]:
-    """Returns (sample_id, split, marks) for each selected sample and records them in the store."""
-    rows = store.query(
-        "SELECT sample_id, marks FROM results WHERE run_id = ? AND gold_ok = 1 AND teacher_ok = 1"
-        " AND sql IS NOT NULL AND rejected_at IS NULL AND score >= ? ORDER BY sample_id",
-        (run_id, min_score))
-    now = time.time()
-    chosen = []
-    for sample_id, marks_json in rows:
-        marks = json.loads(marks_json)
-        marks["selected"] = now
-        split = "valid" if valid_bucket(sample_id) < valid_fraction else "train"
-        chosen.append([sample_id, split, marks])
-    # mlx-lm needs a non-empty valid set: with none hashed there, move the lowest bucket.
-    if valid_fraction > 0 and len(chosen) >= 2 and all(c[1] == "train" for c in chosen):
-        min(chosen, key=lambda c: valid_bucket(c[0]))[1] = "valid"
-    result = [(sid, split, marks) for sid, split, marks in chosen]
-    store.mark_selected(run_id, result)
-    return result
+def select(store: Store, run_id: str, min_score: float, valid_fraction: float) -> int:
+    """Marks the selected samples (and their split) in the store; returns how many.
+
+    One UPDATE in SQLite, so memory does not grow with the run."""
+    conn = store.conn
+    conn.create_function("fd_valid_bucket", 1, valid_bucket, deterministic=True)
+    eligible = ("run_id = :run AND gold_ok = 1 AND teacher_ok = 1 AND sql IS NOT NULL"
+                " AND rejected_at IS NULL AND score >= :min_score")
+    params = {"run": run_id, "min_score": min_score, "vf": valid_fraction, "now": time.time()}
+    with conn:
+        conn.execute("BEGIN")
+        conn.execute("UPDATE results SET selected = 0, split = NULL WHERE run_id = :run", params)
+        count = conn.execute(
+            "UPDATE results SET selected = 1, marks = json_set(marks, '$.selected', :now),"
+            " split = CASE WHEN fd_valid_bucket(sample_id) < :vf THEN 'valid' ELSE 'train' END"
+            f" WHERE {eligible}", params).rowcount
+        has_valid = conn.execute("SELECT 1 FROM results WHERE run_id = :run AND selected = 1"
+                                 " AND split = 'valid' LIMIT 1", params).fetchone()
+        # mlx-lm needs a non-empty valid set: with none hashed there, move the lowest bucket.
+        if valid_fraction > 0 and count >= 2 and not has_valid:
+            conn.execute(
+                "UPDATE results SET split = 'valid' WHERE run_id = :run AND sample_id = ("
+                " SELECT sample_id FROM results WHERE run_id = :run AND selected = 1"
+                " ORDER BY fd_valid_bucket(sample_id) LIMIT 1)", params)
+    return count
