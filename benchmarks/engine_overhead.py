@@ -58,7 +58,7 @@ def child(dataset: Path, data_dir: Path) -> None:
 
     class InstantTeacher(Provider):
         """Answers at once with the right SQL, read back from the question's wording."""
-        name, model = "instant", "bench"
+        name, model, local = "instant", "bench", True
 
         async def complete(self, messages, params):
             question = messages[-1]["content"].rsplit("Question: ", 1)[1]

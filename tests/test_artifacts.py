@@ -43,8 +43,10 @@ def test_quality_report_against_hand_built_answers():
         {"exec_ok": 0, "gold_match": 0, "score": 0.0, "reason": "timeout", "kept": False},
         {"exec_ok": 1, "gold_match": 1, "score": 1.0, "reason": None, "kept": True},
     ]
-    q = artifacts.quality_report("r", "score", rows, kept_if=lambda r: r["kept"],
-                                 reason_of=lambda r: r["reason"])
+    tally = artifacts.QualityTally("r", "score")
+    for row in rows:
+        tally.add(row, row["kept"], row["reason"])
+    q = tally.report({"extra": 1})
     assert (q["total"], q["kept"], q["rejected"]) == (5, 2, 3)
     assert q["p_keep"] == pytest.approx(0.4)
     assert q["exec_pass_rate"] == pytest.approx(0.6)
@@ -52,13 +54,30 @@ def test_quality_report_against_hand_built_answers():
     assert q["judge_score"] == {"min": 0.0, "max": 1.0, "mean": pytest.approx(0.5)}
     assert q["reject_reason_counts"] == {"exec_error": 1, "timeout": 1, "value_mismatch": 1}
     assert q["exec_error_counts"] == {"exec_error": 1, "timeout": 1}
+    assert q["extra"] == 1 and q["stage"] == "score" and q["run_id"] == "r"
+
+
+def test_empty_quality_report_has_zero_rates():
+    q = artifacts.QualityTally("r", "clean").report()
+    assert (q["total"], q["p_keep"], q["exec_pass_rate"], q["judge_score"]["mean"]) == (
+        0, 0.0, 0.0, 0.0)
+
+
+def manifest_of(rows, run_id="r"):
+    digest = artifacts.ManifestDigest(run_id, "export", ["sample_id", "sql"], "h")
+    for row in rows:
+        digest.add(row)
+    return digest.manifest()
 
 
 def test_manifest_hash_depends_on_content():
     rows = [{"sample_id": "a", "sql": "SELECT 1"}, {"sample_id": "b", "sql": "SELECT 2"}]
-    m1 = artifacts.manifest("r", "export", rows, ["sample_id", "sql"], "h")
-    m2 = artifacts.manifest("r2", "export", [dict(r) for r in rows], ["sample_id", "sql"], "h")
+    m1 = manifest_of(rows)
+    m2 = manifest_of([dict(r) for r in rows], run_id="r2")
     rows[1]["sql"] = "SELECT 3"
-    m3 = artifacts.manifest("r", "export", rows, ["sample_id", "sql"], "h")
-    assert m1["field_hash"] == m2["field_hash"] != m3["field_hash"]
+    m3 = manifest_of(rows)
+    rows[1]["sql"] = None
+    m4 = manifest_of(rows)
+    assert m1["field_hash"] == m2["field_hash"] != m3["field_hash"] != m4["field_hash"]
     assert (m1["count"], m1["min_sample_id"], m1["max_sample_id"]) == (2, "a", "b")
+    assert m1["columns"] == ["sample_id", "sql"] and m1["config_hash"] == "h"

@@ -97,8 +97,8 @@ def test_run_writes_every_artifact_and_rerun_makes_no_requests(tmp_path, capsys)
         assert srv.request_count == first_requests  # all 60 answers came from the cache
 
     # artifacts of the first run
-    for stage in ("gold_check", "teacher", "clean", "rules", "execeval", "score", "select",
-                  "export"):
+    for stage in ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval",
+                  "score", "select", "export"):
         q = read_json(run_dir / "reports" / f"{stage}.quality_report.json")
         assert q["stage"] == stage and q["run_id"] == run_dir.name
         m = read_json(run_dir / "manifests" / f"{stage}.manifest.json")
@@ -106,7 +106,10 @@ def test_run_writes_every_artifact_and_rerun_makes_no_requests(tmp_path, capsys)
     gold_q = read_json(run_dir / "reports" / "gold_check.quality_report.json")
     assert (gold_q["total"], gold_q["kept"]) == (61, 60)
     assert gold_q["reject_reason_counts"] == {"gold_error": 1}
-    assert gold_q["dedup"] == {"unique": 61, "duplicates": 1}
+    dedup = read_json(run_dir / "reports" / "dedup.quality_report.json")
+    assert (dedup["total"], dedup["kept"], dedup["reject_reason_counts"]) == (
+        62, 61, {"duplicate": 1})
+    assert read_json(run_dir / "manifests" / "dedup.manifest.json")["count"] == 61
     score = read_json(run_dir / "reports" / "score.quality_report.json")
     assert score["total"] == 60
     assert score["gold_match_rate"] == pytest.approx(54 / 60)  # 6 wrong answers

@@ -84,79 +84,89 @@ def timing_report(run_id: str, marks_per_sample: Iterable[dict[str, float]]) -> 
     }
 
 
-def quality_report(run_id: str, stage: str, rows: Iterable[dict[str, Any]], *,
-                   kept_if: Any, reason_of: Any, extra: dict[str, Any] | None = None
-                   ) -> dict[str, Any]:
-    """Quality numbers for one stage over the rows that entered it.
+class QualityTally:
+    """Quality numbers of one stage, fed one row at a time (rows as stored in results: exec_ok,
+    gold_match, score, reason), so every stage's report comes out of one pass over a run."""
 
-    rows carry exec_ok, gold_match, score, reason (as stored in results); kept_if(row) says
-    whether the stage kept it and reason_of(row) gives the reject reason code.
-    """
-    total = kept = exec_ok = gold = 0
-    score_sum = 0.0
-    score_min = score_max = None
-    reasons: Counter[str] = Counter()
-    exec_errors: Counter[str] = Counter()
-    for row in rows:
-        total += 1
-        exec_ok += bool(row["exec_ok"])
-        gold += bool(row["gold_match"])
+    def __init__(self, run_id: str, stage: str) -> None:
+        self.run_id, self.stage = run_id, stage
+        self.total = self.kept = self.exec_ok = self.gold = 0
+        self.score_sum = 0.0
+        self.score_min: float | None = None
+        self.score_max: float | None = None
+        self.reasons: Counter[str] = Counter()
+        self.exec_errors: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any], kept: bool, reason: str | None) -> None:
+        self.total += 1
+        self.exec_ok += bool(row["exec_ok"])
+        self.gold += bool(row["gold_match"])
         score = float(row["score"])
-        score_sum += score
-        score_min = score if score_min is None else min(score_min, score)
-        score_max = score if score_max is None else max(score_max, score)
-        if kept_if(row):
-            kept += 1
+        self.score_sum += score
+        self.score_min = score if self.score_min is None else min(self.score_min, score)
+        self.score_max = score if self.score_max is None else max(self.score_max, score)
+        if kept:
+            self.kept += 1
         else:
-            reasons[reason_of(row) or "unknown"] += 1
+            self.reasons[reason or "unknown"] += 1
         if not row["exec_ok"] and row.get("reason"):
-            exec_errors[row["reason"]] += 1
-    report = {
-        "run_id": run_id,
-        "stage": stage,
-        "total": total,
-        "kept": kept,
-        "rejected": total - kept,
-        "p_keep": kept / total if total else 0.0,
-        "exec_pass_rate": exec_ok / total if total else 0.0,
-        "gold_match_rate": gold / total if total else 0.0,
-        "judge_score": {
-            "min": score_min or 0.0,
-            "max": score_max or 0.0,
-            "mean": score_sum / total if total else 0.0,
-        },
-        "reject_reason_counts": dict(sorted(reasons.items())),
-        "exec_error_counts": dict(sorted(exec_errors.items())),
-        "created_at": time.time(),
-    }
-    if extra:
-        report.update(extra)
-    return report
+            self.exec_errors[row["reason"]] += 1
+
+    def report(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        total = self.total
+        report = {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "total": total,
+            "kept": self.kept,
+            "rejected": total - self.kept,
+            "p_keep": self.kept / total if total else 0.0,
+            "exec_pass_rate": self.exec_ok / total if total else 0.0,
+            "gold_match_rate": self.gold / total if total else 0.0,
+            "judge_score": {
+                "min": self.score_min or 0.0,
+                "max": self.score_max or 0.0,
+                "mean": self.score_sum / total if total else 0.0,
+            },
+            "reject_reason_counts": dict(sorted(self.reasons.items())),
+            "exec_error_counts": dict(sorted(self.exec_errors.items())),
+            "created_at": time.time(),
+        }
+        report.update(extra or {})
+        return report
 
 
-def manifest(run_id: str, stage: str, rows: Iterable[dict[str, Any]], columns: Sequence[str],
-             config_hash: str) -> dict[str, Any]:
-    """Manifest of a stage's output: count, sample-id range and a hash over the given columns of
-    every row (equal hashes ⇔ equal outputs). rows must come in sample_id order."""
-    digest = hashlib.sha256()
-    count = 0
-    first = last = None
-    for row in rows:
-        count += 1
-        first = first or row["sample_id"]
-        last = row["sample_id"]
-        digest.update(json.dumps([row.get(c) for c in columns], ensure_ascii=False,
-                                 default=str).encode())
-        digest.update(b"\n")
-    return {
-        "run_id": run_id,
-        "stage": stage,
-        "count": count,
-        "field_hash": digest.hexdigest(),
-        "columns": list(columns),
-        "min_sample_id": first,
-        "max_sample_id": last,
-        "created_at": time.time(),
-        "config_hash": config_hash,
-        "code_version": __version__,
-    }
+class ManifestDigest:
+    """Manifest of a stage's output: count, sample-id range and a hash over the given columns
+    of every row (equal hashes ⇔ equal outputs). Rows must be added in sample_id order."""
+
+    def __init__(self, run_id: str, stage: str, columns: Sequence[str], config_hash: str) -> None:
+        self.run_id, self.stage, self.columns = run_id, stage, tuple(columns)
+        self.config_hash = config_hash
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self.first: str | None = None
+        self.last: str | None = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.count += 1
+        self.first = self.first or row["sample_id"]
+        self.last = row["sample_id"]
+        # repr of str/int/float/None is exact and unambiguous, and cheaper than JSON
+        self.digest.update(repr(tuple(row[c] for c in self.columns)).encode(
+            "utf-8", "surrogatepass"))
+        self.digest.update(b"\n")
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "count": self.count,
+            "field_hash": self.digest.hexdigest(),
+            "columns": list(self.columns),
+            "min_sample_id": self.first,
+            "max_sample_id": self.last,
+            "created_at": time.time(),
+            "config_hash": self.config_hash,
+            "code_version": __version__,
+        }

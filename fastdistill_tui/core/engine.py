@@ -32,6 +32,7 @@ from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_tea
                     override_hint)
 from .providers import make_provider
 from .providers.base import Provider
+from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
 from .stages import execeval
 from .stages.base import WorkItem
@@ -193,7 +194,7 @@ class Engine:
             limit = self.config.dataset.limit
             seq = 0
             for example in dataset.iter_examples(split):
-                if cancel.is_set() or self._stop_reason:
+                if cancel.is_set() or self._stop_reason or (limit and seq >= limit):
                     break
                 item = WorkItem(example)
                 item.mark("raw")
@@ -203,8 +204,6 @@ class Engine:
                 if not dedup.is_new(item.sample_id):
                     self._count("dedup", False)
                     continue
-                if limit and seq >= limit:
-                    break
                 self._count("dedup", True)
                 item.seq = seq
                 seq += 1
@@ -445,64 +444,17 @@ class Engine:
 
     # -- artifacts --------------------------------------------------------------------------
     def _write_reports(self, gold_cache_stats: dict[str, Any]) -> None:
-        """Per-stage quality reports and manifests from the stored results, plus timing."""
+        """Quality reports, manifests and timing from the store, plus the run manifest."""
         run_id, store, config_hash = self.run_id, self.store, self.config.config_hash()
-        rejected = lambda stage: (lambda r: r["rejected_at"] != stage)  # noqa: E731
-        by_reason = lambda r: r["reason"]  # noqa: E731
-        min_score = self.config.select.min_score
-        stages: list[tuple[str, str, Callable[[dict], bool], Callable[[dict], Any], tuple]] = [
-            ("gold_check", "1", lambda r: bool(r["gold_ok"]), lambda r: "gold_error",
-             ("sample_id", "gold_ok", "gold_empty")),
-            ("teacher", "gold_ok = 1", lambda r: bool(r["teacher_ok"]), by_reason,
-             ("sample_id", "cache_key", "teacher_ok")),
-            ("clean", "gold_ok = 1 AND teacher_ok = 1", rejected("clean"), by_reason,
-             ("sample_id", "sql")),
-            ("rules", "gold_ok = 1 AND teacher_ok = 1 AND (rejected_at IS NULL OR rejected_at"
-             " IN ('rules', 'execeval'))", rejected("rules"), by_reason,
-             ("sample_id", "sql", "sql_fingerprint")),
-            ("execeval", "gold_ok = 1 AND teacher_ok = 1 AND (rejected_at IS NULL OR"
-             " rejected_at = 'execeval')", rejected("execeval"), by_reason,
-             ("sample_id", "exec_ok", "gold_match", "reason")),
-            ("score", "gold_ok = 1", lambda r: True, by_reason, ("sample_id", "score")),
-        ]
-        if self.counters["select"].finished:
-            stages += [
-                ("select", "gold_ok = 1", lambda r: bool(r["selected"]),
-                 lambda r: r["reason"] if r["rejected_at"] else f"score_below_{min_score:g}",
-                 ("sample_id", "selected", "split")),
-                ("export", "selected = 1", lambda r: True, by_reason,
-                 ("sample_id", "split", "sql")),
-            ]
-        for stage, where, kept_if, reason_of, columns in stages:
-            extra: dict[str, Any] = {}
-            if stage == "gold_check":
-                extra = {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats}
-            if stage == "score":
-                extra = {"gold_cache": gold_cache_stats}
-            if stage in ("canonical", "dedup", "gold_check"):
-                c = self.counters["dedup"]
-                extra["dedup"] = {"unique": c.kept, "duplicates": c.rejected}
-            rows = store.iter_results(run_id, where)
-            report = artifacts.quality_report(run_id, stage, rows, kept_if=kept_if,
-                                              reason_of=reason_of, extra=extra)
-            artifacts.write_json(self.run_dir / "reports" / f"{stage}.quality_report.json",
-                                 report)
-            ordered = self._rows_by_sample_id(where)
-            artifacts.write_json(self.run_dir / "manifests" / f"{stage}.manifest.json",
-                                 artifacts.manifest(run_id, stage, ordered, columns, config_hash))
+        dedup = self.counters["dedup"]
+        write_run_reports(
+            store, run_id, self.run_dir, config_hash=config_hash,
+            min_score=self.config.select.min_score, selected=self.counters["select"].finished,
+            read=self.counters["canonical"].done, duplicates=dedup.rejected,
+            extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
+                    "score": {"gold_cache": gold_cache_stats}})
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
             "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],
             "teacher": run["teacher"], "gate_decisions": json.loads(run["gate_decisions"]),
             "config": json.loads(run["config_json"]), "created_at": run["created_at"]})
-        marks = (json.loads(m) for (m,) in store.conn.execute(
-            "SELECT marks FROM results WHERE run_id = ?", (run_id,)))
-        artifacts.write_json(self.run_dir / "reports" / "timing_report.json",
-                             artifacts.timing_report(run_id, marks))
-
-    def _rows_by_sample_id(self, where: str):
-        cur = self.store.conn.execute(
-            f"SELECT * FROM results WHERE run_id = ? AND ({where}) ORDER BY sample_id",
-            (self.run_id,))
-        cols = [d[0] for d in cur.description]
-        return (dict(zip(cols, row)) for row in cur)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,10 @@ class ResultRow:
     marks: dict[str, float]
 
 
+INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
 class Store:
     """Thin data access over the run store. Use from one thread (the engine's event loop)."""
 
@@ -120,6 +124,7 @@ class Store:
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.executescript(SCHEMA)
         self._pending_samples: list[tuple] = []
+        self._pending_answers: list[tuple] = []
         self._pending_results: list[tuple] = []
         self._known_schemas: set[str] = set()
 
@@ -200,19 +205,23 @@ class Store:
         return Failure(reason=reason, detail=detail or "", attempts=attempts, latency_s=latency,
                        http_status=status, tokens_in=t_in, tokens_out=t_out, cost=cost)
 
-    def put_answer(self, cache_key: str, provider: str, model: str, answer: Answer) -> None:
-        """Persist (and commit) a teacher answer before anything uses it."""
+    def put_answer(self, cache_key: str, provider: str, model: str, answer: Answer, *,
+                   commit_now: bool = True) -> None:
+        """Persist a teacher answer before anything uses it: committed at once, or (for
+        answers that are free to recompute) with the next flush, ahead of the results."""
         is_ok = isinstance(answer, Completion)
-        self.conn.execute(
-            "INSERT OR REPLACE INTO teacher_answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (cache_key, provider, model, int(is_ok),
-             answer.text if is_ok else None,
-             None if is_ok else answer.reason,
-             None if is_ok else answer.detail,
-             None if is_ok else answer.http_status,
-             answer.finish_reason if is_ok else None,
-             answer.tokens_in, answer.tokens_out, answer.cost, answer.latency_s,
-             answer.attempts, time.time()))
+        row = (cache_key, provider, model, int(is_ok),
+               answer.text if is_ok else None,
+               None if is_ok else answer.reason,
+               None if is_ok else answer.detail,
+               None if is_ok else answer.http_status,
+               answer.finish_reason if is_ok else None,
+               answer.tokens_in, answer.tokens_out, answer.cost, answer.latency_s,
+               answer.attempts, time.time())
+        if commit_now:
+            self.conn.execute(INSERT_ANSWER, row)
+        else:
+            self._pending_answers.append(row)
 
     # -- results ----------------------------------------------------------------------------
     def queue_result(self, run_id: str, r: ResultRow) -> None:
@@ -223,11 +232,13 @@ class Store:
 
     @property
     def pending(self) -> int:
-        return len(self._pending_samples) + len(self._pending_results)
+        return (len(self._pending_samples) + len(self._pending_answers)
+                + len(self._pending_results))
 
     def flush(self) -> None:
-        """Write queued samples before the results that refer to them, in one transaction."""
-        if not self._pending_samples and not self._pending_results:
+        """Write queued samples and answers before the results that refer to them, in one
+        transaction."""
+        if not self.pending:
             return
         with self.conn:
             self.conn.execute("BEGIN")
@@ -235,6 +246,8 @@ class Store:
                 self.conn.executemany(
                     "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
                     self._pending_samples)
+            if self._pending_answers:
+                self.conn.executemany(INSERT_ANSWER, self._pending_answers)
             if self._pending_results:
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO results (run_id, sample_id, cache_key, prompt_tokens,"
@@ -242,18 +255,8 @@ class Store:
                     " score, rejected_at, reason, detail, marks)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
         self._pending_samples.clear()
+        self._pending_answers.clear()
         self._pending_results.clear()
-
-    def iter_results(self, run_id: str, where: str = "1", params: Iterable[Any] = ()
-                     ) -> Iterator[dict[str, Any]]:
-        """Results joined with their samples, in dataset order (seq)."""
-        cur = self.conn.execute(
-            "SELECT r.*, s.seq, s.source, s.question, s.evidence, s.db_path, s.gold_sql,"
-            " s.schema_hash FROM results r JOIN samples s USING (run_id, sample_id)"
-            f" WHERE r.run_id = ? AND ({where}) ORDER BY s.seq", (run_id, *params))
-        cols = [d[0] for d in cur.description]
-        for row in cur:
-            yield dict(zip(cols, row))
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()

@@ -60,6 +60,7 @@ class JsonlDataset(Dataset):
     def iter_examples(self, split: str) -> Iterator[Example]:
         self.check_split(split)
         schemas: dict[tuple[Path, str], Schema] = {}
+        resolved: dict[str, Path] = {}  # a file names few databases: resolve each once
         seen = False
         for line, row in read_jsonl(self.path):
             seen = True
@@ -68,7 +69,9 @@ class JsonlDataset(Dataset):
             db = get_field(row, "db", str, path=self.path, line=line)
             evidence = get_field(row, "evidence", str, path=self.path, line=line,
                                  required=False, default="")
-            db_path = (self.path.parent / db).resolve()
+            db_path = resolved.get(db)
+            if db_path is None:
+                db_path = resolved[db] = (self.path.parent / db).resolve()
             db_id = get_field(row, "db_id", str, path=self.path, line=line, required=False,
                               default=db_path.stem)
             key = (db_path, db_id)

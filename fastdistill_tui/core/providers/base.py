@@ -18,6 +18,10 @@ class Provider(ABC):
 
     name: str = "provider"
     model: str = ""
+    #: True for in-process teachers whose answers cost nothing to recompute: the store then
+    #: commits them with the next batch instead of one by one (a SIGKILL may lose the last
+    #: batch, which a resume recomputes). Billed, remote answers are committed as they arrive.
+    local: bool = False
 
     @abstractmethod
     async def complete(self, messages: Messages, params: GenParams) -> Answer:

@@ -471,6 +471,7 @@ def render(parse: Parse) -> str:
 class BuiltinTeacher(Provider):
     name = "builtin"
     model = "rules-v1"
+    local = True
 
     async def complete(self, messages: Messages, params: GenParams) -> Answer:
         started = time.perf_counter()

@@ -29,6 +29,7 @@ class _Request:
 
 class MLXLocalProvider(Provider):
     name = "mlx"
+    local = True
 
     def __init__(self, path: str, teacher: TeacherConfig, *, max_batch: int | None = None,
                  batch_window_s: float = 0.005) -> None:

@@ -66,39 +66,44 @@ def strip_reasoning(text: str) -> str:
     return _ORPHAN_CLOSE.sub("", text, count=1)
 
 
+_QUOTE_CLOSERS = {"'": "'", '"': '"', "`": "`", "[": "]"}
+_SPLIT_SPECIAL = re.compile(r"""['"`\[;]|--|/\*""")
+
+
 def split_statements(sql: str) -> list[str]:
     """Split on `;` outside string literals, quoted identifiers and comments.
 
     Returns the statements, stripped and without their `;`; pieces holding only whitespace and
-    comments are dropped, so "SELECT 1; -- done" is one statement.
+    comments are dropped, so "SELECT 1; -- done" is one statement. (It jumps from one special
+    character to the next: it runs several times per sample.)
     """
     statements: list[str] = []
-    start = 0
-    has_code = False
-    i = 0
+    start = i = 0
     n = len(sql)
-    closers = {"'": "'", '"': '"', "`": "`", "[": "]"}
-    while i < n:
-        ch = sql[i]
-        if ch in closers:
-            end = sql.find(closers[ch], i + 1)
+    has_code = False
+    while True:
+        match = _SPLIT_SPECIAL.search(sql, i)
+        j = match.start() if match else n
+        has_code = has_code or bool(sql[i:j].strip())
+        if match is None:
+            break
+        token = match.group()
+        if token in _QUOTE_CLOSERS:
+            end = sql.find(_QUOTE_CLOSERS[token], j + 1)
             # A doubled quote ('it''s') is an escape: the scan simply resumes after it.
             i = n if end == -1 else end + 1
             has_code = True
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
+        elif token == "--":
+            end = sql.find("\n", j)
             i = n if end == -1 else end + 1
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
+        elif token == "/*":
+            end = sql.find("*/", j + 2)
             i = n if end == -1 else end + 2
-        elif ch == ";":
+        else:  # ";"
             if has_code:
-                statements.append(sql[start:i].strip())
-            i += 1
-            start, has_code = i, False
-        else:
-            has_code = has_code or not ch.isspace()
-            i += 1
+                statements.append(sql[start:j].strip())
+            i = start = j + 1
+            has_code = False
     if has_code:
         statements.append(sql[start:].strip())
     return statements

@@ -77,7 +77,8 @@ class TeacherStage:
                 answer = await self.provider.complete(item.messages, self.params)
             finally:
                 counter.in_flight -= 1
-            self.store.put_answer(item.cache_key, self.provider.name, self.provider.model, answer)
+            self.store.put_answer(item.cache_key, self.provider.name, self.provider.model, answer,
+                                  commit_now=not self.provider.local)
             counter.fresh += 1
             counter.retries += max(0, answer.attempts - 1)
             counter.tokens_in += answer.tokens_in

@@ -1,0 +1,118 @@
+"""Per-stage quality reports and manifests of a run, plus its timing report, computed from the
+store in one pass over the results (in sample_id order), so a resumed run reports on all of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import artifacts
+from .store import Store
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StageView:
+    """Which stored results entered a stage, which it kept, why it rejected the rest, and which
+    columns are its output (hashed into the manifest)."""
+
+    stage: str
+    enters: Callable[[Row], bool]
+    kept: Callable[[Row], bool]
+    reason: Callable[[Row], str | None]
+    columns: tuple[str, ...]
+
+
+def _answered(r: Row) -> bool:
+    return bool(r["gold_ok"] and r["teacher_ok"])
+
+
+def _reason(r: Row) -> str | None:
+    return r["reason"]
+
+
+def stage_views(min_score: float, selected: bool) -> list[StageView]:
+    views = [
+        StageView("gold_check", lambda r: True, lambda r: bool(r["gold_ok"]),
+                  lambda r: "gold_error", ("sample_id", "gold_ok", "gold_empty")),
+        StageView("teacher", lambda r: bool(r["gold_ok"]), lambda r: bool(r["teacher_ok"]),
+                  _reason, ("sample_id", "cache_key", "teacher_ok")),
+        StageView("clean", _answered, lambda r: r["rejected_at"] != "clean", _reason,
+                  ("sample_id", "sql")),
+        StageView("rules", lambda r: _answered(r) and r["rejected_at"] in (None, "rules",
+                                                                             "execeval"),
+                  lambda r: r["rejected_at"] != "rules", _reason,
+                  ("sample_id", "sql", "sql_fingerprint")),
+        StageView("execeval", lambda r: _answered(r) and r["rejected_at"] in (None, "execeval"),
+                  lambda r: r["rejected_at"] is None, _reason,
+                  ("sample_id", "exec_ok", "gold_match", "reason")),
+        StageView("score", lambda r: bool(r["gold_ok"]), lambda r: True, _reason,
+                  ("sample_id", "score")),
+    ]
+    if selected:
+        views += [
+            StageView("select", lambda r: bool(r["gold_ok"]), lambda r: bool(r["selected"]),
+                      lambda r: r["reason"] if r["rejected_at"] else f"score_below_{min_score:g}",
+                      ("sample_id", "selected", "split")),
+            StageView("export", lambda r: bool(r["selected"]), lambda r: True, _reason,
+                      ("sample_id", "split", "sql")),
+        ]
+    return views
+
+
+def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: str,
+                      min_score: float, selected: bool, read: int, duplicates: int,
+                      extras: dict[str, dict[str, Any]]) -> None:
+    """read/duplicates: rows the producer read and dropped as duplicates (not stored);
+    extras: additional fields per stage's quality report."""
+    reports, manifests = run_dir / "reports", run_dir / "manifests"
+    _write_ingest_reports(store, run_id, reports, manifests, config_hash, read, duplicates)
+    views = stage_views(min_score, selected)
+    tallies = {v.stage: artifacts.QualityTally(run_id, v.stage) for v in views}
+    digests = {v.stage: artifacts.ManifestDigest(run_id, v.stage, v.columns, config_hash)
+               for v in views}
+    marks = []
+    cur = store.conn.execute("SELECT * FROM results WHERE run_id = ? ORDER BY sample_id",
+                             (run_id,))
+    names = [d[0] for d in cur.description]
+    for values in cur:
+        row = dict(zip(names, values))
+        marks.append(json.loads(row["marks"]))
+        for view in views:
+            if view.enters(row):
+                kept = view.kept(row)
+                tallies[view.stage].add(row, kept, None if kept else view.reason(row))
+                digests[view.stage].add(row)
+    for view in views:
+        report = tallies[view.stage].report(extras.get(view.stage))
+        artifacts.write_json(reports / f"{view.stage}.quality_report.json", report)
+        artifacts.write_json(manifests / f"{view.stage}.manifest.json",
+                             digests[view.stage].manifest())
+    artifacts.write_json(reports / "timing_report.json", artifacts.timing_report(run_id, marks))
+
+
+def _write_ingest_reports(store: Store, run_id: str, reports: Path, manifests: Path,
+                          config_hash: str, read: int, duplicates: int) -> None:
+    """canonical and dedup: their outputs are the stored samples (duplicates are not stored)."""
+    digests = {stage: artifacts.ManifestDigest(run_id, stage, columns, config_hash)
+               for stage, columns in (("canonical", ("sample_id", "question", "schema_hash")),
+                                      ("dedup", ("sample_id", "seq")))}
+    cur = store.conn.execute("SELECT sample_id, seq, question, schema_hash FROM samples"
+                             " WHERE run_id = ? ORDER BY sample_id", (run_id,))
+    for sample_id, seq, question, schema_hash in cur:
+        row = {"sample_id": sample_id, "seq": seq, "question": question,
+               "schema_hash": schema_hash}
+        for digest in digests.values():
+            digest.add(row)
+    for stage, kept, rejected in (("canonical", read, 0), ("dedup", read - duplicates,
+                                                            duplicates)):
+        tally = artifacts.QualityTally(run_id, stage)
+        tally.total, tally.kept = kept + rejected, kept
+        if rejected:
+            tally.reasons["duplicate"] = rejected
+        artifacts.write_json(reports / f"{stage}.quality_report.json", tally.report())
+        artifacts.write_json(manifests / f"{stage}.manifest.json", digests[stage].manifest())
