@@ -163,12 +163,12 @@ class Engine:
             self.store.flush()
             status = await self._after_stream(cancel)
         finally:
-            evaluator_stats = evaluator.gold_cache_stats()
+            gold_cache_stats = evaluator.gold_cache_stats()
             evaluator.close()
             await provider.aclose()
             if judge is not None:
                 await judge.aclose()
-        self._write_reports(evaluator_stats)
+        self._write_reports(gold_cache_stats)
         exit_code = {"completed": 0, "gate_failed": 3, "cancelled": 130}[status]
         self.store.set_run_status(self.run_id, status)
         message = self._stop_message or f"run {self.run_id} {status}"
@@ -276,7 +276,7 @@ class Engine:
             marks=item.marks))
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
-        await self._maybe_early_gate(cancel)
+        await self._maybe_early_gate()
 
     def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem) -> None:
         self._start_stage(name)
@@ -286,9 +286,9 @@ class Engine:
     def _resume_counts(self, sample_id: str) -> None:
         """A sample finished before the restart: count it as if it ran now."""
         row = self.store.query(
-            "SELECT gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at"
+            "SELECT gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty"
             " FROM results WHERE run_id = ? AND sample_id = ?", (self.run_id, sample_id))[0]
-        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at = row
+        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty = row
         self._count("gold_check", bool(gold_ok))
         if gold_ok:
             self._count("teacher", bool(teacher_ok))
@@ -297,7 +297,7 @@ class Engine:
             self._count("score", True)
 
     # -- gates ------------------------------------------------------------------------------
-    async def _maybe_early_gate(self, cancel: threading.Event) -> None:
+    async def _maybe_early_gate(self) -> None:
         gate = self.config.gates.teacher_eval
         if (not gate.enabled or self._early_gate_done or gate.min_total <= 0
                 or self.quality.total < gate.min_total):

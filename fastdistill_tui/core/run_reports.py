@@ -75,13 +75,11 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
     tallies = {v.stage: artifacts.QualityTally(run_id, v.stage) for v in views}
     digests = {v.stage: artifacts.ManifestDigest(run_id, v.stage, v.columns, config_hash)
                for v in views}
-    marks = []
     cur = store.conn.execute("SELECT * FROM results WHERE run_id = ? ORDER BY sample_id",
                              (run_id,))
     names = [d[0] for d in cur.description]
     for values in cur:
         row = dict(zip(names, values))
-        marks.append(json.loads(row["marks"]))
         for view in views:
             if view.enters(row):
                 kept = view.kept(row)
@@ -92,6 +90,8 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
         artifacts.write_json(reports / f"{view.stage}.quality_report.json", report)
         artifacts.write_json(manifests / f"{view.stage}.manifest.json",
                              digests[view.stage].manifest())
+    marks = (json.loads(m) for (m,) in store.conn.execute(
+        "SELECT marks FROM results WHERE run_id = ?", (run_id,)))
     artifacts.write_json(reports / "timing_report.json", artifacts.timing_report(run_id, marks))
 
 
