@@ -231,7 +231,7 @@ async def test_mixed_faults_converge_to_the_fault_free_answers(transport):
         return "SELECT " + messages[-1]["content"].split()[-1]
 
     async def run_all(srv):
-        p = provider(srv, transport, concurrency=32, timeout_s=0.3, max_retries=3)
+        p = provider(srv, transport, concurrency=32, timeout_s=0.5, max_retries=5)
         answers = await asyncio.gather(*(p.complete(ask(q), PARAMS) for q in prompts))
         await p.aclose()
         return answers

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import TeacherConfig
-from ..types import Answer, Completion, Failure, GenParams
+from ..types import Answer, GenParams
 from .base import Messages, Provider
 from .http_client import Backoff, JsonPoster, estimate_tokens
-from .openai_compat import price_cost
+from .openai_compat import answer_from, price_cost
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
@@ -43,15 +43,8 @@ class OllamaProvider(Provider):
         tokens_in = int(data.get("prompt_eval_count") or 0)
         tokens_out = int(data.get("eval_count") or 0)
         cost = price_cost(tokens_in, tokens_out, self._teacher)
-        finish_reason = data.get("done_reason") or "stop"
-        if finish_reason == "length":
-            return Failure("length", f"stopped at num_predict after {tokens_out} tokens",
-                           tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
-        if not content.strip():
-            return Failure("empty_content", f"done_reason={finish_reason}",
-                           tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
-        return Completion(content, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost,
-                          finish_reason=finish_reason)
+        return answer_from(content, data.get("done_reason") or "stop", tokens_in=tokens_in,
+                           tokens_out=tokens_out, cost=cost, limit_param="num_predict")
 
     async def aclose(self) -> None:
         await self._http.aclose()

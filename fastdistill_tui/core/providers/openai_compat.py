@@ -17,6 +17,20 @@ def price_cost(tokens_in: int, tokens_out: int, teacher: TeacherConfig) -> float
     return (tokens_in * teacher.price_in_per_m + tokens_out * teacher.price_out_per_m) / 1e6
 
 
+def answer_from(content: str, finish_reason: str, *, tokens_in: int, tokens_out: int,
+                cost: float, limit_param: str) -> Answer:
+    """A parsed chat response as a Completion, or a billed Failure when the model hit its
+    token limit (`limit_param` names it in the detail) or said nothing."""
+    if finish_reason == "length":
+        return Failure("length", f"stopped at {limit_param} after {tokens_out} tokens",
+                       tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+    if not content.strip():
+        return Failure("empty_content", f"finish_reason={finish_reason}",
+                       tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+    return Completion(content, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost,
+                      finish_reason=finish_reason)
+
+
 class OpenAICompatProvider(Provider):
     """POST {base_url}/chat/completions. OpenRouter-only fields go only to name="openrouter"."""
 
@@ -60,14 +74,8 @@ class OpenAICompatProvider(Provider):
         reported = usage.get("cost")
         cost = (float(reported) if isinstance(reported, (int, float))
                 else price_cost(tokens_in, tokens_out, self._teacher))
-        if finish_reason == "length":
-            return Failure("length", f"stopped at max_tokens after {tokens_out} tokens",
-                           tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
-        if not content.strip():
-            return Failure("empty_content", f"finish_reason={finish_reason}",
-                           tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
-        return Completion(content, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost,
-                          finish_reason=finish_reason)
+        return answer_from(content, finish_reason, tokens_in=tokens_in, tokens_out=tokens_out,
+                           cost=cost, limit_param="max_tokens")
 
     async def aclose(self) -> None:
         await self._http.aclose()
