@@ -73,3 +73,38 @@ def test_data_get_wikisql_then_run_on_it(tmp_path, capsys):
                                  "--override-gate", "teacher_eval")
     assert code == 0
     assert report(run_dir, "dedup")["kept"] == 60
+
+
+def test_wikisql_official_metrics_are_reported(tmp_path, capsys):
+    """A teacher that answers with the gold SQL scores 1.0 on the official metrics; one that
+    answers outside WikiSQL's grammar scores 0 on logical form."""
+    from loopback_server import LoopbackServer
+
+    from fastdistill_tui.core.datasets.registry import open_dataset
+    from fastdistill_tui.core.prompt import parse_prompt
+
+    countries = ["Atlantis", "Lemuria"]
+    rows = [wikisql_row("2-555-1", f"Which city of {countries[i % 2]} has population {p}?",
+                        0, 0, [[1, 0, countries[i % 2]], [2, 0, p]])
+            for i, p in enumerate(range(1000, 1060))]
+    root = write_wikisql(tmp_path / "wikisql", {"train": rows})
+    gold = {ex.question: ex.gold_sql for ex in open_dataset(
+        f"wikisql:{root}", cache_dir=tmp_path / "cache").iter_examples("train")}
+
+    def exact(messages):
+        return gold[parse_prompt(messages)[1]]
+
+    def grammar_breaking(messages):  # same rows, but a subquery WikiSQL cannot express
+        return f"SELECT * FROM ({gold[parse_prompt(messages)[1]]})"
+
+    for model, responder, lf_accuracy in (("a", exact, 1.0), ("b", grammar_breaking, 0.0)):
+        with LoopbackServer(responder=responder) as srv:  # two models: two cache keys
+            code, run_dir = run_and_read(
+                capsys, "--dataset", f"wikisql:{root}", "--teacher", f"openai:{model}",
+                "--base-url", srv.base_url, "--override-gate", "teacher_eval")
+        assert code == 0
+        metrics = report(run_dir, "score")["wikisql"]
+        assert metrics["total"] == 60
+        assert metrics["logical_form_accuracy"] == lf_accuracy
+        assert metrics["execution_accuracy"] == lf_accuracy
+        assert report(run_dir, "score")["gold_match_rate"] == 1.0

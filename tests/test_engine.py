@@ -306,3 +306,24 @@ def test_failed_answers_are_recorded_then_asked_again_on_rerun(tmp_path, capsys)
         assert srv.request_count == 60 + failed  # only the failures were asked again
         teacher = read_json(last_run_dir(capsys) / "reports" / "teacher.quality_report.json")
         assert (teacher["kept"], teacher["rejected"]) == (60, 0)
+
+
+def test_llm_judge_scores_through_a_configured_provider(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 50)
+    config = tmp_path / "config.toml"
+    config.write_text("[eval]\njudge = 'llm'\njudge_spec = 'openai:judge-model'\n")
+    teacher = gold_responder(gold)
+
+    def respond(messages):
+        if messages[-1]["content"].startswith("You are grading"):
+            return "The query looks right.\nScore: 0.8"
+        return teacher(messages)
+
+    with LoopbackServer(responder=respond) as srv:
+        assert run_cli("--config", str(config), "--dataset", f"jsonl:{data}", "--teacher",
+                       "openai:m", "--base-url", srv.base_url) == 0
+        judged = [p for p in srv.requests_by_prompt if p.startswith("You are grading")]
+        assert len(judged) == 50
+    score = read_json(last_run_dir(capsys) / "reports" / "score.quality_report.json")
+    assert score["judge_score"] == {"min": 0.8, "max": 0.8, "mean": pytest.approx(0.8)}
+    assert score["gold_match_rate"] == 1.0  # the judge scores; execution still decides matches

@@ -256,6 +256,7 @@ class Engine:
                 self._start_stage("execeval")
                 await execeval.evaluate(item, evaluator)
                 self._count("execeval", item.alive)
+            await execeval.wikisql_metrics(item)
             self._start_stage("score")
             await scorer.score(item)
             outcome = item.outcome
@@ -273,7 +274,7 @@ class Engine:
             exec_ok=bool(item.outcome and item.outcome.exec_ok),
             gold_match=bool(item.outcome and item.outcome.gold_match), score=item.score,
             rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
-            marks=item.marks))
+            marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match))
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
         await self._maybe_early_gate()

@@ -35,6 +35,28 @@ def _reason(r: Row) -> str | None:
     return r["reason"]
 
 
+class WikiSQLTally:
+    """The official WikiSQL metrics over samples with a logical form (whose gold executes)."""
+
+    def __init__(self) -> None:
+        self.total = self.lf = self.exec = self.exec_total = 0
+
+    def add(self, row: Row) -> None:
+        if row["lf_match"] is None:
+            return
+        self.total += 1
+        self.lf += row["lf_match"]
+        if row["lf_exec_match"] is not None:
+            self.exec_total += 1
+            self.exec += row["lf_exec_match"]
+
+    def report(self) -> dict[str, Any]:
+        return {"total": self.total,
+                "logical_form_accuracy": self.lf / self.total,
+                "execution_accuracy": self.exec / self.exec_total if self.exec_total else 0.0,
+                "execution_total": self.exec_total}
+
+
 def stage_views(min_score: float, selected: bool) -> list[StageView]:
     views = [
         StageView("gold_check", lambda r: True, lambda r: bool(r["gold_ok"]),
@@ -78,15 +100,21 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
     cur = store.conn.execute("SELECT * FROM results WHERE run_id = ? ORDER BY sample_id",
                              (run_id,))
     names = [d[0] for d in cur.description]
+    wikisql = WikiSQLTally()
     for values in cur:
         row = dict(zip(names, values))
+        if row["gold_ok"]:
+            wikisql.add(row)
         for view in views:
             if view.enters(row):
                 kept = view.kept(row)
                 tallies[view.stage].add(row, kept, None if kept else view.reason(row))
                 digests[view.stage].add(row)
     for view in views:
-        report = tallies[view.stage].report(extras.get(view.stage))
+        extra = dict(extras.get(view.stage) or {})
+        if view.stage == "score" and wikisql.total:
+            extra["wikisql"] = wikisql.report()
+        report = tallies[view.stage].report(extra)
         artifacts.write_json(reports / f"{view.stage}.quality_report.json", report)
         artifacts.write_json(manifests / f"{view.stage}.manifest.json",
                              digests[view.stage].manifest())

@@ -82,6 +82,8 @@ CREATE TABLE IF NOT EXISTS results (
     marks TEXT NOT NULL,
     selected INTEGER NOT NULL DEFAULT 0,
     split TEXT,
+    lf_match INTEGER,
+    lf_exec_match INTEGER,
     PRIMARY KEY (run_id, sample_id)
 ) WITHOUT ROWID;
 """
@@ -106,6 +108,8 @@ class ResultRow:
     reason: str | None
     detail: str
     marks: dict[str, float]
+    lf_match: bool | None = None  # WikiSQL metrics; None when the sample has no logical form
+    lf_exec_match: bool | None = None
 
 
 INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
@@ -228,7 +232,8 @@ class Store:
         self._pending_results.append((
             run_id, r.sample_id, r.cache_key, r.prompt_tokens, int(r.gold_ok), int(r.gold_empty),
             int(r.teacher_ok), r.sql, r.sql_fingerprint, int(r.exec_ok), int(r.gold_match),
-            r.score, r.rejected_at, r.reason, r.detail, json.dumps(r.marks)))
+            r.score, r.rejected_at, r.reason, r.detail, json.dumps(r.marks),
+            _optional_bool(r.lf_match), _optional_bool(r.lf_exec_match)))
 
     @property
     def pending(self) -> int:
@@ -252,11 +257,15 @@ class Store:
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO results (run_id, sample_id, cache_key, prompt_tokens,"
                     " gold_ok, gold_empty, teacher_ok, sql, sql_fingerprint, exec_ok, gold_match,"
-                    " score, rejected_at, reason, detail, marks)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
+                    " score, rejected_at, reason, detail, marks, lf_match, lf_exec_match)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
         self._pending_samples.clear()
         self._pending_answers.clear()
         self._pending_results.clear()
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()
+
+
+def _optional_bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)

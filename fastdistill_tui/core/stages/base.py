@@ -27,6 +27,8 @@ class WorkItem:
     sql_fingerprint: str | None = None
     outcome: EvalOutcome | None = None
     score: float = 0.0
+    lf_match: bool | None = None  # WikiSQL logical-form accuracy; None without a logical form
+    lf_exec_match: bool | None = None  # WikiSQL official execution accuracy
     rejected_at: str | None = None  # the stage that rejected the sample
     reason: str | None = None  # its reason code
     detail: str = ""

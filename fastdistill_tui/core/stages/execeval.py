@@ -3,7 +3,11 @@ compare results (DESIGN §5)."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 from ..sql.evaluator import Evaluator
+from ..sql.wikisql import execution_match, logical_form_match, sql_to_logical_form
 from .base import WorkItem
 
 
@@ -24,3 +28,21 @@ async def evaluate(item: WorkItem, evaluator: Evaluator) -> None:
     elif not outcome.gold_match:
         item.reason, item.detail = outcome.reason, outcome.detail[:500]
     item.mark("eval")
+
+
+async def wikisql_metrics(item: WorkItem) -> None:
+    """WikiSQL's official logical-form and execution accuracy, for samples that carry a logical
+    form: the answer is read back into one (an answer outside WikiSQL's grammar misses both)."""
+    ex = item.example
+    if ex.logical_form is None:
+        return
+    columns, table = ex.extra["columns"], ex.extra["table"]
+    pred = sql_to_logical_form(item.sql, columns) if item.sql else None
+    item.lf_match = pred is not None and logical_form_match(pred, ex.logical_form)
+    item.lf_exec_match = False
+    if pred is not None:
+        try:
+            item.lf_exec_match = await asyncio.to_thread(
+                execution_match, ex.db_path, table, columns, pred, ex.logical_form)
+        except (ValueError, IndexError, TypeError, sqlite3.Error):
+            item.lf_exec_match = None  # the gold logical form itself does not execute
