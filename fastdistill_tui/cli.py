@@ -86,6 +86,26 @@ def load_run_config(args: argparse.Namespace) -> cfg.Config:
     return cfg.validate(config, "command line")
 
 
+def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[str, Any],
+                   run_id: str) -> cfg.Config:
+    """The run's own config; only what does not change its outputs may be given again:
+    --base-url and --concurrency (a moved or bigger server) and --override-gate."""
+    config = cfg.config_from_dict(stored, f"run {run_id}")
+    fixed = {"--dataset": args.dataset, "--split": args.split, "--limit": args.limit,
+             "--teacher": args.teacher, "--config": args.config}
+    given = [flag for flag, value in fixed.items() if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} cannot change a run being resumed",
+                         field="--resume", hint="drop them, or start a new run without --resume")
+    if args.base_url is not None:
+        config.teacher.base_url = args.base_url
+    if args.concurrency is not None:
+        config.teacher.concurrency = args.concurrency
+    config.run.override_gates = sorted(set(config.run.override_gates)
+                                       | set(current.run.override_gates))
+    return cfg.validate(config, f"run {run_id}")
+
+
 class HeadlessPrinter:
     """Human progress on stderr: one status line every couple of seconds, plus milestones."""
 
@@ -179,9 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if run is None:
             raise InputError(f"no run '{run_id}'", field="--resume",
                              hint="list runs with `fastdistill report --list`")
-        overrides = config.run.override_gates
-        config = cfg.config_from_dict(json.loads(run["config_json"]), f"run {run_id}")
-        config.run.override_gates = sorted(set(config.run.override_gates) | set(overrides))
+        config = resumed_config(args, config, json.loads(run["config_json"]), run_id)
         resume = True
     else:
         run_id = store.latest_unfinished_run(config.config_hash())

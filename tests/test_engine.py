@@ -327,3 +327,51 @@ def test_llm_judge_scores_through_a_configured_provider(tmp_path, capsys):
     score = read_json(last_run_dir(capsys) / "reports" / "score.quality_report.json")
     assert score["judge_score"] == {"min": 0.8, "max": 0.8, "mean": pytest.approx(0.8)}
     assert score["gold_match_rate"] == 1.0  # the judge scores; execution still decides matches
+
+
+def test_unreachable_teacher_stops_early_then_resumes_elsewhere(tmp_path, capsys):
+    from loopback_server import FaultPlan
+
+    data, gold = make_dataset(tmp_path / "data", 60)
+    refuse_all = FaultPlan(rate=1.0, kinds=("401",), fail_attempts=10**6)
+    with LoopbackServer(responder=gold_responder(gold), faults=refuse_all) as bad:
+        code = run_cli("--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                       bad.base_url, "--concurrency", "4")
+        assert code == 2
+        assert bad.request_count < 8 + 4 * 2  # stopped, not 60 doomed requests
+    err = capsys.readouterr().err
+    assert bad.base_url in err and "http_401" in err and "--resume" in err
+    run_id = err.strip().splitlines()[-1].split()[1]
+
+    with LoopbackServer(responder=gold_responder(gold)) as good:
+        assert run_cli("--resume", run_id, "--dataset", f"jsonl:{data}") == 2  # fixed setting
+        assert "cannot change" in capsys.readouterr().err
+        assert run_cli("--resume", run_id, "--base-url", good.base_url) == 0
+        assert good.request_count == 60  # the failed answers were asked again
+    run_dir = last_run_dir(capsys)
+    assert run_dir.name == run_id
+    teacher = read_json(run_dir / "reports" / "teacher.quality_report.json")
+    assert (teacher["total"], teacher["kept"]) == (60, 60)
+
+
+def test_ctrl_c_drains_exits_130_and_a_rerun_finishes_the_run(tmp_path):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    with LoopbackServer(responder=gold_responder(gold), latency_s=0.1) as srv:
+        args = [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--dataset",
+                f"jsonl:{data}", "--teacher", "openai:m", "--base-url", srv.base_url,
+                "--concurrency", "2"]
+        proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while srv.request_count < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "stopping" in err and "--resume" in err
+        asked = srv.request_count
+        assert asked < 60
+        rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "resuming" in rerun.stderr
+        assert srv.request_count == 60  # in-flight answers were kept; none asked twice

@@ -43,7 +43,7 @@ from .stages.export import export
 from .stages.rules import apply_rules
 from .stages.score import Scorer
 from .stages.select import select
-from .stages.teacher import TeacherStage
+from .stages.teacher import FINAL_FAILURES, TeacherStage
 from .store import ResultRow, Store
 from .types import GenParams
 
@@ -52,6 +52,7 @@ STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "exec
           "select", "export")
 PROGRESS_INTERVAL_S = 0.5
 FLUSH_EVERY = 500
+UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
 
 Sink = Callable[[ev.Event], None]
 GateDecider = Callable[[ev.GateEvaluated], bool]
@@ -103,7 +104,7 @@ class Engine:
         self._sink: Sink = lambda e: None
         self._events_file = None
         self._gate_open = asyncio.Event()
-        self._stop_reason: str | None = None  # "gate_failed" once a gate stops the run
+        self._stop_reason: str | None = None  # "gate_failed" | "teacher_unreachable"
         self._stop_message = ""
         self._early_gate_done = False
         self._decide_gate: GateDecider = lambda event: False
@@ -169,7 +170,8 @@ class Engine:
             if judge is not None:
                 await judge.aclose()
         self._write_reports(gold_cache_stats)
-        exit_code = {"completed": 0, "gate_failed": 3, "cancelled": 130}[status]
+        exit_code = {"completed": 0, "gate_failed": 3, "cancelled": 130,
+                     "teacher_unreachable": 2}[status]
         self.store.set_run_status(self.run_id, status)
         message = self._stop_message or f"run {self.run_id} {status}"
         self.emit(ev.RunFinished(self.run_id, status=status, exit_code=exit_code,
@@ -184,7 +186,8 @@ class Engine:
                       evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
         concurrency = self.config.teacher.concurrency
         queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=concurrency * 2)
-        done_ids = self.store.done_sample_ids(self.run_id) if self.resume else set()
+        done_ids = (self.store.done_sample_ids(self.run_id, FINAL_FAILURES) if self.resume
+                    else set())
         self._gate_open.set()
         for name in ("canonical", "dedup", "gold_check", "teacher"):
             self._start_stage(name)
@@ -247,6 +250,8 @@ class Engine:
                 return
             await teacher.run(item)
             self._count("teacher", item.alive)
+            if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
+                self._stop_unreachable(item)
             if item.alive:
                 self._stage_step("clean", clean, item)
             if item.alive:
@@ -334,9 +339,20 @@ class Engine:
             "metrics": event.metrics})
         return proceed
 
+    def _stop_unreachable(self, item: WorkItem) -> None:
+        """Stop sending: every recent request failed in a way retrying will not fix."""
+        base_url = self.config.teacher.base_url or "the provider's default URL"
+        self._stop_reason = "teacher_unreachable"
+        self._stop_message = (
+            f"the teacher at {base_url} failed {UNREACHABLE_AFTER} requests in a row "
+            f"({item.answer.reason}: {item.answer.detail[:200]}); stopped before trying the "
+            f"rest. Check --base-url, the model name and the API key, then resume with "
+            f"`fastdistill run --headless --resume {self.run_id}` (failed answers are asked "
+            f"again)")
+
     async def _after_stream(self, cancel: threading.Event) -> str:
-        if self._stop_reason == "gate_failed":
-            return "gate_failed"
+        if self._stop_reason:
+            return self._stop_reason
         if cancel.is_set():
             self._stop_message = (f"stopped by the user; resume with "
                                   f"`fastdistill run --headless --resume {self.run_id}`")

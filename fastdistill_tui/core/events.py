@@ -128,7 +128,7 @@ class StudentMetrics(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "completed" | "gate_failed" | "cancelled" | "failed"
+    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable"
     exit_code: int
     seconds: float
     run_dir: str = ""

@@ -158,8 +158,8 @@ class Store:
 
     def latest_unfinished_run(self, config_hash: str) -> str | None:
         row = self.conn.execute(
-            "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled')"
-            " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
+            "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled',"
+            " 'teacher_unreachable') ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
         return row[0] if row else None
 
     def set_run_status(self, run_id: str, status: str) -> None:
@@ -190,9 +190,14 @@ class Store:
         logical_form_json); written on the next flush."""
         self._pending_samples.append(row)
 
-    def done_sample_ids(self, run_id: str) -> set[str]:
+    def done_sample_ids(self, run_id: str, final_teacher_failures: Iterable[str]) -> set[str]:
+        """Samples a resume need not redo: all with a result, except those whose teacher
+        answer failed for a reason worth asking again."""
+        final = tuple(f"teacher_{reason}" for reason in final_teacher_failures)
+        marks = ",".join("?" * len(final)) or "NULL"
         return {r[0] for r in self.conn.execute(
-            "SELECT sample_id FROM results WHERE run_id = ?", (run_id,))}
+            "SELECT sample_id FROM results WHERE run_id = ? AND NOT (gold_ok = 1 AND"
+            f" teacher_ok = 0 AND reason NOT IN ({marks}))", (run_id, *final))}
 
     # -- teacher cache ----------------------------------------------------------------------
     def get_answer(self, cache_key: str) -> Answer | None:

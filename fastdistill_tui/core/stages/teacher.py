@@ -43,6 +43,8 @@ class RequestCounter:
 
 #: Stored failures that are reused rather than asked again: deterministic and already billed.
 FINAL_FAILURES = frozenset({"length"})
+#: Fresh failures that say the teacher cannot be reached or used at all (after retries).
+UNREACHABLE_FAILURES = frozenset({"connection", "http_401", "http_403", "http_404"})
 
 
 class TeacherStage:
@@ -57,6 +59,7 @@ class TeacherStage:
         self.store = store
         self.params = params
         self.counter = RequestCounter()
+        self.unreachable_streak = 0  # consecutive fresh UNREACHABLE_FAILURES
 
     def prepare(self, item: WorkItem) -> None:
         ex = item.example
@@ -84,6 +87,8 @@ class TeacherStage:
             counter.tokens_in += answer.tokens_in
             counter.tokens_out += answer.tokens_out
             counter.cost += answer.cost
+            unreachable = not answer.ok and answer.reason in UNREACHABLE_FAILURES
+            self.unreachable_streak = self.unreachable_streak + 1 if unreachable else 0
         item.answer = answer
         if not isinstance(answer, Completion):
             counter.failed += 1
