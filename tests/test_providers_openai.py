@@ -206,6 +206,30 @@ async def test_openrouter_gets_reasoning_off_plain_servers_do_not():
     assert all("reasoning" not in body for body in (openrouter_on, openai_off, openai_on))
 
 
+async def test_mandatory_reasoning_model_is_retried_without_the_switch():
+    """Some OpenRouter models answer 400 when asked to turn reasoning off."""
+    from aiohttp import web
+
+    class MandatoryReasoning(LoopbackServer):
+        async def _handle(self, request):
+            body = await request.json()
+            if "reasoning" in body:
+                self.request_count += 1
+                self.bodies.append(body)
+                return web.json_response({"error": {"message": "Reasoning is mandatory for "
+                                                    "this endpoint and cannot be disabled."}},
+                                         status=400)
+            return await super()._handle(request)
+
+    with MandatoryReasoning() as srv:
+        p = provider(srv, name="openrouter")
+        first = await p.complete(ask("q1"), PARAMS)
+        second = await p.complete(ask("q2"), PARAMS)
+        await p.aclose()
+    assert first.ok and second.ok
+    assert ["reasoning" in body for body in srv.bodies] == [True, False, False]
+
+
 async def test_qwen3_gets_no_think_on_the_last_user_message_only():
     messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"},
                 {"role": "user", "content": "second"}]

@@ -43,6 +43,9 @@ class OpenAICompatProvider(Provider):
         self._teacher = teacher
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = JsonPoster(teacher, headers=headers, secrets=[api_key], backoff=backoff)
+        # OpenRouter models whose reasoning is mandatory answer 400 to {"enabled": false};
+        # after the first such answer the field is no longer sent.
+        self._reasoning_switch = name == "openrouter"
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, "
@@ -53,15 +56,23 @@ class OpenAICompatProvider(Provider):
                                 "temperature": params.temperature,
                                 "max_tokens": params.max_tokens}
         if params.disable_thinking:
-            if self.name == "openrouter":
+            if self._reasoning_switch:
                 body["reasoning"] = {"enabled": False}
             if "qwen3" in self.model.lower():
                 body["messages"] = _append_to_last_user(messages, NO_THINK_SUFFIX)
         return body
 
     async def complete(self, messages: Messages, params: GenParams) -> Answer:
-        return await self._http.post(f"{self.base_url}/chat/completions",
-                                     self.request_body(messages, params), self._parse,
+        body = self.request_body(messages, params)
+        answer = await self._post(body, messages, params)
+        if ("reasoning" in body and isinstance(answer, Failure) and answer.http_status == 400
+                and "reasoning" in answer.detail.lower()):
+            self._reasoning_switch = False
+            answer = await self._post(self.request_body(messages, params), messages, params)
+        return answer
+
+    async def _post(self, body: dict[str, Any], messages: Messages, params: GenParams) -> Answer:
+        return await self._http.post(f"{self.base_url}/chat/completions", body, self._parse,
                                      token_estimate=estimate_tokens(messages, params.max_tokens))
 
     def _parse(self, data: Any) -> Answer:
