@@ -167,3 +167,20 @@ def test_streams_rows_without_reading_ahead(tmp_path):
     assert [next(examples).question for _ in range(50)][-1] == "q49?"
     with pytest.raises(InputError, match=":51: expected a JSON object"):
         next(examples)
+
+
+def test_tables_are_split_into_shards_that_each_hold_their_tables(tmp_path, monkeypatch):
+    from fastdistill_tui.core.datasets import wikisql
+
+    monkeypatch.setattr(wikisql, "SHARD_TABLES", 1)
+    rows = [wikisql_row(PLAYERS, "Who is number 25?", 0, 0, [[1, 0, "25"]]),
+            wikisql_row(CITIES, "Which city has population 5000?", 0, 0, [[2, 0, 5000]])]
+    root = write_wikisql(tmp_path / "w", {"train": rows})
+    players, cities = open_dataset(f"wikisql:{root}", cache_dir=tmp_path / "c").iter_examples(
+        "train")
+    assert players.db_path != cities.db_path
+    assert run(players) == [("Aleksandar Radojević",)]
+    assert run(cities) == [("Riverton",)]
+    again = list(open_dataset(f"wikisql:{root}", cache_dir=tmp_path / "c").iter_examples(
+        "train"))  # read back from the cache
+    assert [e.db_path for e in again] == [players.db_path, cities.db_path]

@@ -1,16 +1,20 @@
 """WikiSQL: `<split>.jsonl` questions with logical forms over `<split>.tables.jsonl` tables.
 
-The SQLite file the SQL runs on is built here, once per tables file (keyed by its content
-hash), with the real headers as column names so that teachers see meaningful names. Gold SQL is
+The SQLite files the SQL runs on are built here, once per tables file (keyed by its content
+hash), with the real headers as column names so that teachers see meaningful names. They are
+shards of SHARD_TABLES tables: SQLite re-reads its schema table on every CREATE TABLE, so one
+file of WikiSQL's ~18,000 train tables took minutes to build (quadratic). Gold SQL is
 rendered from the logical form with the official semantics (lib/query.py of
 salesforce/WikiSQL): string values lowercased, numbers for real columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +30,8 @@ from .base import (TASK_ID, Dataset, count_lines, empty_split_error, file_sha256
 AGG_OPS = ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
 COND_OPS = ("=", ">", "<", "OP")  # "OP" is a placeholder in the official lib: never rendered
 COLUMN_TYPES = ("text", "real")
-BUILD_VERSION = 1  # bump when the built database layout changes, so caches are rebuilt
+BUILD_VERSION = 2  # bump when the built database layout changes, so caches are rebuilt
+SHARD_TABLES = 1000
 META_TABLE = "_wikisql_tables"  # id -> table name, columns, types; read instead of re-parsing
 
 _NUMBER = re.compile(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?")
@@ -38,6 +43,7 @@ class WikiTable:
     name: str  # SQLite table name: "table_" + id with "-" -> "_"
     columns: tuple[str, ...]  # de-duplicated headers, the SQLite column names
     types: tuple[str, ...]  # "text" | "real"
+    db_path: str = ""  # the built shard holding the table
 
     @property
     def schema(self) -> Schema:
@@ -161,51 +167,73 @@ def _create_table(conn: sqlite3.Connection, table: WikiTable, rows: list[list[An
                  (table.id, table.name, json.dumps(table.columns), json.dumps(table.types)))
 
 
-def build_database(tables_file: Path, db_path: Path) -> dict[str, WikiTable]:
-    """Build db_path from a tables file via a temp file + os.replace: a failure leaves nothing."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = db_path.with_name(f"{db_path.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
+def build_database(tables_file: Path, out_dir: Path) -> dict[str, WikiTable]:
+    """Build the shards of out_dir from a tables file, in a temp dir renamed into place at the
+    end: a failure leaves nothing."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     tables: dict[str, WikiTable] = {}
     by_name: dict[str, str] = {}
+    conn: sqlite3.Connection | None = None
     try:
-        conn = sqlite3.connect(tmp)
-        try:
-            conn.execute("PRAGMA journal_mode=OFF")
-            conn.execute(f"CREATE TABLE {META_TABLE} (id TEXT PRIMARY KEY, name TEXT, "
-                         "columns TEXT, types TEXT)")
-            for line, row in read_jsonl(tables_file):
-                table, rows = _read_table(row, tables_file, line)
-                if table.id in tables or table.name.lower() in by_name:
-                    other = by_name.get(table.name.lower(), table.id)
-                    raise InputError(f"table id {table.id!r} repeats (or maps to the same "
-                                     f"SQLite table as) {other!r}", path=str(tables_file),
-                                     line=line, field="id")
-                tables[table.id] = table
-                by_name[table.name.lower()] = table.id
-                _create_table(conn, table, rows)
-            if not tables:
-                raise InputError("contains no tables", path=str(tables_file), line=1,
-                                 hint="the file is empty")
-            conn.commit()
-        finally:
-            conn.close()
-        os.replace(tmp, db_path)
+        for line, row in read_jsonl(tables_file):
+            table, rows = _read_table(row, tables_file, line)
+            if table.id in tables or table.name.lower() in by_name:
+                other = by_name.get(table.name.lower(), table.id)
+                raise InputError(f"table id {table.id!r} repeats (or maps to the same "
+                                 f"SQLite table as) {other!r}", path=str(tables_file),
+                                 line=line, field="id")
+            if len(tables) % SHARD_TABLES == 0:
+                _close_shard(conn)
+                conn = _open_shard(tmp / f"tables-{len(tables) // SHARD_TABLES:04d}.db")
+            shard = out_dir / f"tables-{len(tables) // SHARD_TABLES:04d}.db"
+            table = dataclasses.replace(table, db_path=str(shard.resolve()))
+            tables[table.id] = table
+            by_name[table.name.lower()] = table.id
+            _create_table(conn, table, rows)
+        if not tables:
+            raise InputError("contains no tables", path=str(tables_file), line=1,
+                             hint="the file is empty")
+        _close_shard(conn)
+        conn = None
+        os.replace(tmp, out_dir)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if conn is not None:
+            conn.close()
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tables
 
 
-def _read_meta(db_path: Path) -> dict[str, WikiTable]:
-    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return {table_id: WikiTable(table_id, name, tuple(json.loads(columns)),
-                                    tuple(json.loads(types)))
-                for table_id, name, columns, types in
-                conn.execute(f"SELECT id, name, columns, types FROM {META_TABLE}")}
-    finally:
+def _open_shard(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("BEGIN")
+    conn.execute(f"CREATE TABLE {META_TABLE} (id TEXT PRIMARY KEY, name TEXT, "
+                 "columns TEXT, types TEXT)")
+    return conn
+
+
+def _close_shard(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        conn.execute("COMMIT")
         conn.close()
+
+
+def _read_meta(out_dir: Path) -> dict[str, WikiTable]:
+    tables = {}
+    for shard in sorted(out_dir.glob("tables-*.db")):
+        conn = sqlite3.connect(f"{shard.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            for table_id, name, columns, types in conn.execute(
+                    f"SELECT id, name, columns, types FROM {META_TABLE}"):
+                tables[table_id] = WikiTable(table_id, name, tuple(json.loads(columns)),
+                                             tuple(json.loads(types)), str(shard.resolve()))
+        finally:
+            conn.close()
+    return tables
 
 
 class WikiSQLDataset(Dataset):
@@ -227,7 +255,7 @@ class WikiSQLDataset(Dataset):
         self.default_split = default_split if default_split in available else available[0]
         self.default_eval_split = next((s for s in eval_preference if s in available),
                                        self.default_split)
-        self._tables: dict[str, tuple[Path, dict[str, WikiTable]]] = {}
+        self._tables: dict[str, dict[str, WikiTable]] = {}
 
     def splits(self) -> list[str]:
         return sorted(p.name[: -len(".jsonl")] for p in self.path.glob("*.jsonl")
@@ -240,22 +268,22 @@ class WikiSQLDataset(Dataset):
     def count(self, split: str) -> int:
         return count_lines(self.split_file(split))
 
-    def database(self, split: str) -> tuple[Path, dict[str, WikiTable]]:
-        """The built SQLite file of a split's tables (cached by content hash) and its tables."""
+    def tables(self, split: str) -> dict[str, WikiTable]:
+        """A split's tables, each with the built SQLite shard holding it (cached by the
+        tables file's content hash)."""
         if split not in self._tables:
             tables_file = require_file(
                 self.path / f"{split}.tables.jsonl", "tables file",
                 hint=f"WikiSQL needs {split}.tables.jsonl beside {split}.jsonl")
             digest = file_sha256(tables_file)[:20]
-            db_path = self.cache_dir / "wikisql" / f"{split}-{digest}-v{BUILD_VERSION}.db"
-            tables = _read_meta(db_path) if db_path.exists() else build_database(tables_file,
-                                                                                db_path)
-            self._tables[split] = (db_path.resolve(), tables)
+            out_dir = self.cache_dir / "wikisql" / f"{split}-{digest}-v{BUILD_VERSION}"
+            self._tables[split] = (_read_meta(out_dir) if out_dir.exists()
+                                   else build_database(tables_file, out_dir))
         return self._tables[split]
 
     def iter_examples(self, split: str) -> Iterator[Example]:
         path = self.split_file(split)
-        db_path, tables = self.database(split)
+        tables = self.tables(split)
         official_db = self.path / f"{split}.db"
         schemas: dict[str, Schema] = {}
         seen = False
@@ -276,7 +304,7 @@ class WikiSQLDataset(Dataset):
                 extra["official_db"] = str(official_db)
             yield Example(
                 task_id=TASK_ID, question=question, schema=schemas[table_id],
-                db_path=str(db_path), gold_sql=render_gold_sql(table, sel, agg, conds),
+                db_path=table.db_path, gold_sql=render_gold_sql(table, sel, agg, conds),
                 source=f"{path}:{line}",
                 logical_form={"sel": sel, "agg": agg, "conds": [list(c) for c in conds]},
                 extra=extra)
