@@ -130,9 +130,7 @@ class Engine:
         config = self.config
         dataset = self._dataset or open_dataset(config.dataset.spec, cache_dir=cache_dir())
         split = config.dataset.split or dataset.default_split
-        if split not in dataset.splits():
-            raise InputError(f"unknown split '{split}'", path=str(dataset.path), field="split",
-                             hint="available: " + ", ".join(dataset.splits()))
+        dataset.check_split(split)
         provider = self._provider or make_provider(config.teacher)
         config_json = json.dumps(config.to_dict(), sort_keys=True)
         if self.resume:

@@ -42,10 +42,13 @@ class Evaluator:
     async def check_gold(self, db_path: str, gold_sql: str) -> ExecResult:
         """The gold result, from the cache when possible. Timeouts are not cached: they depend
         on load, the others are properties of the query and the database."""
-        if self._gold_cache is not None:
-            cached = self._gold_cache.get(db_path, gold_sql)
-            if cached is not None:
-                return cached
+        cached = self._cached_gold(db_path, gold_sql)
+        return cached if cached is not None else await self._run_gold(db_path, gold_sql)
+
+    def _cached_gold(self, db_path: str, gold_sql: str) -> ExecResult | None:
+        return None if self._gold_cache is None else self._gold_cache.get(db_path, gold_sql)
+
+    async def _run_gold(self, db_path: str, gold_sql: str) -> ExecResult:
         result = await self._executor.aexecute(db_path, gold_sql)
         if self._gold_cache is not None and result.error != "timeout":
             self._gold_cache.put(db_path, gold_sql, result)
@@ -56,8 +59,12 @@ class Evaluator:
         if not pred_sql or not pred_sql.strip():
             return EvalOutcome(False, False, "empty_sql", "no SQL in the answer",
                                seconds=time.monotonic() - started)
-        gold, pred = await asyncio.gather(self.check_gold(db_path, gold_sql),
-                                          self._executor.aexecute(db_path, pred_sql))
+        gold = self._cached_gold(db_path, gold_sql)
+        if gold is None:  # both at once; usually the gold check before the teacher cached it
+            gold, pred = await asyncio.gather(self._run_gold(db_path, gold_sql),
+                                              self._executor.aexecute(db_path, pred_sql))
+        else:
+            pred = await self._executor.aexecute(db_path, pred_sql)
         seconds = time.monotonic() - started
         if not gold.ok:
             # The prediction still ran, so exec_ok says truthfully whether it executes.
