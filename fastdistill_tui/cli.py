@@ -230,15 +230,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         printer.say("stopping: finishing requests in flight (Ctrl-C again to abort now)")
         cancel.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    signal.signal(signal.SIGTERM, on_sigint)
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         engine = Engine(config, store, run_id=run_id, resume=resume)
-        if resume:
-            printer.say(f"resuming unfinished run {run_id}")
         outcome = asyncio.run(engine.run(sink, headless_gate_policy, cancel))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         store.close()
         if events_out is not None and events_out is not sys.stdout:
             events_out.close()

@@ -40,11 +40,11 @@ def format_report(report: dict[str, Any]) -> str:
              f"{'judge':>7}  top reject reasons"]
     for stage, q in report["stages"].items():
         reasons = sorted(q["reject_reason_counts"].items(), key=lambda kv: -kv[1])[:3]
-        lines.append(
-            f"{stage:<11}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}"
-            f"{q['exec_pass_rate'] * 100:>7.1f}%{q['gold_match_rate'] * 100:>7.1f}%"
-            f"{q['judge_score']['mean']:>7.2f}  "
-            + ", ".join(f"{k} {v}" for k, v in reasons))
+        rates = (f"{'-':>8}{'-':>8}{'-':>7}" if q["exec_pass_rate"] is None else
+                 f"{q['exec_pass_rate'] * 100:>7.1f}%{q['gold_match_rate'] * 100:>7.1f}%"
+                 f"{q['judge_score']['mean']:>7.2f}")
+        lines.append(f"{stage:<11}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
+                     + ", ".join(f"{k} {v}" for k, v in reasons))
     for decision in report["gate_decisions"]:
         lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "
                      f"{'proceed' if decision['proceed'] else 'stop'}"

@@ -142,5 +142,7 @@ def _write_ingest_reports(store: Store, run_id: str, reports: Path, manifests: P
         tally.total, tally.kept = kept + rejected, kept
         if rejected:
             tally.reasons["duplicate"] = rejected
-        artifacts.write_json(reports / f"{stage}.quality_report.json", tally.report())
+        # nothing has executed yet at these stages: the rates do not apply
+        not_yet = {"exec_pass_rate": None, "gold_match_rate": None, "judge_score": None}
+        artifacts.write_json(reports / f"{stage}.quality_report.json", tally.report(not_yet))
         artifacts.write_json(manifests / f"{stage}.manifest.json", digests[stage].manifest())
