@@ -108,3 +108,18 @@ def test_config_hash_ignores_data_dir_but_not_teacher():
     assert a.config_hash() == b.config_hash()
     b.teacher.spec = "ollama:m"
     assert a.config_hash() != b.config_hash()
+
+
+def test_command_line_beats_environment_beats_file(tmp_path, monkeypatch):
+    from fastdistill_tui import cli
+
+    path = write(tmp_path, "[teacher]\nconcurrency = 8\ntimeout_s = 9.0\nmax_retries = 2\n")
+    monkeypatch.setenv("FASTDISTILL_TEACHER_CONCURRENCY", "64")
+    monkeypatch.setenv("FASTDISTILL_TEACHER_TIMEOUT_S", "30")
+    args = cli.build_parser().parse_args(["run", "--headless", "--config", str(path),
+                                          "--concurrency", "3"])
+    config = cli.load_run_config(args)
+    assert config.teacher.concurrency == 3  # flag over env over file
+    assert config.teacher.timeout_s == 30.0  # env over file
+    assert config.teacher.max_retries == 2  # file over default
+    assert config.teacher.temperature == 0.0  # default
