@@ -183,7 +183,8 @@ headless_gate_policy.who = "policy"  # type: ignore[attr-defined]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .core.engine import Engine
+    from .core.engine import Engine, run_dir_for
+    from .core.run_lock import is_locked
     from .core.store import Store
 
     if not args.headless:
@@ -203,6 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume = True
     else:
         run_id = store.latest_unfinished_run(config.config_hash())
+        if run_id is not None and is_locked(run_dir_for(config, run_id)):
+            run_id = None  # another process is running it: start a run of our own
         resume = run_id is not None
     if args.student and not args.no_student:
         print("warning: student training and evaluation are not in this release; "

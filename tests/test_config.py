@@ -105,6 +105,7 @@ def test_xdg_relocates_paths(tmp_path, monkeypatch):
 def test_config_hash_ignores_data_dir_but_not_teacher():
     a, b = cfg.Config(), cfg.Config()
     b.run.data_dir = "/elsewhere"
+    b.teacher.concurrency, b.teacher.base_url, b.eval.workers = 256, "http://x/v1", 8
     assert a.config_hash() == b.config_hash()
     b.teacher.spec = "ollama:m"
     assert a.config_hash() != b.config_hash()

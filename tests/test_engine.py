@@ -324,6 +324,10 @@ def test_llm_judge_scores_through_a_configured_provider(tmp_path, capsys):
                        "openai:m", "--base-url", srv.base_url) == 0
         judged = [p for p in srv.requests_by_prompt if p.startswith("You are grading")]
         assert len(judged) == 50
+        asked = srv.request_count
+        assert run_cli("--config", str(config), "--dataset", f"jsonl:{data}", "--teacher",
+                       "openai:m", "--base-url", srv.base_url) == 0
+        assert srv.request_count == asked  # teacher and judge answers both came from the store
     score = read_json(last_run_dir(capsys) / "reports" / "score.quality_report.json")
     assert score["judge_score"] == {"min": 0.8, "max": 0.8, "mean": pytest.approx(0.8)}
     assert score["gold_match_rate"] == 1.0  # the judge scores; execution still decides matches
@@ -375,3 +379,28 @@ def test_ctrl_c_drains_exits_130_and_a_rerun_finishes_the_run(tmp_path):
         assert rerun.returncode == 0, rerun.stderr
         assert "resuming" in rerun.stderr
         assert srv.request_count == 60  # in-flight answers were kept; none asked twice
+
+
+def test_a_running_run_is_not_resumed_by_a_second_process(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    env = {**os.environ}  # the isolated XDG dirs of this test
+    with LoopbackServer(responder=gold_responder(gold), latency_s=0.2) as srv:
+        args = ["--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                srv.base_url, "--concurrency", "16"]
+        first = subprocess.Popen([sys.executable, "-m", "fastdistill_tui", "run", "--headless",
+                                  *args, "--concurrency", "1"], env=env,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while srv.request_count < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            run_id = next(Config().runs_dir.iterdir()).name
+            assert run_cli("--resume", run_id) == 2
+            assert "in use by another fastdistill process" in capsys.readouterr().err
+            assert run_cli(*args, "--limit", "55") == 0  # another config: unaffected
+            capsys.readouterr()
+            assert run_cli(*args) == 0  # same config: a run of its own, not the running one
+            assert last_run_dir(capsys).name != run_id
+        finally:
+            first.terminate()
+            first.wait(timeout=60)

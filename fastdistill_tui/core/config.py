@@ -89,6 +89,13 @@ class RunConfig:
     override_gates: list[str] = field(default_factory=list)
 
 
+OPERATIONAL_SETTINGS = {
+    "teacher": ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm",
+                "tpm", "price_in_per_m", "price_out_per_m", "transport"),
+    "eval": ("workers",),
+}
+
+
 @dataclass
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
@@ -102,9 +109,14 @@ class Config:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        """Hash of everything that changes outputs (paths of the data dir excluded)."""
+        """Hash of the settings that change a run's outputs; how the run gets there (where the
+        server is, how hard to drive it, where files go) is left out, so a run restarted with
+        another --concurrency or --base-url is still the same run."""
         data = self.to_dict()
         data["run"] = {}
+        for section, keys in OPERATIONAL_SETTINGS.items():
+            for key in keys:
+                data[section].pop(key)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

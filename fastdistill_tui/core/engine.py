@@ -32,6 +32,7 @@ from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_tea
                     override_hint)
 from .providers import make_provider
 from .providers.base import Provider
+from .run_lock import hold_run_lock
 from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
 from .stages import execeval
@@ -43,7 +44,7 @@ from .stages.export import export
 from .stages.rules import apply_rules
 from .stages.score import Scorer
 from .stages.select import select
-from .stages.teacher import FINAL_FAILURES, TeacherStage
+from .stages.teacher import FINAL_FAILURES, StoredAnswers, TeacherStage
 from .store import ResultRow, Store
 from .types import GenParams
 
@@ -123,7 +124,11 @@ class Engine:
     # -- run --------------------------------------------------------------------------------
     async def run(self, sink: Sink, decide_gate: GateDecider,
                   cancel: threading.Event | None = None) -> RunOutcome:
-        cancel = cancel or threading.Event()
+        with hold_run_lock(self.run_dir):
+            return await self._run(sink, decide_gate, cancel or threading.Event())
+
+    async def _run(self, sink: Sink, decide_gate: GateDecider,
+                   cancel: threading.Event) -> RunOutcome:
         self._sink = sink
         self._decide_gate = decide_gate
         started = time.monotonic()
@@ -153,7 +158,9 @@ class Engine:
                                     total=dataset.count(split), resumed=self.resume,
                                     run_dir=str(self.run_dir)))
             if config.eval.judge == "llm":
-                judge = make_provider(replace(config.teacher, spec=config.eval.judge_spec))
+                judge = StoredAnswers(
+                    make_provider(replace(config.teacher, spec=config.eval.judge_spec)),
+                    self.store)
             params = GenParams(temperature=config.teacher.temperature,
                                max_tokens=config.teacher.max_tokens,
                                disable_thinking=config.teacher.disable_thinking)

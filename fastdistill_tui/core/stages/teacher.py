@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..prompt import prompt_tokens, render_messages
 from ..providers.base import Provider
 from ..store import Store
-from ..types import Completion, GenParams
+from ..types import Answer, Completion, GenParams
 from .base import WorkItem
 
 
@@ -49,16 +49,40 @@ UNREACHABLE_FAILURES = frozenset({"connection", "http_400", "http_401", "http_40
                                   "http_422"})
 
 
-class TeacherStage:
-    """Successful answers are reused from the store; a failure is recorded with its reason and
-    asked again on the next run or resume (after a fixed key or a provider outage), except
-    FINAL_FAILURES."""
+class StoredAnswers(Provider):
+    """A provider whose answers are persisted before use and reused: successful answers and
+    FINAL_FAILURES come from the store; other failures are recorded with their reason and
+    asked again on the next run or resume (after a fixed key or a provider outage)."""
 
+    def __init__(self, provider: Provider, store: Store) -> None:
+        self.provider, self.store = provider, store
+        self.name, self.model, self.local = provider.name, provider.model, provider.local
+
+    def stored(self, key: str) -> Answer | None:
+        answer = self.store.get_answer(key)
+        if answer is not None and (answer.ok or answer.reason in FINAL_FAILURES):
+            return answer
+        return None
+
+    async def ask(self, key: str, messages: list[dict[str, str]], params: GenParams) -> Answer:
+        answer = await self.provider.complete(messages, params)
+        # billed remote answers are committed at once; free local ones with the next batch
+        self.store.put_answer(key, self.name, self.model, answer, commit_now=not self.local)
+        return answer
+
+    async def complete(self, messages: list[dict[str, str]], params: GenParams) -> Answer:
+        key = cache_key(self.name, self.model, messages, params)
+        return self.stored(key) or await self.ask(key, messages, params)
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+
+class TeacherStage:
     name = "teacher"
 
     def __init__(self, provider: Provider, store: Store, params: GenParams) -> None:
-        self.provider = provider
-        self.store = store
+        self.answers = StoredAnswers(provider, store)
         self.params = params
         self.counter = RequestCounter()
         self.unreachable_streak = 0  # consecutive fresh UNREACHABLE_FAILURES
@@ -67,23 +91,21 @@ class TeacherStage:
         ex = item.example
         item.messages = render_messages(ex.schema, ex.question, ex.evidence)
         item.prompt_tokens = prompt_tokens(item.messages)
-        item.cache_key = cache_key(self.provider.name, self.provider.model, item.messages,
+        item.cache_key = cache_key(self.answers.name, self.answers.model, item.messages,
                                    self.params)
 
     async def run(self, item: WorkItem) -> None:
         self.prepare(item)
-        answer = self.store.get_answer(item.cache_key)
         counter = self.counter
-        if answer is not None and (answer.ok or answer.reason in FINAL_FAILURES):
+        answer = self.answers.stored(item.cache_key)
+        if answer is not None:
             counter.cached += 1
         else:
             counter.in_flight += 1
             try:
-                answer = await self.provider.complete(item.messages, self.params)
+                answer = await self.answers.ask(item.cache_key, item.messages, self.params)
             finally:
                 counter.in_flight -= 1
-            self.store.put_answer(item.cache_key, self.provider.name, self.provider.model, answer,
-                                  commit_now=not self.provider.local)
             counter.fresh += 1
             counter.retries += max(0, answer.attempts - 1)
             counter.tokens_in += answer.tokens_in
