@@ -404,3 +404,17 @@ def test_a_running_run_is_not_resumed_by_a_second_process(tmp_path, capsys):
         finally:
             first.terminate()
             first.wait(timeout=60)
+
+
+def test_a_malformed_row_late_in_the_file_fails_before_any_request(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 120)
+    lines = data.read_text().splitlines()
+    lines.insert(100, json.dumps({"question": "broken", "sql": 5, "db": "geo.sqlite"}))
+    data.write_text("\n".join(lines) + "\n")
+    with LoopbackServer(responder=gold_responder(gold)) as srv:
+        assert run_cli("--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                       srv.base_url) == 2
+        assert srv.request_count == 0
+    err = capsys.readouterr().err
+    assert f"{data}:101" in err and "'sql'" in err
+    assert not Config().runs_dir.exists()  # nothing half-written

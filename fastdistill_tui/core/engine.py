@@ -124,19 +124,24 @@ class Engine:
     # -- run --------------------------------------------------------------------------------
     async def run(self, sink: Sink, decide_gate: GateDecider,
                   cancel: threading.Event | None = None) -> RunOutcome:
-        with hold_run_lock(self.run_dir):
-            return await self._run(sink, decide_gate, cancel or threading.Event())
-
-    async def _run(self, sink: Sink, decide_gate: GateDecider,
-                   cancel: threading.Event) -> RunOutcome:
-        self._sink = sink
-        self._decide_gate = decide_gate
-        started = time.monotonic()
         config = self.config
         dataset = self._dataset or open_dataset(config.dataset.spec, cache_dir=cache_dir())
         split = config.dataset.split or dataset.default_split
         dataset.check_split(split)
+        # One validating pass before anything is written or paid for: a malformed row 90,000
+        # fails now, not after an hour of requests. It streams, and gives an exact total.
+        total_rows = sum(1 for _ in dataset.iter_examples(split))
         provider = self._provider or make_provider(config.teacher)
+        with hold_run_lock(self.run_dir):
+            return await self._run(dataset, split, total_rows, provider, sink, decide_gate,
+                                   cancel or threading.Event())
+
+    async def _run(self, dataset: Dataset, split: str, total_rows: int, provider: Provider,
+                   sink: Sink, decide_gate: GateDecider, cancel: threading.Event) -> RunOutcome:
+        self._sink = sink
+        self._decide_gate = decide_gate
+        started = time.monotonic()
+        config = self.config
         config_json = json.dumps(config.to_dict(), sort_keys=True)
         if self.resume:
             if self.store.get_run(self.run_id) is None:
@@ -155,7 +160,7 @@ class Engine:
             self.emit(ev.RunStarted(self.run_id, config_hash=config.config_hash(),
                                     dataset=f"{config.dataset.spec} [{split}]",
                                     teacher=f"{provider.name}:{provider.model}",
-                                    total=dataset.count(split), resumed=self.resume,
+                                    total=total_rows, resumed=self.resume,
                                     run_dir=str(self.run_dir)))
             if config.eval.judge == "llm":
                 judge = StoredAnswers(
