@@ -40,3 +40,26 @@ def test_select_forces_one_valid_row_and_honours_min_score(tmp_path):
     assert select(store, "r", min_score=0.5, valid_fraction=1e-12) == 5
     valid = store.query("SELECT count(*) FROM results WHERE split = 'valid'")[0][0]
     assert valid == 1
+
+
+def test_a_store_from_version_1_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    from fastdistill_tui.core import store as store_module
+
+    path = tmp_path / "old.sqlite"
+    old_schema = store_module.SCHEMA.replace("    lf_match INTEGER,\n", "").replace(
+        "    lf_exec_match INTEGER,\n", "")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old_schema)
+        conn.execute("INSERT INTO runs (run_id, created_at, status, config_hash, config_json,"
+                     " dataset, teacher) VALUES ('old', 1, 'completed', 'h', '{}', 'd', 't')")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+    assert "lf_match" not in columns and "marks" in columns  # really the old layout
+    store = Store(path)
+    ids = fill(store, 3)  # writes rows with the new columns
+    assert store.get_run("old")["status"] == "completed"  # kept
+    assert store.query("SELECT count(*) FROM results WHERE lf_match IS NULL")[0][0] == len(ids)
+    assert store.query("PRAGMA user_version")[0][0] == store_module.SCHEMA_VERSION
+    store.close()
+    Store(path).close()  # opening again is a no-op

@@ -112,6 +112,10 @@ class ResultRow:
     lf_exec_match: bool | None = None
 
 
+SCHEMA_VERSION = 2
+#: Columns added after version 1, which a store from an earlier version gets on open.
+ADDED_COLUMNS = {"results": [("lf_match", "INTEGER"), ("lf_exec_match", "INTEGER")]}
+
 INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
@@ -127,6 +131,7 @@ class Store:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.executescript(SCHEMA)
+        self._migrate()
         self._pending_samples: list[tuple] = []
         self._pending_answers: list[tuple] = []
         self._pending_results: list[tuple] = []
@@ -135,6 +140,19 @@ class Store:
     def close(self) -> None:
         self.flush()
         self.conn.close()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an earlier version up to SCHEMA_VERSION (in place: runs and
+        cached answers are kept)."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        for table, columns in ADDED_COLUMNS.items():
+            present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in columns:
+                if name not in present:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, run_id: str, config_hash: str, config_json: str, dataset: str,
