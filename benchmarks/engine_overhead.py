@@ -7,7 +7,10 @@ Each run is a child process on a generated JSONL dataset over real SQLite files:
 goes through canonicalize, hash, dedup, gold check, teacher (an answer returned at once, no I/O),
 clean, rules, sandboxed execution, comparison, score, the store, select and export. So the
 figure is the whole pipeline's own cost per sample, everything but the teacher's latency.
-Peak RSS is the child's ru_maxrss. Prints a markdown table.
+A second row ("orchestration only") replaces the SQL work — cleaning, the sqlglot rule check
+and fingerprint, sandboxed execution and comparison — by pass-throughs, to separate the engine's
+own cost (streaming, hashing, dedup, the store, events, reports, export) from the evaluation
+contract's. Peak RSS is the child's ru_maxrss. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -49,7 +52,26 @@ def make_dataset(root: Path, n: int) -> Path:
     return path
 
 
-def child(dataset: Path, data_dir: Path) -> None:
+def skip_sql_evaluation() -> None:
+    """Pass-throughs for the SQL stages: every answer is taken as clean, valid and matching."""
+    from fastdistill_tui.core import engine
+    from fastdistill_tui.core.sql.evaluator import EvalOutcome
+
+    def clean(item):
+        item.sql = item.answer.text
+
+    async def check_gold(item, evaluator):
+        item.gold_ok = True
+
+    async def evaluate(item, evaluator):
+        item.outcome = EvalOutcome(exec_ok=True, gold_match=True, reason=None)
+        item.mark("eval")
+
+    engine.clean, engine.apply_rules = clean, lambda item: None
+    engine.execeval.check_gold, engine.execeval.evaluate = check_gold, evaluate
+
+
+def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
     from fastdistill_tui.core.config import Config
     from fastdistill_tui.core.engine import Engine
     from fastdistill_tui.core.providers.base import Provider
@@ -66,6 +88,8 @@ def child(dataset: Path, data_dir: Path) -> None:
             return Completion(text=f"SELECT count(*) FROM {words[4]} WHERE value > {words[-1]}",
                               tokens_in=100, tokens_out=12)
 
+    if orchestration_only:
+        skip_sql_evaluation()
     config = Config()
     config.run.data_dir = str(data_dir)
     config.dataset.spec = f"jsonl:{dataset}"
@@ -81,10 +105,14 @@ def child(dataset: Path, data_dir: Path) -> None:
     print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported}))
 
 
-def measure(n: int, work: Path) -> dict[str, float]:
-    dataset = make_dataset(work / f"data{n}", n)
+def measure(n: int, work: Path, orchestration_only: bool = False) -> dict[str, float]:
+    dataset = work / f"data{n}" / "questions.jsonl"
+    if not dataset.exists():
+        make_dataset(dataset.parent, n)
+    mode = "orchestration" if orchestration_only else "full"
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(dataset),
-                             str(work / f"run{n}")], stdout=subprocess.PIPE, text=True)
+                             str(work / f"run{n}-{mode}"), mode], stdout=subprocess.PIPE,
+                            text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
@@ -100,20 +128,24 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--rss-samples", type=int, default=100_000)
-    parser.add_argument("--child", nargs=2, metavar=("DATASET", "DATA_DIR"),
+    parser.add_argument("--child", nargs=3, metavar=("DATASET", "DATA_DIR", "MODE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]))
+        child(Path(args.child[0]), Path(args.child[1]), args.child[2] == "orchestration")
         return
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    print("| samples | wall s | ms/sample | peak RSS MB | exported | status |")
-    print("|---:|---:|---:|---:|---:|---|")
+    print("| pipeline | samples | wall s | ms/sample | peak RSS MB | exported | status |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    runs = [(args.samples, False), (args.samples, True)]
+    if args.rss_samples != args.samples:
+        runs.append((args.rss_samples, False))
     with tempfile.TemporaryDirectory() as tmp:
-        for n in dict.fromkeys((args.samples, args.rss_samples)):
-            r = measure(n, Path(tmp))
-            print(f"| {n:,} | {r['seconds']:.1f} | {r['ms_per_sample']:.3f} | "
+        for n, orchestration_only in runs:
+            r = measure(n, Path(tmp), orchestration_only)
+            label = "orchestration only" if orchestration_only else "full"
+            print(f"| {label} | {n:,} | {r['seconds']:.1f} | {r['ms_per_sample']:.3f} | "
                   f"{r['peak_rss_mb']:.0f} | {r['exported']:,} | {r['status']} |", flush=True)
 
 
