@@ -10,7 +10,8 @@ import fastdistill_tui.core as core
 
 def core_modules() -> list[str]:
     root = Path(core.__file__).parent
-    return sorted(m.name for m in pkgutil.walk_packages([str(root)], prefix="fastdistill_tui.core."))
+    return sorted(m.name for m in pkgutil.walk_packages([str(root)],
+                                                         prefix="fastdistill_tui.core."))
 
 
 def test_core_modules_found():

@@ -8,4 +8,5 @@ is kept out of the import before any engine module imports httpx.
 import sys
 
 if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # `from ._main import main` → ImportError → stub
+    # `from ._main import main` in httpx then raises ImportError and httpx defines a stub
+    sys.modules.setdefault("httpx._main", None)

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import artifacts, events as ev
 from .config import Config, cache_dir
@@ -54,6 +54,7 @@ STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "exec
 PROGRESS_INTERVAL_S = 0.5
 FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
+EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "gate_failed": 3, "cancelled": 130}
 
 Sink = Callable[[ev.Event], None]
 GateDecider = Callable[[ev.GateEvaluated], bool]
@@ -63,7 +64,7 @@ GateDecider = Callable[[ev.GateEvaluated], bool]
 class RunOutcome:
     run_id: str
     run_dir: Path
-    status: str  # completed | gate_failed | cancelled
+    status: str  # completed | gate_failed | cancelled | teacher_unreachable
     exit_code: int
     message: str = ""
 
@@ -103,7 +104,7 @@ class Engine:
         self.gold_empty = 0
         self._recent: dict[str, deque[float]] = {}
         self._sink: Sink = lambda e: None
-        self._events_file = None
+        self._events_file: TextIO | None = None
         self._gate_open = asyncio.Event()
         self._stop_reason: str | None = None  # "gate_failed" | "teacher_unreachable"
         self._stop_message = ""
@@ -142,54 +143,56 @@ class Engine:
         self._decide_gate = decide_gate
         started = time.monotonic()
         config = self.config
-        config_json = json.dumps(config.to_dict(), sort_keys=True)
+        config_hash = config.config_hash()
         if self.resume:
             if self.store.get_run(self.run_id) is None:
                 raise InputError(f"no run '{self.run_id}' to resume", field="--resume",
                                  hint="list runs with `fastdistill report --list`")
             self.store.set_run_status(self.run_id, "running")
         else:
-            self.store.create_run(self.run_id, config.config_hash(), config_json,
+            self.store.create_run(self.run_id, config_hash,
+                                  json.dumps(config.to_dict(), sort_keys=True),
                                   config.dataset.spec, config.teacher.spec)
         for sub in ("manifests", "reports", "mlx", "adapters"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
-        evaluator = Evaluator(config.eval)
-        judge = None
         try:
-            self.emit(ev.RunStarted(self.run_id, config_hash=config.config_hash(),
-                                    dataset=f"{config.dataset.spec} [{split}]",
-                                    teacher=f"{provider.name}:{provider.model}",
-                                    total=total_rows, resumed=self.resume,
-                                    run_dir=str(self.run_dir)))
-            if config.eval.judge == "llm":
-                judge = StoredAnswers(
-                    make_provider(replace(config.teacher, spec=config.eval.judge_spec)),
-                    self.store)
-            params = GenParams(temperature=config.teacher.temperature,
-                               max_tokens=config.teacher.max_tokens,
-                               disable_thinking=config.teacher.disable_thinking)
-            teacher = TeacherStage(provider, self.store, params)
-            await self._stream(dataset, split, teacher, evaluator, Scorer(judge), cancel)
-            self.store.flush()
-            status = await self._after_stream(cancel)
+            evaluator = Evaluator(config.eval)
+            judge = None
+            try:
+                self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
+                                        dataset=f"{config.dataset.spec} [{split}]",
+                                        teacher=f"{provider.name}:{provider.model}",
+                                        total=total_rows, resumed=self.resume,
+                                        run_dir=str(self.run_dir)))
+                if config.eval.judge == "llm":
+                    judge = StoredAnswers(
+                        make_provider(replace(config.teacher, spec=config.eval.judge_spec)),
+                        self.store)
+                params = GenParams(temperature=config.teacher.temperature,
+                                   max_tokens=config.teacher.max_tokens,
+                                   disable_thinking=config.teacher.disable_thinking)
+                teacher = TeacherStage(provider, self.store, params)
+                await self._stream(dataset, split, teacher, evaluator, Scorer(judge), cancel)
+                self.store.flush()
+                status = await self._after_stream(cancel)
+            finally:
+                gold_cache_stats = evaluator.gold_cache_stats()
+                evaluator.close()
+                await provider.aclose()
+                if judge is not None:
+                    await judge.aclose()
+            self._write_reports(gold_cache_stats)
+            exit_code = EXIT_CODES[status]
+            self.store.set_run_status(self.run_id, status)
+            message = self._stop_message or f"run {self.run_id} {status}"
+            self.emit(ev.RunFinished(self.run_id, status=status, exit_code=exit_code,
+                                     seconds=time.monotonic() - started,
+                                     run_dir=str(self.run_dir), message=message))
+            return RunOutcome(self.run_id, self.run_dir, status, exit_code, message)
         finally:
-            gold_cache_stats = evaluator.gold_cache_stats()
-            evaluator.close()
-            await provider.aclose()
-            if judge is not None:
-                await judge.aclose()
-        self._write_reports(gold_cache_stats)
-        exit_code = {"completed": 0, "gate_failed": 3, "cancelled": 130,
-                     "teacher_unreachable": 2}[status]
-        self.store.set_run_status(self.run_id, status)
-        message = self._stop_message or f"run {self.run_id} {status}"
-        self.emit(ev.RunFinished(self.run_id, status=status, exit_code=exit_code,
-                                 seconds=time.monotonic() - started, run_dir=str(self.run_dir),
-                                 message=message))
-        self._events_file.close()
-        self._events_file = None
-        return RunOutcome(self.run_id, self.run_dir, status, exit_code, message)
+            self._events_file.close()
+            self._events_file = None
 
     # -- streaming part: canonical → … → score ---------------------------------------------
     async def _stream(self, dataset: Dataset, split: str, teacher: TeacherStage,
@@ -274,9 +277,9 @@ class Engine:
             await execeval.wikisql_metrics(item)
             self._start_stage("score")
             await scorer.score(item)
-            outcome = item.outcome
-            exec_ok = bool(outcome and outcome.exec_ok)
-            gold_match = bool(outcome and outcome.gold_match)
+        exec_ok = bool(item.outcome and item.outcome.exec_ok)
+        gold_match = bool(item.outcome and item.outcome.gold_match)
+        if item.gold_ok:
             self.quality.add(exec_ok, gold_match, item.score)
             self.gold_empty += item.gold_empty
             self._count("score", True)
@@ -286,8 +289,7 @@ class Engine:
             gold_ok=item.gold_ok, gold_empty=item.gold_empty,
             teacher_ok=bool(item.answer is not None and item.answer.ok),
             sql=item.sql, sql_fingerprint=item.sql_fingerprint,
-            exec_ok=bool(item.outcome and item.outcome.exec_ok),
-            gold_match=bool(item.outcome and item.outcome.gold_match), score=item.score,
+            exec_ok=exec_ok, gold_match=gold_match, score=item.score,
             rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
             marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match))
         if self.store.pending >= FLUSH_EVERY:

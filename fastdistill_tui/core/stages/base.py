@@ -9,6 +9,9 @@ from ..sql.evaluator import EvalOutcome
 from ..types import Answer, Example
 
 
+MAX_DETAIL = 500  # characters of a failure's detail kept per sample
+
+
 @dataclass
 class WorkItem:
     example: Example
@@ -37,7 +40,12 @@ class WorkItem:
         self.marks[label] = time.time()
 
     def reject(self, stage: str, reason: str, detail: str = "") -> None:
-        self.rejected_at, self.reason, self.detail = stage, reason, detail
+        self.rejected_at = stage
+        self.note(reason, detail)
+
+    def note(self, reason: str | None, detail: str = "") -> None:
+        """A reason code for the sample's outcome; the detail is cut to MAX_DETAIL chars."""
+        self.reason, self.detail = reason, detail[:MAX_DETAIL]
 
     @property
     def alive(self) -> bool:

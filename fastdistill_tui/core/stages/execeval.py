@@ -17,16 +17,16 @@ async def check_gold(item: WorkItem, evaluator: Evaluator) -> None:
     item.gold_ok = result.ok
     item.gold_empty = result.ok and not result.rows
     if not result.ok:
-        item.reject("gold_check", "gold_error", f"{result.error}: {result.detail}"[:500])
+        item.reject("gold_check", "gold_error", f"{result.error}: {result.detail}")
 
 
 async def evaluate(item: WorkItem, evaluator: Evaluator) -> None:
     outcome = await evaluator.evaluate(item.example.db_path, item.example.gold_sql, item.sql)
     item.outcome = outcome
     if not outcome.exec_ok:
-        item.reject("execeval", outcome.reason or "exec_error", outcome.detail[:500])
+        item.reject("execeval", outcome.reason or "exec_error", outcome.detail)
     elif not outcome.gold_match:
-        item.reason, item.detail = outcome.reason, outcome.detail[:500]
+        item.note(outcome.reason, outcome.detail)
     item.mark("eval")
 
 

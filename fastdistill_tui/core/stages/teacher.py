@@ -116,5 +116,5 @@ class TeacherStage:
         item.answer = answer
         if not isinstance(answer, Completion):
             counter.failed += 1
-            item.reject(self.name, f"teacher_{answer.reason}", answer.detail[:500])
+            item.reject(self.name, f"teacher_{answer.reason}", answer.detail)
         item.mark("teacher")
