@@ -16,6 +16,7 @@ from . import __version__
 from .core import config as cfg
 from .core.errors import FastDistillError, InputError
 from .core.events import Event, event_to_json
+from .core.gates import GateDecision
 
 
 def store_path(config: cfg.Config) -> Path:
@@ -174,12 +175,9 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def headless_gate_policy(event: Any) -> bool:
+def headless_gate_policy(event: Any) -> GateDecision:
     """Headless has nobody to ask: a failed gate stops the run unless overridden up front."""
-    return False
-
-
-headless_gate_policy.who = "policy"  # type: ignore[attr-defined]
+    return GateDecision(False, "policy")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

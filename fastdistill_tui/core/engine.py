@@ -4,21 +4,26 @@ teacher-eval gate as a barrier, then runs the barrier stages and writes the arti
     outcome = await Engine(config, store).run(sink, decide_gate, cancel)
 
 `sink(event)` receives every event (also written to the run's events.jsonl);
-`decide_gate(GateEvaluated) -> bool` is asked only when a gate fails and no override is
-configured (its `who` attribute, if any, is recorded as the decider); `cancel` is a
-threading.Event: once set, no new request is sent, what is in flight finishes and is persisted,
+`decide_gate(GateEvaluated) -> GateDecision` (a plain or an async function; a bare bool counts
+as the user's) is asked only when a gate fails and no override is configured; `cancel` is a threading.Event: once set, no new request
+is sent, a pending gate question is dropped, what is in flight finishes and is persisted,
 reports are written and the run ends resumable.
+
+The coroutine blocks its loop at times (the validation pass, SQLite commits, select/export,
+reports): a UI runs it on a thread of its own (docs/ARCHITECTURE.md, "Running the engine").
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,8 +33,8 @@ from .config import Config, cache_dir
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
 from .errors import InputError
-from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_teacher_gate,
-                    override_hint)
+from .gates import (TEACHER_EVAL, GateDecision, TeacherQuality, describe_failure,
+                    evaluate_teacher_gate, override_hint)
 from .providers import make_provider
 from .providers.base import Provider
 from .run_lock import hold_run_lock
@@ -56,8 +61,25 @@ FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
 EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "gate_failed": 3, "cancelled": 130}
 
+#: A stage's total is what the stage named here passes on (its total less its rejections);
+#: the first stages' totals come from the validation pass.
+TOTAL_FROM = {"teacher": "gold_check", "clean": "teacher", "rules": "clean", "execeval": "rules",
+              "score": "gold_check", "select": "score", "export": "select"}
+#: Stages timed per sample (own work, not waiting), in the order the timing bars show them.
+TIMED_STAGES = ("gold_check", "teacher", "clean", "rules", "execeval", "score")
+DECISION_POLL_S = 0.1  # how often a pending gate question looks at the cancel event
+
 Sink = Callable[[ev.Event], None]
-GateDecider = Callable[[ev.GateEvaluated], bool]
+GateDecider = Callable[[ev.GateEvaluated], GateDecision | Awaitable[GateDecision]]
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """What the validation pass counted: rows the producer will read (up to --limit) and the
+    samples left after dedup and --limit, so progress has totals from the first event."""
+
+    rows_read: int
+    samples: int
 
 
 @dataclass
@@ -86,6 +108,30 @@ def run_dir_for(config: Config, run_id: str) -> Path:
     return config.runs_dir / run_id
 
 
+def plan_split(dataset: Dataset, split: str, limit: int) -> SplitPlan:
+    """Read (and so validate) the whole split once, counting as the producer will: rows up to
+    the one that reaches --limit, samples after dedup and --limit."""
+    seen: set[str] = set()
+    rows_read = 0
+    for example in dataset.iter_examples(split):
+        if limit and len(seen) >= limit:
+            continue  # keep reading: every row is validated, limit or not
+        rows_read += 1
+        item = WorkItem(example)
+        canonicalize(item)
+        assign_sample_id(item)
+        seen.add(item.sample_id)
+    return SplitPlan(rows_read, len(seen))
+
+
+@contextmanager
+def timed(own: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the seconds spent in the block to own[name]."""
+    started = time.perf_counter()
+    yield
+    own[name] = own.get(name, 0.0) + time.perf_counter() - started
+
+
 class Engine:
     def __init__(self, config: Config, store: Store, *, run_id: str | None = None,
                  resume: bool = False, provider: Provider | None = None,
@@ -109,7 +155,9 @@ class Engine:
         self._stop_reason: str | None = None  # "gate_failed" | "teacher_unreachable"
         self._stop_message = ""
         self._early_gate_done = False
-        self._decide_gate: GateDecider = lambda event: False
+        self._decide_gate: GateDecider = lambda event: GateDecision(False, "policy")
+        self._cancel = threading.Event()
+        self._plan = SplitPlan(0, 0)
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -130,17 +178,18 @@ class Engine:
         split = config.dataset.split or dataset.default_split
         dataset.check_split(split)
         # One validating pass before anything is written or paid for: a malformed row 90,000
-        # fails now, not after an hour of requests. It streams, and gives an exact total.
-        total_rows = sum(1 for _ in dataset.iter_examples(split))
+        # fails now, not after an hour of requests. It streams, and gives exact totals.
+        self._plan = plan_split(dataset, split, config.dataset.limit)
         provider = self._provider or make_provider(config.teacher)
         with hold_run_lock(self.run_dir):
-            return await self._run(dataset, split, total_rows, provider, sink, decide_gate,
+            return await self._run(dataset, split, provider, sink, decide_gate,
                                    cancel or threading.Event())
 
-    async def _run(self, dataset: Dataset, split: str, total_rows: int, provider: Provider,
+    async def _run(self, dataset: Dataset, split: str, provider: Provider,
                    sink: Sink, decide_gate: GateDecider, cancel: threading.Event) -> RunOutcome:
         self._sink = sink
         self._decide_gate = decide_gate
+        self._cancel = cancel
         started = time.monotonic()
         config = self.config
         config_hash = config.config_hash()
@@ -163,8 +212,8 @@ class Engine:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
                                         dataset=f"{config.dataset.spec} [{split}]",
                                         teacher=f"{provider.name}:{provider.model}",
-                                        total=total_rows, resumed=self.resume,
-                                        run_dir=str(self.run_dir)))
+                                        total=self._plan.samples, resumed=self.resume,
+                                        run_dir=str(self.run_dir), stages=list(STAGES)))
                 if config.eval.judge == "llm":
                     judge = StoredAnswers(
                         make_provider(replace(config.teacher, spec=config.eval.judge_spec)),
@@ -231,6 +280,7 @@ class Engine:
                 if item.sample_id in done_ids:
                     self._resume_counts(item.sample_id)
                     continue
+                item.queued_at = time.perf_counter()
                 await queue.put(item)
             self._finish_stage("canonical")
             self._finish_stage("dedup")
@@ -255,35 +305,40 @@ class Engine:
 
     async def _process(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
                        scorer: Scorer, cancel: threading.Event) -> None:
-        await execeval.check_gold(item, evaluator)
+        own = {"queue_wait": time.perf_counter() - item.queued_at}  # stage -> seconds of work
+        with timed(own, "gold_check"):
+            await execeval.check_gold(item, evaluator)
         self._count("gold_check", item.gold_ok)
         if item.gold_ok:
             await self._gate_open.wait()
             if cancel.is_set() or self._stop_reason:
                 return
-            await teacher.run(item)
+            with timed(own, "teacher"):
+                await teacher.run(item)
             self._count("teacher", item.alive)
             if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
                 self._stop_unreachable(item)
             if item.alive:
-                self._stage_step("clean", clean, item)
+                self._stage_step("clean", clean, item, own)
             if item.alive:
-                self._stage_step("rules", apply_rules, item)
+                self._stage_step("rules", apply_rules, item, own)
             item.mark("filtered")
             if item.alive:
                 self._start_stage("execeval")
-                await execeval.evaluate(item, evaluator)
+                with timed(own, "execeval"):
+                    await execeval.evaluate(item, evaluator)
                 self._count("execeval", item.alive)
-            await execeval.wikisql_metrics(item)
             self._start_stage("score")
-            await scorer.score(item)
+            with timed(own, "score"):
+                await execeval.wikisql_metrics(item)
+                await scorer.score(item)
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
         if item.gold_ok:
             self.quality.add(exec_ok, gold_match, item.score)
             self.gold_empty += item.gold_empty
             self._count("score", True)
-            self._remember_timings(item.marks)
+            self._remember_timings(own)
         self.store.queue_result(self.run_id, ResultRow(
             sample_id=item.sample_id, cache_key=item.cache_key, prompt_tokens=item.prompt_tokens,
             gold_ok=item.gold_ok, gold_empty=item.gold_empty,
@@ -296,9 +351,11 @@ class Engine:
             self.store.flush()
         await self._maybe_early_gate()
 
-    def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem) -> None:
+    def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem,
+                    own: dict[str, float]) -> None:
         self._start_stage(name)
-        step(item)
+        with timed(own, name):
+            step(item)
         self._count(name, item.alive)
 
     def _resume_counts(self, sample_id: str) -> None:
@@ -330,7 +387,7 @@ class Engine:
             proceed = await self._decide(event)
         finally:
             self._gate_open.set()
-        if not proceed:
+        if not proceed and not self._cancel.is_set():
             self._stop_reason = "gate_failed"
             self._stop_message = (f"{describe_failure(event)} after the first "
                                   f"{self.quality.total} answers; stopped before paying for "
@@ -340,8 +397,11 @@ class Engine:
         if event.gate in self.config.run.override_gates:
             proceed, overridden, by = True, True, "override"
         else:
-            proceed = await asyncio.to_thread(self._decide_gate, event)
-            overridden, by = proceed, getattr(self._decide_gate, "who", "user")
+            decision = await self._ask(event)
+            if decision is None:
+                self.log("warning", f"gate {event.gate}: stopped before anyone decided")
+                return False
+            proceed, overridden, by = decision.proceed, decision.proceed, decision.by
         decided = ev.GateDecided(self.run_id, gate=event.gate, proceed=proceed,
                                  overridden=overridden, by=by)
         self.emit(decided)
@@ -350,6 +410,26 @@ class Engine:
             "proceed": proceed, "overridden": overridden, "by": by, "at": decided.ts,
             "metrics": event.metrics})
         return proceed
+
+    async def _ask(self, event: ev.GateEvaluated) -> GateDecision | None:
+        """The decider's answer, or None once cancel is set while the question is open. A plain
+        function runs in a thread (it may block on a prompt); an async one on this loop."""
+        if inspect.iscoroutinefunction(self._decide_gate):
+            pending = asyncio.ensure_future(self._decide_gate(event))
+        else:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._decide_gate, event))
+        while not pending.done():
+            if self._cancel.is_set():
+                pending.cancel()
+                return None
+            await asyncio.wait({pending}, timeout=DECISION_POLL_S)
+        answer = pending.result()
+        return answer if isinstance(answer, GateDecision) else GateDecision(bool(answer), "user")
+
+    def _cancelled(self) -> str:
+        self._stop_message = (f"stopped by the user; resume with "
+                              f"`fastdistill run --headless --resume {self.run_id}`")
+        return "cancelled"
 
     def _stop_unreachable(self, item: WorkItem) -> None:
         """Stop sending: every recent request failed in a way retrying will not fix."""
@@ -366,15 +446,15 @@ class Engine:
         if self._stop_reason:
             return self._stop_reason
         if cancel.is_set():
-            self._stop_message = (f"stopped by the user; resume with "
-                                  f"`fastdistill run --headless --resume {self.run_id}`")
-            return "cancelled"
+            return self._cancelled()
         gate = self.config.gates.teacher_eval
         if gate.enabled:
             event = evaluate_teacher_gate(self.run_id, gate, self.quality)
             self.emit(event)
             if not event.passed:
                 if not await self._decide(event):
+                    if cancel.is_set():
+                        return self._cancelled()
                     self._stop_message = (f"{describe_failure(event)}; "
                                           f"{override_hint(TEACHER_EVAL, self.run_id)}")
                     return "gate_failed"
@@ -424,15 +504,25 @@ class Engine:
                                    kept=counter.kept, rejected=counter.rejected,
                                    seconds=time.monotonic() - counter.started))
 
-    def _remember_timings(self, marks: dict[str, float]) -> None:
-        """Keep the latest durations per transition for live p50 bars (bounded memory)."""
-        present = [label for label in artifacts.TIMING_LABELS if label in marks]
-        for a, b in zip(present, present[1:]):
-            key = f"{a}__to__{b}"
-            recent = self._recent.get(key)
+    def _remember_timings(self, own: dict[str, float]) -> None:
+        """Keep the latest own-work seconds per stage for live p50 bars (bounded memory)."""
+        for name, seconds in own.items():
+            recent = self._recent.get(name)
             if recent is None:
-                recent = self._recent[key] = deque(maxlen=2000)
-            recent.append(marks[b] - marks[a])
+                recent = self._recent[name] = deque(maxlen=2000)
+            recent.append(seconds)
+
+    def _stage_total(self, name: str) -> int:
+        """What the stage will see in all: from the validation pass for the first stages, else
+        what its upstream stage passes on (exact once the upstream stage has finished)."""
+        if name in ("canonical", "dedup"):
+            return self._plan.rows_read
+        if name == "gold_check":
+            return self._plan.samples
+        upstream = TOTAL_FROM.get(name)
+        if upstream is None:
+            return 0
+        return max(self._stage_total(upstream) - self.counters[upstream].rejected, 0)
 
     async def _report_loop(self, teacher: TeacherStage) -> None:
         while True:
@@ -442,13 +532,13 @@ class Engine:
 
     def _emit_progress(self, teacher: TeacherStage) -> None:
         now = time.monotonic()
-        expected = self.counters["dedup"].kept if self.counters["dedup"].finished else 0
+        expected = self._stage_total("teacher")
         for name in STAGES:
             c = self.counters[name]
             if not c.started or c.finished:
                 continue
             rate = c.done / max(now - c.started, 1e-6)
-            total = expected if name not in ("canonical", "dedup") else 0
+            total = self._stage_total(name)
             eta = (total - c.done) / rate if total and rate > 0 else None
             self.emit(ev.StageProgress(self.run_id, stage=name, done=c.done, total=total,
                                        kept=c.kept, rejected=c.rejected, rate_per_s=rate,
@@ -466,10 +556,16 @@ class Engine:
             eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,
             retries=rc.retries))
         if self._recent:
-            p50s = {k: artifacts.percentile(sorted(v), 50) for k, v in self._recent.items()}
-            grand = sum(p50s.values())
-            self.emit(ev.TimingUpdated(self.run_id, transitions={
-                k: {"p50": p, "share": p / grand if grand > 0 else 0.0} for k, p in p50s.items()}))
+            sums = {k: sum(v) for k, v in self._recent.items()}
+            grand = sum(sums.values())
+            stages = {}
+            for name in (*TIMED_STAGES, "queue_wait"):
+                if name in self._recent:
+                    values = sorted(self._recent[name])
+                    stages[name] = {"p50": artifacts.percentile(values, 50),
+                                    "p90": artifacts.percentile(values, 90),
+                                    "share": sums[name] / grand if grand > 0 else 0.0}
+            self.emit(ev.TimingUpdated(self.run_id, stages=stages))
 
     # -- artifacts --------------------------------------------------------------------------
     def _write_reports(self, gold_cache_stats: dict[str, Any]) -> None:
