@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import threading
@@ -28,27 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastdistill",
         description="Distil a teacher LLM into a small student on execution-checked Text2SQL.")
     parser.add_argument("--version", action="version", version=f"fastdistill {__version__}")
+    add_run_options(parser)  # `fastdistill [options]` opens the app on a run
     sub = parser.add_subparsers(dest="command")
-
-    run = sub.add_parser("run", help="run the pipeline")
-    run.add_argument("--headless", action="store_true",
-                     help="no TUI: progress on stderr, events as JSONL with --events")
-    run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
-    run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
-    run.add_argument("--split", help="dataset split to distil")
-    run.add_argument("--limit", type=int, help="first N samples (after dedup)")
-    run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
-                                       "ollama:MODEL | mlx:PATH")
-    run.add_argument("--base-url", help="server URL for openai/ollama specs")
-    run.add_argument("--concurrency", type=int, help="teacher requests in flight")
-    run.add_argument("--student", help="student model dir/id (training lands in a later "
-                                       "release; currently ignored with a warning)")
-    run.add_argument("--no-student", action="store_true", help="skip training and student eval")
-    run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
-                     help="continue past a failed gate (e.g. teacher_eval)")
-    run.add_argument("--events", metavar="FILE|-", help="write JSONL events to FILE or stdout")
-    run.add_argument("--resume", metavar="RUN_ID", help="continue a run")
-
+    add_run_options(sub.add_parser("run", help="run the pipeline (the app unless --headless)"))
     report = sub.add_parser("report", help="quality + timing summary of a run")
     report.add_argument("run_id", nargs="?", help="run id (default: the latest run)")
     report.add_argument("--json", action="store_true", help="machine-readable output")
@@ -68,6 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--url", help="archive URL (default: the official WikiSQL archive)")
     get.add_argument("--sha256", help="expected checksum of the archive")
     return parser
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """The options of a run; the app and `run --headless` take the same ones."""
+    run.add_argument("--headless", action="store_true",
+                     help="no TUI: progress on stderr, events as JSONL with --events")
+    run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
+    run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
+    run.add_argument("--split", help="dataset split to distil")
+    run.add_argument("--limit", type=int, help="first N samples (after dedup)")
+    run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
+                                       "ollama:MODEL | mlx:PATH")
+    run.add_argument("--base-url", help="server URL for openai/ollama specs")
+    run.add_argument("--concurrency", type=int, help="teacher requests in flight")
+    run.add_argument("--student", help="student model dir/id (training lands in a later "
+                                       "release; currently ignored with a warning)")
+    run.add_argument("--no-student", action="store_true", help="skip training and student eval")
+    run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
+                     help="continue past a failed gate (e.g. teacher_eval)")
+    run.add_argument("--events", metavar="FILE|-", help="write JSONL events to FILE or stdout")
+    run.add_argument("--resume", metavar="RUN_ID", help="continue a run")
 
 
 def load_run_config(args: argparse.Namespace) -> cfg.Config:
@@ -180,17 +184,12 @@ def headless_gate_policy(event: Any) -> GateDecision:
     return GateDecision(False, "policy")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .core.engine import Engine, run_dir_for
+def resolve_run(args: argparse.Namespace, config: cfg.Config,
+                store: Any) -> tuple[cfg.Config, str | None, bool]:
+    """The run's config, its id (None: a new run) and whether it resumes."""
+    from .core.engine import run_dir_for
     from .core.run_lock import is_locked
-    from .core.store import Store
 
-    if not args.headless:
-        print("the TUI is not part of this release yet; use `fastdistill run --headless`",
-              file=sys.stderr)
-        return 2
-    config = load_run_config(args)
-    store = Store(store_path(config))
     resume = False
     run_id = args.resume
     if run_id:
@@ -208,6 +207,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.student and not args.no_student:
         print("warning: student training and evaluation are not in this release; "
               "--student is ignored", file=sys.stderr)
+    return config, run_id, resume
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .core.engine import Engine
+    from .core.store import Store
+
+    if not args.headless:
+        return cmd_app(args)
+    config = load_run_config(args)
+    store = Store(store_path(config))
+    try:
+        config, run_id, resume = resolve_run(args, config, store)
+    except BaseException:
+        store.close()
+        raise
 
     printer = HeadlessPrinter(sys.stderr)
     events_out: TextIO | None = None
@@ -245,6 +260,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         printer.say(outcome.message)
     printer.say(f"run {outcome.run_id} {outcome.status}: {outcome.run_dir}")
     return outcome.exit_code
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """The app on a run of these options; what headless prints last is printed after it."""
+    from .app import create_app
+
+    app = create_app(args)
+    app.run()
+    if app.result.line:
+        print(app.result.line, file=sys.stderr)
+    if app.aborted:  # don't wait for the requests in flight: what is stored stays resumable
+        sys.stderr.flush()
+        os._exit(130)
+    return app.return_code or 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -323,10 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
                 "data": cmd_data}
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
+        if args.command is None:
+            return cmd_run(args)
         return handlers[args.command](args)
     except FastDistillError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,47 @@
+"""The teacher's quality at the last gate check: each metric against its threshold, and the
+gate's verdict in words."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ..run_state import RunState
+from .format import Bar
+
+METRICS = {"exec_pass_rate": "exec-pass", "gold_match_rate": "gold-match",
+           "judge_mean": "judge mean"}
+
+
+class QualityPanel(Static):
+    def show(self, state: RunState) -> None:
+        if not state.gates:
+            self.update(Text("the teacher-eval gate is checked after the first answers",
+                             style="dim"))
+            return
+        gate = state.gates[-1]
+        table = Table(box=None, show_header=False, show_edge=False, padding=(0, 1),
+                      expand=True)
+        table.add_column(width=10, no_wrap=True)
+        table.add_column(width=4, justify="right", no_wrap=True)
+        table.add_column(ratio=1, no_wrap=True)
+        table.add_column(width=8, no_wrap=True)
+        for key, label in METRICS.items():
+            m = gate.metrics.get(key)
+            if m is None:
+                continue
+            ok = m["passed"]
+            table.add_row(label, f"{m['value']:.2f}",
+                          Bar(m["value"], style="green" if ok else "red"),
+                          Text(f"≥{m['threshold']:.2f} {'✓' if ok else '✗'}",
+                               style="" if ok else "bold red"))
+        self.update(table)
+        answers = int(gate.metrics.get("min_total", {}).get("value", 0))
+        when = "early check" if gate.early else "final"
+        verdict = "passed" if gate.passed else "FAILED"
+        decided = next((d for d in reversed(state.decisions) if d.gate == gate.gate), None)
+        if decided is not None and not gate.passed:
+            verdict += (f", overridden by {decided.by}" if decided.proceed
+                        else f", stopped by {decided.by}")
+        self.border_subtitle = f"{gate.gate} {verdict} ({when}, {answers} answers)"
