@@ -18,8 +18,8 @@ from textual.binding import Binding
 from .core import events as ev
 from .core.errors import InputError
 from .core.gates import GateDecision
-from .live import (EngineEvent, EngineFailed, EngineThread, EventBridge, GateQuestion,
-                   ProgressChanged, RunRequest)
+from .live import (EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged,
+                   RunRequest)
 from .run_state import RunState
 from .screens.gate import GateScreen
 from .screens.run import RunScreen
@@ -67,9 +67,8 @@ class FastDistillApp(App[int]):
             self.engine = EngineThread(self.run_request, self)
             self.engine.start()
             self.set_interval(1.0, self._tick)
-        bridge = EventBridge(self)
-        for event in self.replay:
-            bridge(event)
+        for event in self.replay:  # in order and whole: a replay has no flood to coalesce
+            self.post_message(EngineEvent(event))
         self._redraw()
 
     def on_unmount(self) -> None:
@@ -154,14 +153,14 @@ class FastDistillApp(App[int]):
             self.aborted = True
             self.result = RunResult(130, f"run {self.state.run_id} aborted (resumable): "
                                          f"{self.state.run_dir}")
-            self.exit(130)
+            self.exit(return_code=130)
 
     def action_quit_when_done(self) -> None:
         if self.state.running:
             self.notify("a run is in progress: s stops it (drain + save), then q quits",
                         timeout=3)
             return
-        self.exit(self.result.exit_code)
+        self.exit(return_code=self.result.exit_code)
 
 
 def create_app(args: argparse.Namespace | list[str] | None = None) -> FastDistillApp:

@@ -22,6 +22,7 @@ class StageRow:
     rate_per_s: float = 0.0
     eta_s: float | None = None
     seconds: float = 0.0
+    planned: int = 0  # the total progress last promised; a stopped run ends short of it
 
 
 @dataclass
@@ -67,6 +68,7 @@ class RunState:
                 row.rate_per_s, row.eta_s = event.rate_per_s, event.eta_s
         elif isinstance(event, ev.StageFinished):
             row = self.row(event.stage)
+            row.planned = row.total
             row.state, row.done, row.total = DONE, event.total, event.total
             row.kept, row.rejected, row.seconds = event.kept, event.rejected, event.seconds
             row.eta_s = None
@@ -86,8 +88,9 @@ class RunState:
             self.finished = event
             self.stopping = False
             for row in self.stages.values():
-                if row.state == RUNNING:
-                    row.state = STOPPED
+                short = row.state == DONE and row.done < row.planned
+                if row.state == RUNNING or (short and event.status != "completed"):
+                    row.state, row.total = STOPPED, max(row.total, row.planned)
 
     def _train(self, event: ev.TrainProgress) -> None:
         """Progress is coalesced on its way here: the curves hold the points that arrived."""

@@ -53,7 +53,7 @@ class GateScreen(ModalScreen[bool]):
             ok = m["passed"]
             value = f"{m['value']:.0f}" if name == "min_total" else f"{m['value']:.2f}"
             limit = f"{m['threshold']:.0f}" if name == "min_total" else f"{m['threshold']:.2f}"
-            table.add_row(LABELS.get(name, name), value, f"≥ {limit}", str(answers),
+            table.add_row(Text(LABELS.get(name, name)), value, f"≥ {limit}", str(answers),
                           Text("✓ pass" if ok else "✗ FAIL",
                                style="green" if ok else "bold red"))
         return table

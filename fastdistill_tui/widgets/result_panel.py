@@ -27,7 +27,7 @@ class ResultPanel(Static):
         if state.failure:
             table.add_row("failed", Text(state.failure, style="bold red"))
             if state.run_id:
-                table.add_row("resume", f"fastdistill run --resume {state.run_id}")
+                table.add_row("resume", Text(f"fastdistill run --resume {state.run_id}"))
         if finished is not None:
             ok = finished.status == "completed"
             head = Text(f"{finished.status.replace('_', ' ')} in {clock(finished.seconds)}"
@@ -38,10 +38,10 @@ class ResultPanel(Static):
                             style="")
             table.add_row("result", head)
             if not ok and finished.message:
-                table.add_row("next", finished.message)
+                table.add_row("next", Text(finished.message))
         run_dir = (finished.run_dir if finished else "") or state.run_dir
         if run_dir:
-            table.add_row("run dir", run_dir)
+            table.add_row("run dir", Text(run_dir))
             exported = state.stages.get("export")
             for label, rel in ARTIFACTS:
                 if label != "data" or (exported is not None and exported.state == DONE):

@@ -37,7 +37,7 @@ class StageTable(Static):
         done = f"{row.done}/{row.total}" if row.total else str(row.done)
         fraction = row.done / row.total if row.total else 0.0
         running = row.state == RUNNING
-        return [row.name, state, done, str(row.kept), str(row.rejected),
+        return [Text(row.name), state, done, str(row.kept), str(row.rejected),
                 rate(row.rate_per_s) if running and row.rate_per_s else "—",
                 clock(row.eta_s) if running else "—",
                 Bar(fraction if row.total else (1.0 if row.state == DONE else 0.0),
