@@ -11,6 +11,7 @@ import argparse
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
@@ -36,7 +37,7 @@ class RunResult:
 
 
 class FastDistillApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "FastDistill"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [

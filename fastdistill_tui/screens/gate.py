@@ -34,8 +34,8 @@ class GateScreen(ModalScreen[bool]):
         answers = int(event.metrics.get("min_total", {}).get("value", 0))
         when = "early check" if event.early else "all answers"
         with Vertical(id="gate-dialog") as dialog:
-            dialog.border_title = (f"Gate {event.gate} failed — after {answers} of "
-                                   f"{self.total} answers ({when})")
+            dialog.border_title = (f"Gate {event.gate} failed — on {answers} answers of "
+                                   f"{self.total} samples ({when})")
             yield Static(self._metrics(answers), id="gate-metrics")
             yield Static(self._cost(), id="gate-cost")
             with Horizontal(id="gate-buttons"):

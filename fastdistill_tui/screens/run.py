@@ -35,9 +35,10 @@ class RunScreen(Screen):
                 with Vertical(id="side"):
                     yield _titled(RequestPanel(id="requests"), "Teacher requests")
                     yield _titled(QualityPanel(id="quality"), "Quality gate")
-                    yield _titled(StudentPanel(id="student"), "Student")
-            yield _titled(TimingBars(id="timings"),
-                          "Where the time goes · own work per sample: p50, p90, share")
+            with Horizontal(id="middle"):
+                yield _titled(TimingBars(id="timings"),
+                              "Where the time goes · own work per sample: p50, p90, share")
+                yield _titled(StudentPanel(id="student"), "Student")
             yield _titled(ResultPanel(id="result"), "Result")
             yield _titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
         yield Footer()

@@ -23,7 +23,7 @@ class StageTable(Static):
         table.add_column("rej", width=5, justify="right", no_wrap=True)
         table.add_column("rate/s", width=6, justify="right", no_wrap=True)
         table.add_column("ETA", width=5, justify="right", no_wrap=True)
-        table.add_column("progress", ratio=1, min_width=6, no_wrap=True)
+        table.add_column("", ratio=1, min_width=6, no_wrap=True)
         for row in state.stages.values():
             table.add_row(*self._cells(row))
         self.update(table)

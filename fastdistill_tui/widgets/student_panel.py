@@ -35,7 +35,7 @@ class StudentPanel(Vertical):
                 text.append(f"  loss {t.loss:.3f}")
             if t.val_loss is not None:
                 text.append(f"  val {t.val_loss:.3f}")
-            text.append(f"  {t.tokens_per_s:.0f} tok/s")
+            text.append(f"\n{t.tokens_per_s:.0f} tok/s", style="dim")
             if t.iteration < t.total_iterations:
                 text.append(f"  ETA {clock(state.train_eta_s())}")
             line.update(text)
