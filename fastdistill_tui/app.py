@@ -24,6 +24,7 @@ from .live import (EngineEvent, EngineFailed, EngineThread, GateQuestion, Progre
 from .run_state import RunState
 from .screens.gate import GateScreen
 from .screens.run import RunScreen
+from .widgets.run_header import RunHeader
 
 JOIN_ON_EXIT_S = 10.0  # how long leaving the app waits for a stopped engine to save
 
@@ -80,8 +81,8 @@ class FastDistillApp(App[int]):
             self.engine.join(JOIN_ON_EXIT_S)
 
     def _tick(self) -> None:
-        if self.state.running:
-            self.run_screen.show(self.state, self.clock())
+        if self.state.running:  # the clock in the header moves
+            self.run_screen.query_one(RunHeader).show(self.state, self.clock())
 
     def _redraw(self) -> None:
         self.run_screen.show(self.state, self.clock())

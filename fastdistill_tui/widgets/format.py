@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 
 FULL, EMPTY = "█", "░"
 
@@ -25,6 +26,14 @@ class Bar:
     def __rich_measure__(self, console: Console, options: ConsoleOptions):
         from rich.measure import Measurement
         return Measurement(4, options.max_width)
+
+
+def bar_text(fraction: float, width: int, style: str = "", empty_style: str = "dim") -> Text:
+    """Bar as Text (cheap to draw in a row of text), same look as Bar."""
+    filled = round(min(max(fraction, 0.0), 1.0) * width)
+    text = Text(FULL * filled, style=style)
+    text.append(EMPTY * (width - filled), style=empty_style)
+    return text
 
 
 def clock(seconds: float | None) -> str:

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from ..run_state import RunState
 from .format import Bar
+from .panel import Panel
 
 METRICS = {"exec_pass_rate": "exec-pass", "gold_match_rate": "gold-match",
            "judge_mean": "judge mean"}
 
 
-class QualityPanel(Static):
-    def show(self, state: RunState) -> None:
+class QualityPanel(Panel):
+    def key(self, state: RunState) -> tuple[int, int]:
+        return len(state.gates), len(state.decisions)
+
+    def draw(self, state: RunState) -> tuple[Table | Text, int]:
         if not state.gates:
-            self.update(Text("the teacher-eval gate is checked after the first answers",
-                             style="dim"))
-            return
+            return Text("the teacher-eval gate is checked after the first answers",
+                        style="dim"), 1
         gate = state.gates[-1]
         table = Table(box=None, show_header=False, show_edge=False, padding=(0, 1),
                       expand=True)
@@ -36,7 +38,6 @@ class QualityPanel(Static):
                           Bar(m["value"], style="green" if ok else "red"),
                           Text(f"≥{m['threshold']:.2f} {'✓' if ok else '✗'}",
                                style="" if ok else "bold red"))
-        self.update(table)
         answers = int(gate.metrics.get("min_total", {}).get("value", 0))
         when = "early check" if gate.early else "final"
         verdict = "passed" if gate.passed else "FAILED"
@@ -45,3 +46,4 @@ class QualityPanel(Static):
             verdict += (f", overridden by {decided.by}" if decided.proceed
                         else f", stopped by {decided.by}")
         self.border_subtitle = f"{gate.gate} {verdict} ({when}, {answers} answers)"
+        return table, table.row_count

@@ -6,18 +6,20 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from ..run_state import RunState
 from .format import clock, count, money
+from .panel import Panel
 
 
-class RequestPanel(Static):
-    def show(self, state: RunState) -> None:
+class RequestPanel(Panel):
+    def key(self, state: RunState) -> object:
+        return state.requests
+
+    def draw(self, state: RunState) -> tuple[Group | Text, int]:
         r = state.requests
         if r is None:
-            self.update(Text("no request yet", style="dim"))
-            return
+            return Text("no request yet", style="dim"), 1
         counts = Table(box=None, show_header=False, show_edge=False, padding=(0, 1, 0, 0),
                        expand=True)
         counts.add_column(style="dim", no_wrap=True, width=10)
@@ -39,4 +41,4 @@ class RequestPanel(Static):
                                    f"{count(r.tokens_per_min * (1 - share_in))}")
         rest.add_row("cost", f"{money(r.cost)} → projected {money(r.projected_cost)}")
         rest.add_row("ETA", clock(r.eta_s) if r.eta_s is not None else "—")
-        self.update(Group(counts, rest))
+        return Group(counts, rest), 6

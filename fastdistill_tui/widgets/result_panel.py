@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from ..run_state import DONE, RunState
 from .format import clock
+from .panel import Panel
 
 #: What a run directory holds, as the user looks for it.
 ARTIFACTS = (("data", "mlx/train.jsonl, mlx/valid.jsonl"), ("reports", "reports/"),
              ("manifests", "manifests/run.manifest.json"), ("events", "events.jsonl"))
 
 
-class ResultPanel(Static):
-    def show(self, state: RunState) -> None:
+class ResultPanel(Panel):
+    def key(self, state: RunState) -> tuple:
+        return state.finished, state.failure
+
+    def draw(self, state: RunState) -> tuple[Table, int]:
         finished = state.finished
         self.display = finished is not None or bool(state.failure)
-        if not self.display:
-            return
         table = Table(box=None, show_header=False, show_edge=False, padding=(0, 1),
                       expand=True)
         table.add_column(style="dim", width=10, no_wrap=True)
@@ -46,4 +47,4 @@ class ResultPanel(Static):
             for label, rel in ARTIFACTS:
                 if label != "data" or (exported is not None and exported.state == DONE):
                     table.add_row(label, rel)
-        self.update(table)
+        return table, table.row_count

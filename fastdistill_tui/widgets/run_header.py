@@ -15,7 +15,7 @@ class RunHeader(Static):
         text.append(" FastDistill ", style="bold reverse")
         if not state.run_id:
             text.append("  reading and validating the dataset…")
-            self.update(text)
+            self.update(text, layout=False)
             return
         text.append(f"  run {state.run_id}", style="bold")
         text.append(f"  ⏱ {clock(state.elapsed(now))}")
@@ -27,7 +27,7 @@ class RunHeader(Static):
                     style="dim")
         text.no_wrap = True
         text.overflow = "ellipsis"
-        self.update(text)
+        self.update(text, layout=False)  # one line, always
 
     @staticmethod
     def _status(state: RunState) -> str:

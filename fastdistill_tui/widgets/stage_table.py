@@ -1,44 +1,45 @@
-"""One row per stage: state (a word and a mark), done/total, kept, rejected, rate, ETA, bar."""
+"""One row per stage: state (a word and a mark), done/total, kept, rejected, rate, ETA, bar.
+
+Drawn as lines of text with fixed columns rather than a rich Table: it is redrawn on every
+progress tick, and a Table of bars costs several times more to lay out."""
 
 from __future__ import annotations
 
-from rich.table import Table
+import dataclasses
+
 from rich.text import Text
-from textual.widgets import Static
 
-from ..run_state import DONE, RUNNING, STOPPED, RunState, StageRow
-from .format import Bar, clock, rate
+from ..run_state import DONE, RUNNING, STOPPED, WAITING, RunState, StageRow
+from .format import bar_text, clock, rate
+from .panel import Panel
 
-MARKS = {DONE: ("✓", "green"), RUNNING: ("▶", "bold $accent"), STOPPED: ("■", "yellow")}
+MARKS = {DONE: ("✓", "green"), RUNNING: ("▶", "bold cyan"), STOPPED: ("■", "yellow"),
+         WAITING: ("·", "dim")}
+HEADER = f"{'stage':<13}{'state':<10}{'done/total':>11}{'kept':>7}{'rej':>6}{'rate/s':>7}{'ETA':>6} "
 
 
-class StageTable(Static):
-    def show(self, state: RunState) -> None:
-        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold",
-                      show_edge=False)
-        table.add_column("stage", width=12, no_wrap=True)
-        table.add_column("state", width=9, no_wrap=True)
-        table.add_column("done/total", width=11, justify="right", no_wrap=True)
-        table.add_column("kept", width=6, justify="right", no_wrap=True)
-        table.add_column("rej", width=5, justify="right", no_wrap=True)
-        table.add_column("rate/s", width=6, justify="right", no_wrap=True)
-        table.add_column("ETA", width=5, justify="right", no_wrap=True)
-        table.add_column("", ratio=1, min_width=6, no_wrap=True)
-        for row in state.stages.values():
-            table.add_row(*self._cells(row))
-        self.update(table)
+class StageTable(Panel):
+    def key(self, state: RunState) -> tuple:
+        return self.width, tuple(dataclasses.astuple(row) for row in state.stages.values())
 
-    def _cells(self, row: StageRow) -> list[Text | str | Bar]:
-        mark, style = MARKS.get(row.state, ("·", "dim"))
-        style = style.replace("$accent", "cyan")
-        state = Text(f"{mark} {row.state}", style=style)
-        if row.state == "waiting":
-            return [Text(row.name, style="dim"), state, "", "", "", "", "", ""]
-        done = f"{row.done}/{row.total}" if row.total else str(row.done)
-        fraction = row.done / row.total if row.total else 0.0
+    def draw(self, state: RunState) -> tuple[Text, int]:
+        bar_width = max(self.width - len(HEADER), 4)
+        lines = [Text(HEADER, style="bold")]
+        lines += [self._line(row, bar_width) for row in state.stages.values()]
+        return Text("\n").join(lines), len(lines)
+
+    @staticmethod
+    def _line(row: StageRow, bar_width: int) -> Text:
+        mark, style = MARKS[row.state]
+        line = Text(f"{row.name:<13}", style="dim" if row.state == WAITING else "")
+        line.append(f"{mark} {row.state:<8}", style=style)
+        if row.state == WAITING:
+            return line
         running = row.state == RUNNING
-        return [Text(row.name), state, done, str(row.kept), str(row.rejected),
-                rate(row.rate_per_s) if running and row.rate_per_s else "—",
-                clock(row.eta_s) if running else "—",
-                Bar(fraction if row.total else (1.0 if row.state == DONE else 0.0),
-                    style="green" if row.state == DONE else "cyan")]
+        done = f"{row.done}/{row.total}" if row.total else str(row.done)
+        speed = rate(row.rate_per_s) if running and row.rate_per_s else "—"
+        line.append(f"{done:>11}{row.kept:>7}{row.rejected:>6}{speed:>7}"
+                    f"{clock(row.eta_s) if running else '—':>6} ")
+        fraction = row.done / row.total if row.total else float(row.state == DONE)
+        line.append_text(bar_text(fraction, bar_width, "green" if row.state == DONE else "cyan"))
+        return line

@@ -21,10 +21,13 @@ class StudentPanel(Vertical):
         yield Sparkline([], id="loss-curve")
         yield Static(id="before-after")
 
+    _shown: tuple = (None, 0)
+
     def show(self, state: RunState) -> None:
-        self.display = state.train is not None or bool(state.student)
-        if not self.display:
+        if (state.train, len(state.student)) == self._shown:
             return
+        self._shown = (state.train, len(state.student))
+        self.display = True
         line = self.query_one("#train-line", Static)
         t = state.train
         if t is None:

@@ -1,37 +1,36 @@
 """Where the time goes: each stage's own work per sample (p50, p90) and its share of all timed
-work, plus the time samples waited in the queue for a worker."""
+work, plus the time samples waited in the queue for a worker. Text rows, like the stage table:
+redrawn on every tick."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from ..run_state import RunState
-from .format import Bar, duration
+from .format import bar_text, duration
+from .panel import Panel
 
 LABELS = {"queue_wait": "queue wait"}
+FIXED = 13 + 14 + 14 + 9  # name, p50, p90, share
 
 
-class TimingBars(Static):
-    def show(self, state: RunState) -> None:
+class TimingBars(Panel):
+    def key(self, state: RunState) -> tuple[int, int]:
+        return self.width, id(state.timings)  # a new dict with every TimingUpdated
+
+    def draw(self, state: RunState) -> tuple[Text, int]:
         if not state.timings:
-            self.update(Text("no sample has been through the stages yet", style="dim"))
-            return
-        table = Table(box=None, expand=True, padding=(0, 1), show_header=False,
-                      show_edge=False)
-        table.add_column(width=12, no_wrap=True)
-        table.add_column(width=13, no_wrap=True)
-        table.add_column(width=13, no_wrap=True)
-        table.add_column(ratio=1, no_wrap=True)
-        table.add_column(width=7, justify="right", no_wrap=True)
+            return Text("no sample has been through the stages yet", style="dim"), 1
+        bar_width = max(self.width - FIXED, 4)
         top = max(t["share"] for t in state.timings.values()) or 1.0
+        lines = []
         for name, t in state.timings.items():
             waiting = name == "queue_wait"
-            table.add_row(Text(LABELS.get(name, name), style="dim" if waiting else ""),
-                          f"p50 {duration(t['p50'])}", Text(f"p90 {duration(t['p90'])}",
-                                                            style="dim"),
-                          Bar(t["share"] / top, style="yellow" if waiting else "magenta",
-                              empty_style=""),
-                          f"{t['share'] * 100:.1f} %")
-        self.update(table)
+            line = Text(f"{LABELS.get(name, name):<13}", style="dim" if waiting else "")
+            line.append(f"{'p50 ' + duration(t['p50']):<14}")
+            line.append(f"{'p90 ' + duration(t['p90']):<14}", style="dim")
+            line.append_text(bar_text(t["share"] / top, bar_width,
+                                      "yellow" if waiting else "magenta", ""))
+            line.append(f"{t['share'] * 100:>7.1f} %")
+            lines.append(line)
+        return Text("\n").join(lines), len(lines)
