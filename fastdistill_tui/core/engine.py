@@ -5,9 +5,9 @@ teacher-eval gate as a barrier, then runs the barrier stages and writes the arti
 
 `sink(event)` receives every event (also written to the run's events.jsonl);
 `decide_gate(GateEvaluated) -> GateDecision` (a plain or an async function; a bare bool counts
-as the user's) is asked only when a gate fails and no override is configured; `cancel` is a threading.Event: once set, no new request
-is sent, a pending gate question is dropped, what is in flight finishes and is persisted,
-reports are written and the run ends resumable.
+as the user's) is asked only when a gate fails and no override is configured; `cancel` is a
+threading.Event: once set, no new request is sent, a pending gate question is dropped, what is
+in flight finishes and is persisted, reports are written and the run ends resumable.
 
 The coroutine blocks its loop at times (the validation pass, SQLite commits, select/export,
 reports): a UI runs it on a thread of its own (docs/ARCHITECTURE.md, "Running the engine").

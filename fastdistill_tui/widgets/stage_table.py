@@ -15,7 +15,8 @@ from .panel import Panel
 
 MARKS = {DONE: ("✓", "green"), RUNNING: ("▶", "bold cyan"), STOPPED: ("■", "yellow"),
          WAITING: ("·", "dim")}
-HEADER = f"{'stage':<13}{'state':<10}{'done/total':>11}{'kept':>7}{'rej':>6}{'rate/s':>7}{'ETA':>6} "
+HEADER = (f"{'stage':<13}{'state':<10}{'done/total':>11}{'kept':>7}{'rej':>6}{'rate/s':>7}"
+          f"{'ETA':>6} ")
 
 
 class StageTable(Panel):
