@@ -107,7 +107,8 @@ class FastDistillApp(App[int]):
 
         def decided(proceed: bool | None) -> None:
             self.gate_screen = None
-            message.answer(GateDecision(bool(proceed), "user"))
+            if proceed is not None:  # None: closed by a stop or the end, nobody decided
+                message.answer(GateDecision(proceed, "user"))
 
         self.gate_screen = GateScreen(message.event, self.state.total, self.state.requests)
         self.push_screen(self.gate_screen, decided)

@@ -256,3 +256,20 @@ async def test_replayed_student_events_fill_the_student_panel():
         assert "+0.47" in table and "+0.31" in table
         stages = text_of(app.run_screen.query_one(StageTable))
         assert "train" in stages and "200/200" in stages
+
+
+async def test_stop_while_the_gate_prompt_is_open_drops_the_question(tmp_path):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=2)) as srv:
+        app = create_app(["--config", str(failing_gate_config(tmp_path)), "--dataset",
+                          f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
+                          srv.base_url, "--concurrency", "4"])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, GateScreen), "the prompt")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.state.finished is not None, "the drained end")
+            assert app.screen is app.run_screen
+            await pilot.press("q")
+    assert app.return_code == 130 and app.state.finished.status == "cancelled"
+    assert app.state.decisions == []
+    assert manifest(app)["gate_decisions"] == []

@@ -22,7 +22,8 @@ LABELS = {"min_total": "answers", "exec_pass_rate": "exec-pass",
 class GateScreen(ModalScreen[bool]):
     BINDINGS = [Binding("o", "override", "Override and continue"),
                 Binding("a", "abort", "Abort (resumable)"),
-                Binding("escape", "abort", "Abort", show=False)]
+                Binding("escape", "abort", "Abort", show=False),
+                Binding("s", "app.stop", "Stop (drain + save)", show=False)]  # no decision
 
     def __init__(self, event: ev.GateEvaluated, total: int,
                  requests: ev.RequestStats | None) -> None:
