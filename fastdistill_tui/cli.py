@@ -133,7 +133,7 @@ class HeadlessPrinter:
         elif kind == "RunStarted":
             verb = "resuming" if event.resumed else "starting"
             self.say(f"{verb} run {event.run_id}: dataset {event.dataset}, teacher "
-                     f"{event.teacher}, {event.total} rows")
+                     f"{event.teacher}, {event.total} samples")
         elif kind == "StageFinished":
             self.say(f"[{event.stage}] done: {event.kept} kept, {event.rejected} rejected "
                      f"in {event.seconds:.1f}s")
