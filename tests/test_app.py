@@ -60,9 +60,10 @@ def failing_gate_config(tmp_path: Path) -> Path:
     return path
 
 
-async def test_offline_run_advances_every_row_to_done_with_timings_and_requests():
+async def test_offline_run_advances_every_row_to_done_with_timings_and_requests(tmp_path):
     messages: list = []
-    app = create_app(["--limit", "120", "--no-student"])
+    events_file = tmp_path / "events.jsonl"
+    app = create_app(["--limit", "120", "--no-student", "--events", str(events_file)])
     async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
         screen = app.run_screen
         await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
@@ -91,6 +92,8 @@ async def test_offline_run_advances_every_row_to_done_with_timings_and_requests(
     finished = [e.stage for e in seen if isinstance(e, ev.StageFinished)]
     assert finished.index("score") < finished.index("select") < finished.index("export")
     assert any(isinstance(m, ProgressChanged) for m in messages)
+    copied = [e.run_id for e in read_events(events_file)]
+    assert len(copied) >= len(seen) and set(copied) == {app.state.run_id}  # --events
     assert not any(isinstance(m, GateQuestion) for m in messages)  # the gate passed
 
 
