@@ -48,8 +48,8 @@ class FastDistillApp(App[int]):
         Binding("ctrl+q", "quit_when_done", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, run: RunRequest | None = None, *, replay: Iterable[ev.Event] = (),
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, run: RunRequest | None = None, *,
+                 replay: Iterable[ev.Event] = ()) -> None:
         super().__init__()
         self.run_request = run
         self.replay = list(replay)
@@ -59,7 +59,8 @@ class FastDistillApp(App[int]):
         self.aborted = False
         self.gate_screen: GateScreen | None = None
         # a replay shows the time of its last event, so it draws the same every time
-        self.clock = clock or (time.time if run is not None else lambda: self.state.last_ts)
+        self.clock: Callable[[], float] = (time.time if run is not None
+                                           else lambda: self.state.last_ts)
         self.run_screen = RunScreen()
 
     # -- lifecycle --------------------------------------------------------------------------
