@@ -53,6 +53,11 @@ def manifest(app: FastDistillApp) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def prompt_open(app: FastDistillApp) -> bool:
+    """The gate prompt is on screen with its content mounted."""
+    return isinstance(app.screen, GateScreen) and bool(app.screen.query("#override"))
+
+
 def failing_gate_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text("[gates.teacher_eval]\nmin_total = 10\ngold_match_rate = 0.9\n",
@@ -106,7 +111,7 @@ async def test_failing_gate_opens_the_prompt_and_override_continues(tmp_path):
                           srv.base_url, "--concurrency", "4"])
         async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
             for answered in range(2):  # the early check, then the final one
-                await wait_for(pilot, lambda: isinstance(app.screen, GateScreen)
+                await wait_for(pilot, lambda: prompt_open(app)
                                and len(app.state.decisions) == answered, "the gate prompt")
                 prompt = app.screen
                 assert prompt.event.early == (answered == 0)
@@ -138,7 +143,7 @@ async def test_abort_at_the_gate_stops_the_run_and_is_recorded(tmp_path):
                           f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
                           srv.base_url, "--concurrency", "4"])
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, GateScreen), "the prompt")
+            await wait_for(pilot, lambda: prompt_open(app), "the prompt")
             await pilot.press("a")
             await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
             result = " ".join(text_of(app.run_screen.query_one(ResultPanel)).split())
@@ -268,7 +273,7 @@ async def test_stop_while_the_gate_prompt_is_open_drops_the_question(tmp_path):
                           f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
                           srv.base_url, "--concurrency", "4"])
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, GateScreen), "the prompt")
+            await wait_for(pilot, lambda: prompt_open(app), "the prompt")
             await pilot.press("s")
             await wait_for(pilot, lambda: app.state.finished is not None, "the drained end")
             assert app.screen is app.run_screen

@@ -39,11 +39,11 @@ class QualityPanel(Panel):
                           Text(f"≥{m['threshold']:.2f} {'✓' if ok else '✗'}",
                                style="" if ok else "bold red"))
         answers = int(gate.metrics.get("min_total", {}).get("value", 0))
-        when = "early check" if gate.early else "final"
         verdict = "passed" if gate.passed else "FAILED"
         decided = next((d for d in reversed(state.decisions) if d.gate == gate.gate), None)
         if decided is not None and not gate.passed:
-            verdict += (f", overridden by {decided.by}" if decided.proceed
-                        else f", stopped by {decided.by}")
-        self.border_subtitle = f"{gate.gate} {verdict} ({when}, {answers} answers)"
+            verdict = (f"failed, overridden by {decided.by}" if decided.proceed
+                       else f"FAILED, stopped by {decided.by}")
+        self.border_title = f"Quality gate {gate.gate}"
+        self.border_subtitle = f"{verdict} · {'early' if gate.early else 'final'} · on {answers}"
         return table, table.row_count
