@@ -281,3 +281,12 @@ async def test_stop_while_the_gate_prompt_is_open_drops_the_question(tmp_path):
     assert app.return_code == 130 and app.state.finished.status == "cancelled"
     assert app.state.decisions == []
     assert manifest(app)["gate_decisions"] == []
+
+
+def test_run_without_headless_opens_the_app(capsys):
+    """`fastdistill run` goes to the app, which refuses what it cannot do, as a clean error."""
+    from fastdistill_tui import cli
+
+    assert cli.main(["run", "--events", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: field '--events': the app draws on the terminal")

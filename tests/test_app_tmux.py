@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from loopback_server import LoopbackServer
+from test_engine import gold_responder, make_dataset
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -46,20 +48,24 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
+def start_app(tmux: Tmux, cwd: Path, *args: str) -> None:
+    """`python -m fastdistill_tui ARGS` in a 120×40 window, then `EXIT=<code>` once it ends."""
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items()
+                   if k.startswith("XDG_"))
+    command = (f"cd {shlex.quote(str(cwd))} && unset COLUMNS LINES && "
+               f"env {env} TERM=xterm-256color {shlex.quote(sys.executable)} -m "
+               f"fastdistill_tui {' '.join(map(shlex.quote, args))}; echo EXIT=$?; sleep 600")
+    # "manual": the window keeps 120×40 with no client attached
+    tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command, ";",
+         "set", "-g", "window-size", "manual")
+
+
 def test_default_job_in_a_terminal_with_a_gate_answered_by_key(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("[gates.teacher_eval]\ngold_match_rate = 1.0\n", encoding="utf-8")
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items()
-                   if k.startswith("XDG_"))
-    command = (f"cd {shlex.quote(str(tmp_path))} && unset COLUMNS LINES && "
-               f"env {env} TERM=xterm-256color "
-               f"{shlex.quote(sys.executable)} -m fastdistill_tui --config {config}; "
-               f"echo EXIT=$?; sleep 600")
     tmux = Tmux("gate")
     try:
-        # "manual": the window keeps 120×40 with no client attached
-        tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command, ";",
-             "set", "-g", "window-size", "manual")
+        start_app(tmux, tmp_path, "--config", str(config))
         answered = 0
         while True:  # the early check may pass; the final one fails (gold-match < 1.0)
             screen = tmux.wait_for("Override and continue", "completed in")
@@ -100,3 +106,20 @@ def test_default_job_in_a_terminal_with_a_gate_answered_by_key(tmp_path):
     decisions = json.loads((run_dir / "manifests" / "run.manifest.json").read_text())[
         "gate_decisions"]
     assert [d["by"] for d in decisions] == ["user"] * answered
+
+
+def test_ctrl_c_twice_in_a_terminal_leaves_at_once_resumable(tmp_path):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    with LoopbackServer(responder=gold_responder(gold), latency_s=30.0) as srv:
+        tmux = Tmux("abort")
+        try:
+            start_app(tmux, tmp_path, "--dataset", f"jsonl:{data}", "--teacher", "openai:m",
+                      "--base-url", srv.base_url, "--concurrency", "2")
+            tmux.wait_for("in flight       2")
+            tmux("send-keys", "-t", "app", "C-c")
+            tmux.wait_for("the run stays resumable")
+            tmux("send-keys", "-t", "app", "C-c")  # the answers in flight take 30 s
+            screen = tmux.wait_for("EXIT=")
+        finally:
+            tmux.close()
+    assert "EXIT=130" in screen and "aborted (resumable)" in screen
