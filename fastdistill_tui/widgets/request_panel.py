@@ -14,7 +14,7 @@ from .panel import Panel
 
 class RequestPanel(Panel):
     def key(self, state: RunState) -> object:
-        return state.requests
+        return state.requests, state.running
 
     def draw(self, state: RunState) -> tuple[Group | Text, int]:
         r = state.requests
@@ -40,5 +40,5 @@ class RequestPanel(Panel):
                                    f"{count(r.tokens_per_min * share_in)} · out "
                                    f"{count(r.tokens_per_min * (1 - share_in))}")
         rest.add_row("cost", f"{money(r.cost)} → projected {money(r.projected_cost)}")
-        rest.add_row("ETA", clock(r.eta_s) if r.eta_s is not None else "—")
+        rest.add_row("ETA", clock(r.eta_s) if r.eta_s is not None and state.running else "—")
         return Group(counts, rest), 6
