@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill_tui.app import FastDistillApp
-from fastdistill_tui.core import events as ev
-from fastdistill_tui.live import read_events
-from fastdistill_tui.screens.gate import GateScreen
+pytest.importorskip("pytest_textual_snapshot", reason="pip install -e '.[test]' (the test extra)")
+
+from fastdistill_tui.app import FastDistillApp  # noqa: E402
+from fastdistill_tui.core import events as ev  # noqa: E402
+from fastdistill_tui.live import read_events  # noqa: E402
+from fastdistill_tui.screens.gate import GateScreen  # noqa: E402
 
 REPLAY = Path(__file__).parent / "data" / "replay_run.jsonl"
 MID_RUN = 30  # events up to the second progress tick: every streaming stage running
