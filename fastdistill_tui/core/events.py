@@ -75,6 +75,8 @@ class RequestStats(Event):
     projected_cost: float = 0.0
     eta_s: float | None = None
     retries: int = 0
+    rate_limited: int = 0  # HTTP 429 answers so far
+    paused_s: float = 0.0  # seconds left of the server's Retry-After pause, 0 when none
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("RequestStats",))
