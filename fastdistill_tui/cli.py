@@ -198,6 +198,8 @@ class HeadlessPrinter:
                 line += f" 429s {r.rate_limited}"
             if r.paused_s > 0:
                 line += f" (paused {r.paused_s:.0f}s by the server)"
+            if r.judge_requests:
+                line += f" judge {r.judge_requests} (${r.judge_cost:.4f})"
             parts.append(line + f" cost ${r.cost:.4f}")
         self.say(" | ".join(parts))
 

@@ -6,6 +6,7 @@ Unknown keys are an error naming the key and the file.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -17,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import platformdirs
 import tomli_w
@@ -189,6 +190,18 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{REDACTED}@{host}"))
+
+
+def basic_auth(url: str) -> tuple[str, dict[str, str]]:
+    """(the URL without user:password@, an Authorization header carrying them): the aiohttp
+    transport refuses credentials inside a URL, and a URL is what ends up in messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    token = base64.b64encode(pair.encode()).decode()
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return bare, {"Authorization": f"Basic {token}"}
 
 
 def url_credentials(url: str) -> list[str]:

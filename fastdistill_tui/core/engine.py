@@ -55,8 +55,8 @@ STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "exec
 PROGRESS_INTERVAL_S = 0.5
 FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
-EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2, "gate_failed": 3,
-              "cancelled": 130, "failed": 1}
+EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
+              "judge_unusable": 2, "gate_failed": 3, "cancelled": 130, "failed": 1}
 CANCEL_POLL_S = 0.1  # how often a stop request is passed on to requests waiting to retry
 
 Sink = Callable[[ev.Event], None]
@@ -117,6 +117,7 @@ class Engine:
         self._sink_failed = False
         self._total_rows = 0
         self._done_flags: dict[str, tuple] = {}  # resume: stored outcome per finished sample
+        self._judge: StoredAnswers | None = None
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -191,13 +192,15 @@ class Engine:
                                         total=total_rows, resumed=self.resume,
                                         run_dir=str(self.run_dir)))
                 if judge_provider is not None:
-                    judge = StoredAnswers(judge_provider, self.store,
-                                          endpoint_for(judge_teacher_config(config)))
+                    judge = self._judge = StoredAnswers(
+                        judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
                 params = GenParams(temperature=config.teacher.temperature,
                                    max_tokens=config.teacher.max_tokens,
                                    disable_thinking=config.teacher.disable_thinking)
                 teacher = TeacherStage(provider, self.store, params, teacher_endpoint)
-                await self._stream(dataset, split, teacher, evaluator, Scorer(judge), cancel)
+                scorer = Scorer(judge)
+                await self._stream(dataset, split, teacher, evaluator, scorer, cancel)
+                self._check_judge(scorer)
                 self.store.flush()
                 status = await self._after_stream(cancel)
             finally:
@@ -223,6 +226,21 @@ class Engine:
                 except OSError:
                     pass  # a full disk: the failure is already reported
             self._events_file = None
+
+    def _check_judge(self, scorer: Scorer) -> None:
+        """Judge answers without a usable score keep the rule score: say how many, and stop
+        when most are unusable (the scores would be the rule's while claiming the judge's)."""
+        if not scorer.unusable or self._stop_reason:
+            return
+        spec = self.config.eval.judge_spec
+        said = (f"the LLM judge ({spec}) gave no usable score for {scorer.unusable} of "
+                f"{scorer.judged} answers")
+        if scorer.unusable * 2 > scorer.judged:
+            self._stop_reason = "judge_unusable"
+            self._stop_message = (f"{said}; check eval.judge_spec, eval.judge_base_url and its "
+                                  f"key, or use eval.judge = \"rule\"")
+        else:
+            self.log("warning", f"{said}; those kept their rule score")
 
     def _failed(self, exc: Exception, started: float) -> RunOutcome:
         """End the run as `failed` with one message naming the cause and how to resume; the
@@ -586,7 +604,9 @@ class Engine:
             projected_cost=rc.cost + (rc.cost / rc.fresh * remaining if rc.fresh else 0.0),
             eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,
             retries=rc.retries, rate_limited=teacher.answers.provider.rate_limited,
-            paused_s=teacher.answers.provider.paused_s()))
+            paused_s=teacher.answers.provider.paused_s(),
+            judge_requests=self._judge.fresh if self._judge else 0,
+            judge_cost=self._judge.cost if self._judge else 0.0))
         if self._recent:
             p50s = {k: artifacts.percentile(sorted(v), 50) for k, v in self._recent.items()}
             grand = sum(p50s.values())

@@ -77,6 +77,8 @@ class RequestStats(Event):
     retries: int = 0
     rate_limited: int = 0  # HTTP 429 answers so far
     paused_s: float = 0.0  # seconds left of the server's Retry-After pause, 0 when none
+    judge_requests: int = 0  # the LLM judge's requests (not from the store) and their cost
+    judge_cost: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("RequestStats",))

@@ -107,7 +107,8 @@ class JsonPoster:
         self.backoff = backoff or Backoff()
         self.limits = limits or RateLimits.from_config(teacher)
         self._headers = headers or {}
-        self._secrets = [s for s in secrets if s]
+        self._secrets = [s for s in secrets if s] + [
+            value for name, value in self._headers.items() if name.lower() == "authorization"]
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import TeacherConfig, redact_url, url_credentials
+from ..config import TeacherConfig, basic_auth, redact_url, url_credentials
 from ..types import Answer, GenParams
 from .base import Messages, Provider
 from .http_client import Backoff, JsonPoster, estimate_tokens
@@ -18,9 +18,11 @@ class OllamaProvider(Provider):
                  name: str = "ollama", backoff: Backoff | None = None) -> None:
         self.name = name
         self.model = model
+        secrets = url_credentials(base_url)
+        base_url, headers = basic_auth(base_url)
         self.base_url = base_url.rstrip("/")
         self._teacher = teacher
-        self._http = JsonPoster(teacher, secrets=url_credentials(base_url), backoff=backoff)
+        self._http = JsonPoster(teacher, headers=headers, secrets=secrets, backoff=backoff)
 
     def __repr__(self) -> str:
         return f"OllamaProvider(model={self.model!r}, base_url={redact_url(self.base_url)!r})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import TeacherConfig, redact_url, url_credentials
+from ..config import TeacherConfig, basic_auth, redact_url, url_credentials
 from ..types import Answer, Completion, Failure, GenParams
 from .base import Messages, Provider
 from .http_client import Backoff, JsonPoster, estimate_tokens
@@ -39,11 +39,13 @@ class OpenAICompatProvider(Provider):
                  backoff: Backoff | None = None) -> None:
         self.name = name
         self.model = model
+        secrets = [api_key, *url_credentials(base_url)]
+        base_url, headers = basic_auth(base_url)  # an API key, if any, is what authenticates
         self.base_url = base_url.rstrip("/")
         self._teacher = teacher
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = JsonPoster(teacher, headers=headers,
-                                secrets=[api_key, *url_credentials(base_url)], backoff=backoff)
+        if api_key:
+            headers = {"Authorization": f"Bearer {api_key}"}
+        self._http = JsonPoster(teacher, headers=headers, secrets=secrets, backoff=backoff)
         # OpenRouter models whose reasoning is mandatory answer 400 to {"enabled": false};
         # after the first such answer the field is no longer sent.
         self._reasoning_switch = name == "openrouter"

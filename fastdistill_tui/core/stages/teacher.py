@@ -60,6 +60,8 @@ class StoredAnswers(Provider):
     def __init__(self, provider: Provider, store: Store, endpoint: str = "") -> None:
         self.provider, self.store, self.endpoint = provider, store, endpoint
         self.name, self.model, self.local = provider.name, provider.model, provider.local
+        self.fresh = 0  # requests made (answers not from the store) and what they cost
+        self.cost = 0.0
 
     def stored(self, key: str) -> Answer | None:
         answer = self.store.get_answer(key)
@@ -71,6 +73,8 @@ class StoredAnswers(Provider):
         answer = await self.provider.complete(messages, params)
         if not answer.ok and answer.reason == "cancelled":
             return answer  # never asked: nothing to keep
+        self.fresh += 1
+        self.cost += answer.cost
         # billed remote answers are committed at once; free local ones with the next batch
         self.store.put_answer(key, self.name, self.model, answer, commit_now=not self.local)
         return answer
