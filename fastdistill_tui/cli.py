@@ -137,6 +137,7 @@ class HeadlessPrinter:
         self.every_s = every_s
         self.last = 0.0
         self.progress: dict[str, tuple[int, int]] = {}  # stage -> (done, total)
+        self.finished: set[str] = set()
         self.teacher_eta: float | None = None
         self.teacher_done: deque[tuple[float, int]] = deque()
         self.requests: Any = None
@@ -155,12 +156,17 @@ class HeadlessPrinter:
                 self.status_line()
         elif kind == "RequestStats":
             self.requests = event
+        elif kind == "StageStarted":
+            self.progress.setdefault(event.stage, (0, 0))  # the line keeps pipeline order
+        elif kind == "RunFinished":
+            self.status_line()  # the final counts, whatever the timer
         elif kind == "RunStarted":
             verb = "resuming" if event.resumed else "starting"
             self.say(f"{verb} run {event.run_id}: dataset {event.dataset}, teacher "
                      f"{event.teacher}, {event.total} rows")
         elif kind == "StageFinished":
             self.progress[event.stage] = (event.total, event.total)
+            self.finished.add(event.stage)
             self.say(f"[{event.stage}] done: {event.kept} kept, {event.rejected} rejected "
                      f"in {event.seconds:.1f}s")
         elif kind == "GateEvaluated":
@@ -183,7 +189,7 @@ class HeadlessPrinter:
         parts = []
         for stage, (done, total) in self.progress.items():
             part = f"{stage} {done}" + (f"/{total}" if total else "")
-            if stage == "teacher":
+            if stage == "teacher" and stage not in self.finished:
                 rate = self.current_rate()
                 if rate is not None:
                     part += f" {rate:.1f}/s"

@@ -156,3 +156,35 @@ def test_every_gate_decision_is_in_the_manifest_passes_included(capsys):
         (True, True, True, "auto"), (False, True, True, "auto")]
     decided = [e for e in events(run_dir) if e["type"] == "GateDecided"]
     assert len(decided) == len(decisions)
+
+
+def test_ctrl_c_does_not_wait_out_a_retry_after(tmp_path):
+    from loopback_server import FaultPlan
+
+    data, gold = make_dataset(tmp_path / "data", 60)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    busy = FaultPlan(rate=1.0, kinds=("429",), retry_after_s=300, fail_attempts=10**6)
+    with LoopbackServer(responder=gold_responder(gold), faults=busy) as srv:
+        args = [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--dataset",
+                f"jsonl:{data}", "--teacher", "openai:m", "--base-url", srv.base_url,
+                "--concurrency", "4"]
+        proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while srv.request_count < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # every request is now waiting out the server's 300 s pause
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=150)  # half the pause: a wait-out fails this
+        finally:
+            proc.kill()
+        print(f"stopped {time.monotonic() - stopped_at:.2f}s after Ctrl-C")
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    store = tmp_path / "xdg" / "fastdistill" / "fastdistill.sqlite"
+    assert list(statuses(store).values()) == ["cancelled"]
+    with sqlite3.connect(store) as conn:  # the cancelled requests left nothing behind
+        assert conn.execute("SELECT count(*) FROM results WHERE gold_ok = 1").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM teacher_answers WHERE reason = 'cancelled'"
+                            ).fetchone()[0] == 0
