@@ -160,6 +160,11 @@ CASES: dict[str, Case] = {
     # -- setup mistakes reported as something else ------------------------------------------------
     "mlx dir without a model": Case(["run", "--headless", "--teacher", "mlx:{t}/model"],
                                     "{t}/model", setup=empty_model_dir),
+    "mlx model that cannot load": Case(["run", "--headless", *FAST, "--teacher",
+                                        "mlx:{t}/model"], "mlx:{t}/model failed 8 requests",
+                                       setup=lambda t: (empty_model_dir(t), (
+                                           t / "model" / "config.json").write_text("{}")),
+                                       one_line=False),
     "0-byte sqlite": Case(["run", "--headless", "--dataset", "spider:{t}/spider"],
                           "konzerte.sqlite", setup=spider_with_db(b"")),
     "corrupt sqlite": Case(["run", "--headless", "--dataset", "spider:{t}/spider"],

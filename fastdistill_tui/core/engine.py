@@ -485,12 +485,17 @@ class Engine:
 
     def _stop_unreachable(self, item: WorkItem) -> None:
         """Stop sending: every recent request failed in a way retrying will not fix."""
-        base_url = redact_url(self.config.teacher.base_url) or "the provider's default URL"
+        teacher = self.config.teacher
+        remote = bool(endpoint_for(teacher))
+        where = (f"at {redact_url(teacher.base_url) or 'the provider default URL'}" if remote
+                 else teacher.spec)
+        check = ("Check --base-url, the model name and the API key" if remote else
+                 "Check the model directory (config.json, weights, tokenizer)")
         self._stop_reason = "teacher_unreachable"
         self._stop_message = (
-            f"the teacher at {base_url} failed {UNREACHABLE_AFTER} requests in a row "
+            f"the teacher {where} failed {UNREACHABLE_AFTER} requests in a row "
             f"({item.answer.reason}: {item.answer.detail[:200]}); stopped before trying the "
-            f"rest. Check --base-url, the model name and the API key, then resume with "
+            f"rest. {check}, then resume with "
             f"`fastdistill run --headless --resume {self.run_id}` (failed answers are asked "
             f"again)")
 

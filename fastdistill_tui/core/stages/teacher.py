@@ -49,7 +49,7 @@ FINAL_FAILURES = frozenset({"length"})
 #: Fresh failures that say the teacher cannot be reached or used at all (after retries): a
 #: streak of them stops the run (a wrong URL, key or model name, or a request it rejects).
 UNREACHABLE_FAILURES = frozenset({"connection", "http_400", "http_401", "http_403", "http_404",
-                                  "http_422"})
+                                  "http_422", "model_load"})
 
 
 class StoredAnswers(Provider):
