@@ -13,15 +13,18 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
 from collections import deque
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .core import config as cfg
 from .core.errors import FastDistillError, InputError, SetupError
 from .core.events import Event, event_to_json
+
+if TYPE_CHECKING:  # the engine and store load only when a command needs them
+    from .core.engine import Engine
+    from .core.store import Store
 
 
 def store_path(config: cfg.Config) -> Path:
@@ -258,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass  # the failure that stopped the run was reported already
 
 
-def run_headless(args: argparse.Namespace, config: cfg.Config, store: Any) -> int:
+def run_headless(args: argparse.Namespace, config: cfg.Config, store: Store) -> int:
     from .core.engine import Engine, run_dir_for
     from .core.run_lock import hold_config_lock
 
@@ -285,7 +288,7 @@ def run_headless(args: argparse.Namespace, config: cfg.Config, store: Any) -> in
         return run_engine(args, Engine(config, store, run_id=run_id, resume=resume), store)
 
 
-def run_engine(args: argparse.Namespace, engine: Any, store: Any) -> int:
+def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
     printer = HeadlessPrinter(sys.stderr)
     events_out: TextIO | None = None
     if args.events == "-":
@@ -324,7 +327,7 @@ def run_engine(args: argparse.Namespace, engine: Any, store: Any) -> int:
     return outcome.exit_code
 
 
-def aborted(run_id: str, store: Any, printer: HeadlessPrinter) -> int:
+def aborted(run_id: str, store: Store, printer: HeadlessPrinter) -> int:
     """A second Ctrl-C: what reached the store stays; the run is marked resumable."""
     run = store.get_run(run_id)
     if run is None:

@@ -7,7 +7,7 @@ import base64
 import json
 
 from loopback_server import FaultPlan, LoopbackServer, Reply
-from test_engine import gold_responder, last_run_dir, make_dataset, read_json, run_cli
+from test_engine import gold_responder, make_dataset, read_json, run_cli
 
 from fastdistill_tui.core.prompt import parse_prompt
 

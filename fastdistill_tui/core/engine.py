@@ -36,6 +36,7 @@ from .providers.base import Provider
 from .run_lock import hold_run_lock
 from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
+from .sql.judge import rule_score
 from .stages import execeval
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
@@ -351,31 +352,31 @@ class Engine:
 
     def _reject_internal(self, item: WorkItem, exc: Exception) -> None:
         """Reject a sample whose processing raised, at the stage that raised, with the
-        exception type as the reason's detail; the run goes on."""
-        if "teacher" not in item.marks and item.answer is None:
-            stage = "gold_check"
+        exception type in the detail; the run goes on. In scoring, the rule score stands."""
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if item.stage == "score":
+            item.score = rule_score(bool(item.outcome and item.outcome.exec_ok),
+                                    bool(item.outcome and item.outcome.gold_match))
+            item.note("internal_error", detail)
+            return
+        if item.stage == "gold_check":
             item.gold_ok = False
-        elif item.sql is None and item.answer is not None and item.answer.ok:
-            stage = "clean"
-        elif item.outcome is None and item.answer is not None and item.answer.ok:
-            stage = "rules"
-        else:
-            stage = "execeval"
-        item.reject(stage, "internal_error", f"{type(exc).__name__}: {str(exc)[:200]}")
-        self._count(stage, False)
-        if item.gold_ok:
-            item.outcome = None
-            item.score = 0.0
+        item.reject(item.stage, "internal_error", detail)
+        self._count(item.stage, False)
+        item.outcome = None
+        item.score = 0.0
 
     async def _run_sample(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
                           scorer: Scorer, cancel: threading.Event) -> bool:
         """The per-sample stages; False when the sample is left for a resume (cancelled)."""
+        item.stage = "gold_check"
         await execeval.check_gold(item, evaluator)
         self._count("gold_check", item.gold_ok)
         if item.gold_ok:
             await self._gate_open.wait()
             if cancel.is_set() or self._stop_reason:
                 return False
+            item.stage = "teacher"
             await teacher.run(item)
             if item.reason == "teacher_cancelled":
                 return False  # not written: a resume asks again
@@ -388,9 +389,11 @@ class Engine:
                 self._stage_step("rules", apply_rules, item)
             item.mark("filtered")
             if item.alive:
+                item.stage = "execeval"
                 self._start_stage("execeval")
                 await execeval.evaluate(item, evaluator)
                 self._count("execeval", item.alive)
+            item.stage = "score"
             await execeval.wikisql_metrics(item)
             self._start_stage("score")
             await scorer.score(item)
@@ -416,6 +419,7 @@ class Engine:
             self.store.flush()
 
     def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem) -> None:
+        item.stage = name
         self._start_stage(name)
         step(item)
         self._count(name, item.alive)
