@@ -86,6 +86,7 @@ def regular_file(name: str) -> Callable[[Path], None]:
 
 
 KEY = "sk-or-v1-PASTED-KEY-0123456789abcdef"
+HEX_KEY = "a3f9c2e17b5d4f608e1c9a2b7d3e5f60"  # a key that is also a valid variable name
 DATA = "jsonl:{t}/data/questions.jsonl"
 BAD = "jsonl:{t}/data/bad.jsonl"
 FAST = ["--limit", "60"]
@@ -179,6 +180,9 @@ CASES: dict[str, Case] = {
                                        "{t}/config.toml:3: field 'teacher.api_key_env'",
                                        setup=config_file(f"[teacher]\nspec = 'openai:m'\n"
                                                          f"api_key_env = '{KEY}'\n")),
+    "hex key pasted into api_key_env": Case(["run", "--headless", "--teacher", "openai:m"],
+                                            "FASTDISTILL_TEACHER_API_KEY_ENV",
+                                            env={"FASTDISTILL_TEACHER_API_KEY_ENV": HEX_KEY}),
     "judge key pasted into the config": Case(
         ["run", "--headless", "--config", "{t}/config.toml"],
         "{t}/config.toml:2: field 'eval.judge_api_key_env'",
@@ -192,7 +196,7 @@ CASES: dict[str, Case] = {
     "no --headless": Case(["run"], "--headless"),
     "unknown dataset kind": Case(["run", "--headless", "--dataset", "nosuchkind:/x"], "dataset"),
     "unknown teacher": Case(["run", "--headless", "--teacher", "carrier-pigeon:x"],
-                            "teacher.spec"),
+                            "option --teacher"),
     "--concurrency 0": Case(["run", "--headless", "--concurrency", "0"], "--concurrency"),
     "--limit negative": Case(["run", "--headless", "--limit", "-1"], "--limit"),
     "--resume unknown run": Case(["run", "--headless", "--resume", "no-such-run"],
@@ -277,7 +281,7 @@ def test_bad_input_gives_one_clear_line(name, tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 or not case.one_line, err
     assert fill(case.needle, t) in (lines[-1] if case.one_line else "".join(lines[-2:])), err
-    assert KEY not in err + proc.stdout
+    assert KEY not in err + proc.stdout and HEX_KEY not in err + proc.stdout
     store = Path(env["XDG_DATA_HOME"]) / "fastdistill" / "fastdistill.sqlite"
     if store.is_file():
         with sqlite3.connect(store) as conn:

@@ -185,7 +185,7 @@ def test_too_few_samples_fails_min_total(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, needle", [
     (["--dataset", "nosuchkind:/x"], "dataset"),
-    (["--teacher", "carrier-pigeon:x"], "teacher.spec"),
+    (["--teacher", "carrier-pigeon:x"], "--teacher"),
     (["--concurrency", "0"], "--concurrency"),
     (["--resume", "no-such-run"], "no-such-run"),
 ])

@@ -130,3 +130,18 @@ def test_credentials_in_a_base_url_never_reach_disk_or_output(tmp_path, capsys):
 def last_run_dir_from(err: str):
     from pathlib import Path
     return Path(err.strip().splitlines()[-1].rsplit(": ", 1)[1])
+
+
+def test_a_run_whose_url_held_credentials_resumes_with_the_url_given_again(tmp_path, capsys):
+    data, gold = make_dataset(tmp_path / "data", 60)
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=1)) as srv:
+        url = srv.base_url.replace("http://", f"http://user:{URL_SECRET}@")
+        base = ["--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--concurrency", "4"]
+        assert run_cli(*base, "--base-url", url) == 3  # the early gate stops it
+        run_id = capsys.readouterr().err.strip().splitlines()[-1].split()[1]
+        asked = srv.request_count
+        assert run_cli("--resume", run_id, "--override-gate", "teacher_eval") == 2
+        assert "--base-url" in capsys.readouterr().err
+        assert run_cli("--resume", run_id, "--base-url", url,
+                       "--override-gate", "teacher_eval") == 0
+        assert srv.request_count == 60 and asked < 60  # its answers were kept

@@ -245,6 +245,15 @@ def _plain_key(key: str) -> str:
     return ".".join(part.strip().strip("\"'") for part in key.split("."))
 
 
+def blame(config: Config, error: ConfigError) -> ConfigError:
+    """An error about a setting (raised where only its key is known, e.g. making a provider),
+    pointed at the file line, variable or option that set it."""
+    origin = config.origins.get(error.field or "")
+    if origin is None or error.path is not None:
+        return error
+    return _fail(error.message, origin, error.hint)
+
+
 def _fail(message: str, origin: Origin, hint: str | None = None) -> ConfigError:
     return ConfigError(message, path=origin.path, line=origin.line, field=origin.field,
                        hint=hint)

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import artifacts, events as ev
-from .config import Config, cache_dir, judge_teacher_config, redact_url
+from .config import Config, blame, cache_dir, judge_teacher_config, redact_url
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
-from .errors import FastDistillError, InputError
+from .errors import ConfigError, FastDistillError, InputError
 from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_teacher_gate,
                     override_hint)
 from .providers import endpoint_for, make_judge, make_provider
@@ -69,7 +69,7 @@ class RunOutcome:
     run_id: str
     run_dir: Path
     status: str  # completed | gate_failed | cancelled | teacher_unreachable | dataset_invalid
-    #              | failed
+    #              | judge_unusable | failed
     exit_code: int
     message: str = ""
 
@@ -149,9 +149,12 @@ class Engine:
         # fails now, not after an hour of requests. It streams, and gives an exact total.
         total_rows = sum(1 for _ in dataset.iter_examples(split))
         self._total_rows = total_rows
-        provider = self._provider or make_provider(config.teacher)
-        # the judge is set up (key, URL) before a run exists, like the teacher
-        judge_provider = make_judge(config) if config.eval.judge == "llm" else None
+        try:
+            provider = self._provider or make_provider(config.teacher)
+            # the judge is set up (key, URL) before a run exists, like the teacher
+            judge_provider = make_judge(config) if config.eval.judge == "llm" else None
+        except ConfigError as exc:
+            raise blame(config, exc) from None
         with hold_run_lock(self.run_dir):
             return await self._run(dataset, split, total_rows, provider, sink, decide_gate,
                                    cancel or threading.Event(), judge_provider)

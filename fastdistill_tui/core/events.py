@@ -132,7 +132,8 @@ class StudentMetrics(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable"
+    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable" |
+    #              "dataset_invalid" | "judge_unusable" | "failed" (an exception; resumable)
     exit_code: int
     seconds: float
     run_dir: str = ""

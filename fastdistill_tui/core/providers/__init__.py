@@ -63,7 +63,7 @@ def make_provider(teacher: TeacherConfig, *, env: Mapping[str, str] | None = Non
                                                                    "OPENAI_API_KEY"]
         key = _first_key(env, names)
         if not key:
-            raise ConfigError(f"no OpenRouter API key: set {' or '.join(names)}",
+            raise ConfigError(f"no OpenRouter API key: set {' or '.join(map(_env_name, names))}",
                               field="teacher.api_key_env",
                               hint="export the key in the environment; it is never read from "
                                    "or written to the config file")
@@ -76,7 +76,7 @@ def make_provider(teacher: TeacherConfig, *, env: Mapping[str, str] | None = Non
         base_url = teacher.base_url or DEFAULT_OPENAI_URL
         key = _first_key(env, [teacher.api_key_env or "OPENAI_API_KEY"])
         if teacher.api_key_env and not key:
-            raise ConfigError(f"names {teacher.api_key_env}, which is not set",
+            raise ConfigError(f"names {_env_name(teacher.api_key_env)}, which is not set",
                               field="teacher.api_key_env", hint="export it, or clear the setting")
         if not key and base_url == DEFAULT_OPENAI_URL:
             raise ConfigError("no OpenAI API key: set OPENAI_API_KEY", field="teacher.spec",
@@ -101,6 +101,12 @@ def make_provider(teacher: TeacherConfig, *, env: Mapping[str, str] | None = Non
         return MLXLocalProvider(str(Path(arg).expanduser()), teacher)
     raise ConfigError(f"unknown teacher spec {teacher.spec!r}", field="teacher.spec",
                       hint=f"use one of: {SPEC_FORMS}")
+
+
+def _env_name(name: str) -> str:
+    """The variable's name for a message, unless it may be a pasted key (never echoed)."""
+    looks_like_a_name = len(name) <= 40 and name.upper() == name
+    return name if looks_like_a_name else "a variable"
 
 
 def _first_key(env: Mapping[str, str], names: list[str]) -> str | None:
