@@ -39,12 +39,12 @@ def endpoint_for(teacher: TeacherConfig) -> str:
     """The server a spec talks to, as part of the answer cache key ("" for in-process
     teachers): the same model name on two servers is two teachers. Credentials are left out."""
     kind = teacher.spec.strip().partition(":")[0]
+    if kind not in ("openai", "openrouter", "ollama"):
+        return ""
     from .ollama import DEFAULT_OLLAMA_URL
 
     defaults = {"openai": DEFAULT_OPENAI_URL, "openrouter": DEFAULT_OPENROUTER_URL,
                 "ollama": DEFAULT_OLLAMA_URL}
-    if kind not in defaults:
-        return ""
     return redact_url(teacher.base_url or defaults[kind]).rstrip("/")
 
 
