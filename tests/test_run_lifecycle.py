@@ -188,3 +188,49 @@ def test_ctrl_c_does_not_wait_out_a_retry_after(tmp_path):
         assert conn.execute("SELECT count(*) FROM results WHERE gold_ok = 1").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM teacher_answers WHERE reason = 'cancelled'"
                             ).fetchone()[0] == 0
+
+
+def test_an_engine_failure_ends_the_run_failed_and_a_rerun_resumes_it(tmp_path):
+    import asyncio
+
+    from fastdistill_tui.core.datasets.jsonl import JsonlDataset
+    from fastdistill_tui.core.engine import Engine
+    from fastdistill_tui.core.store import Store
+
+    data, gold = make_dataset(tmp_path / "data", 60)
+
+    class BreaksOnTheSecondPass(JsonlDataset):
+        """The validation pass reads the file whole; the streaming pass breaks at row 40."""
+        passes = 0
+
+        def iter_examples(self, split):
+            self.passes += 1
+            for i, example in enumerate(super().iter_examples(split)):
+                if self.passes == 2 and i == 40:
+                    raise RuntimeError("storage went away")
+                yield example
+
+    config = Config()
+    config.dataset.spec = f"jsonl:{data}"
+    config.teacher.spec = "openai:m"
+    config.teacher.concurrency = 4
+    store = Store(store_file())
+    seen: list = []
+    with LoopbackServer(responder=gold_responder(gold)) as srv:
+        config.teacher.base_url = srv.base_url
+        engine = Engine(config, store, dataset=BreaksOnTheSecondPass(data))
+        outcome = asyncio.run(engine.run(seen.append, lambda e: False))
+        assert (outcome.status, outcome.exit_code) == ("failed", 1)
+        assert "RuntimeError: storage went away" in outcome.message
+        assert f"--resume {outcome.run_id}" in outcome.message
+        assert type(seen[-1]).__name__ == "RunFinished" and seen[-1].status == "failed"
+        assert statuses(store_file()) == {outcome.run_id: "failed"}
+        asked = srv.request_count
+        assert 0 < asked < 40
+
+        resumed = Engine(config, store, run_id=store.latest_unfinished_run(config.config_hash()),
+                         resume=True)
+        assert asyncio.run(resumed.run(lambda e: None, lambda e: False)).status == "completed"
+        assert srv.request_count == 60  # what the failed run asked was kept
+    store.close()
+    assert statuses(store_file()) == {outcome.run_id: "completed"}

@@ -333,11 +333,13 @@ class Engine:
 
         reporter = asyncio.create_task(self._report_loop(teacher))
         watcher = asyncio.create_task(pass_on_cancel())
+        tasks = [asyncio.create_task(produce()),
+                 *(asyncio.create_task(work()) for _ in range(concurrency))]
         try:
-            await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+            await asyncio.gather(*tasks)
         finally:
-            reporter.cancel()
-            watcher.cancel()
+            for task in (*tasks, reporter, watcher):
+                task.cancel()  # after a failure, no worker outlives the run
             self.store.flush()
         self._emit_progress(teacher)
         for name in ("gold_check", "teacher", "clean", "rules", "execeval", "score"):
