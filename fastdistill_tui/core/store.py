@@ -184,10 +184,11 @@ class Store:
 
     def latest_unfinished_run(self, config_hash: str) -> str | None:
         """The newest run of this config that did not complete: a rerun continues it (a
-        gate-failed run too, so that a rerun with the gate overridden picks up its answers)."""
+        gate-failed run too, so that a rerun with the gate overridden picks up its answers; not
+        a dataset_invalid one, whose gold failures a fixed dataset must not inherit)."""
         row = self.conn.execute(
             "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled',"
-            " 'teacher_unreachable', 'failed', 'gate_failed', 'dataset_invalid')"
+            " 'teacher_unreachable', 'failed', 'gate_failed')"
             " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
         return row[0] if row else None
 
