@@ -398,6 +398,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 2
     config = cfg.load_config()
     dest = Path(args.dest) if args.dest else config.data_dir / "datasets"
+    if dest.exists() and not dest.is_dir():
+        raise InputError("is a file, not a directory", path=str(dest), field="--dest",
+                         hint="give a directory to download into")
     last = [-1]
 
     def progress(done: int, total: int | None) -> None:
