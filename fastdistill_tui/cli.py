@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .core import config as cfg
-from .core.errors import FastDistillError, InputError, SetupError
+from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
 from .core.events import Event, event_to_json
 
 if TYPE_CHECKING:  # the engine and store load only when a command needs them
@@ -244,6 +244,7 @@ headless_gate_policy.who = "policy"  # type: ignore[attr-defined]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .core.engine import Engine
     from .core.store import Store
 
     if not args.headless:
@@ -253,7 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_run_config(args)
     store = Store(store_path(config))
     try:
-        return run_headless(args, config, store)
+        config, run_id, resume = resolve_run(args, config, store)
+        return run_engine(args, Engine(config, store, run_id=run_id, resume=resume), store)
     finally:
         try:
             store.close()
@@ -261,9 +263,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass  # the failure that stopped the run was reported already
 
 
-def run_headless(args: argparse.Namespace, config: cfg.Config, store: Store) -> int:
-    from .core.engine import Engine, run_dir_for
-    from .core.run_lock import hold_config_lock
+def resolve_run(args: argparse.Namespace, config: cfg.Config,
+                store: Store) -> tuple[cfg.Config, str | None, bool]:
+    """The run's config, its id (None: a new run) and whether it resumes; a rerun continues
+    the newest unfinished run of its config. NothingToDo for a completed run's --resume."""
+    from .core.engine import run_dir_for
 
     run_id = args.resume
     if run_id:
@@ -272,20 +276,15 @@ def run_headless(args: argparse.Namespace, config: cfg.Config, store: Store) -> 
             raise InputError(f"no run '{run_id}'", field="--resume",
                              hint="list runs with `fastdistill report --list`")
         if run["status"] == "completed":
-            print(f"run {run_id} is already complete; nothing to do: "
-                  f"{run_dir_for(config, run_id)}", file=sys.stderr)
-            return 0
+            raise NothingToDo(f"run {run_id} is already complete; nothing to do: "
+                              f"{run_dir_for(config, run_id)}")
         config = resumed_config(args, config, json.loads(run["config_json"]), run_id)
     else:
         run_id = store.latest_unfinished_run(config.config_hash())
-    resume = run_id is not None
     if args.student and not args.no_student:
         print("warning: student training and evaluation are not in this release; "
               "--student is ignored", file=sys.stderr)
-
-    with hold_config_lock(config.data_dir / "locks", config.config_hash(),
-                          lambda: store.latest_unfinished_run(config.config_hash())):
-        return run_engine(args, Engine(config, store, run_id=run_id, resume=resume), store)
+    return config, run_id, run_id is not None
 
 
 def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
@@ -430,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except FastDistillError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}" if exc.exit_code else str(exc), file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a path that cannot be read or written: the user can fix it
         where = f"{exc.filename}: " if exc.filename else ""

@@ -231,6 +231,7 @@ def test_an_engine_failure_ends_the_run_failed_and_a_rerun_resumes_it(tmp_path):
         resumed = Engine(config, store, run_id=store.latest_unfinished_run(config.config_hash()),
                          resume=True)
         assert asyncio.run(resumed.run(lambda e: None, lambda e: False)).status == "completed"
-        assert srv.request_count == 60  # what the failed run asked was kept
+        # what the failed run stored was kept: only requests cut off in flight are asked again
+        assert 60 <= srv.request_count <= 60 + config.teacher.concurrency
     store.close()
     assert statuses(store_file()) == {outcome.run_id: "completed"}

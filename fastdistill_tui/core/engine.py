@@ -33,7 +33,7 @@ from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_tea
                     override_hint)
 from .providers import endpoint_for, make_judge, make_provider
 from .providers.base import Provider
-from .run_lock import hold_run_lock
+from .run_lock import hold_config_lock, hold_run_lock
 from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
 from .sql.judge import rule_score
@@ -155,7 +155,10 @@ class Engine:
             judge_provider = make_judge(config) if config.eval.judge == "llm" else None
         except ConfigError as exc:
             raise blame(config, exc) from None
-        with hold_run_lock(self.run_dir):
+        # one process per config (two would pay for every answer twice), and per run
+        with hold_config_lock(config.data_dir / "locks", config.config_hash(),
+                              lambda: self.store.latest_unfinished_run(config.config_hash())), \
+                hold_run_lock(self.run_dir):
             return await self._run(dataset, split, total_rows, provider, sink, decide_gate,
                                    cancel or threading.Event(), judge_provider)
 

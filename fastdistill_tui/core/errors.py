@@ -51,6 +51,12 @@ class SetupError(InputError):
     (exit code 2; the message names the path)."""
 
 
+class NothingToDo(FastDistillError):
+    """The request is already satisfied (e.g. resuming a completed run): said, exit code 0."""
+
+    exit_code = 0
+
+
 class GateFailed(FastDistillError):
     """A quality gate failed and nobody overrode it (exit code 3)."""
 
