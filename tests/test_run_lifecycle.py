@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -83,11 +82,10 @@ def test_a_sink_that_raises_does_not_kill_the_run(tmp_path):
     assert events(outcome.run_dir)[-1]["type"] == "RunFinished"
 
 
-def _limit_file_size(limit: int):
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
+def with_file_size_limit(limit_kb: int, args: list[str]) -> list[str]:
+    """args run with files capped at limit_kb: a write past it fails (EFBIG, SIGXFSZ ignored)
+    as it would on a full disk."""
+    return ["bash", "-c", f"trap '' XFSZ; ulimit -f {limit_kb * 2}; exec \"$@\"", "bash", *args]
 
 
 def test_a_full_disk_ends_the_run_resumable_with_one_message(tmp_path):
@@ -97,8 +95,8 @@ def test_a_full_disk_ends_the_run_resumable_with_one_message(tmp_path):
         args = [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--dataset",
                 f"jsonl:{data}", "--teacher", "openai:m", "--base-url", srv.base_url]
         # files may grow to 200 kB: the store's WAL outgrows it part way through the run
-        full = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120,
-                              preexec_fn=_limit_file_size(200_000))
+        full = subprocess.run(with_file_size_limit(200, args), env=env, capture_output=True,
+                              text=True, timeout=120)
         assert full.returncode == 2, full.stderr
         assert "Traceback" not in full.stderr
         lines = full.stderr.strip().splitlines()
