@@ -97,6 +97,9 @@ def test_a_judge_that_gives_no_scores_fails_the_run_loudly(tmp_path, capsys):
                        "openai:m", "--base-url", srv.base_url) == 2
     err = capsys.readouterr().err
     assert "no usable score for 50 of 50 answers" in err and "eval.judge_spec" in err
+    run_dir = last_run_dir_from(err)
+    score = read_json(run_dir / "reports" / "score.quality_report.json")
+    assert score["judge"] == {"asked": 50, "unusable": 50}
 
 
 def test_credentials_in_a_base_url_never_reach_disk_or_output(tmp_path, capsys):

@@ -119,6 +119,7 @@ class Engine:
         self._total_rows = 0
         self._done_flags: dict[str, tuple] = {}  # resume: stored outcome per finished sample
         self._judge: StoredAnswers | None = None
+        self._judge_tally: dict[str, Any] = {}  # the LLM judge's asked/unusable counts
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -237,6 +238,8 @@ class Engine:
     def _check_judge(self, scorer: Scorer) -> None:
         """Judge answers without a usable score keep the rule score: say how many, and stop
         when most are unusable (the scores would be the rule's while claiming the judge's)."""
+        if scorer.judge is not None:
+            self._judge_tally = {"judge": {"asked": scorer.judged, "unusable": scorer.unusable}}
         if not scorer.unusable or self._stop_reason:
             return
         spec = self.config.eval.judge_spec
@@ -640,7 +643,7 @@ class Engine:
             min_score=self.config.select.min_score, selected=self.counters["select"].finished,
             read=self.counters["canonical"].done, duplicates=dedup.rejected,
             extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
-                    "score": {"gold_cache": gold_cache_stats}})
+                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally}})
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
             "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],
