@@ -16,6 +16,9 @@ import re
 import sqlite3
 
 COLLATION = "NOCASE_UNICODE"
+# LIKE runs in Python here, holding the GIL: a long pattern with _ against a long value could
+# hold it for seconds. SQLite's own limit (SQLITE_LIMIT_LIKE_PATTERN_LENGTH) is 50,000.
+MAX_LIKE_PATTERN = 200
 
 
 def compare(a: str, b: str) -> int:
@@ -67,6 +70,8 @@ def _like(pattern: object, value: object, escape: object = None) -> int | None:
         return None
     if escape is not None and len(_text(escape)) != 1:
         raise ValueError("ESCAPE expression must be a single character")
+    if len(_text(pattern)) > MAX_LIKE_PATTERN:
+        raise ValueError(f"LIKE pattern longer than {MAX_LIKE_PATTERN} characters")
     head, middle, tail = _compile_like(_text(pattern), None if escape is None else _text(escape))
     text = _text(value).lower()
     if tail is None:  # no %: the whole value matches one segment
