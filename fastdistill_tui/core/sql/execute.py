@@ -154,7 +154,7 @@ class SqlExecutor:
         self.workers = workers
         self.connections_opened = 0
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._pending: deque[_Job] = deque()  # submission order = deadline order
         self._running: set[_Job] = set()
         self._slow = 0  # running jobs counted as slow
