@@ -75,9 +75,19 @@ def truncated_result(result: ExecResult) -> bool:
 
 
 NEW_FILE = "{dir}/created_by_attack.sqlite"
-# From the issue: ~10 s inside one step with 1 MB values; under the value cap it is ~1 s.
+# From the issue: ~10 s inside one step with 1 MB values (quadratic `instr`).
 INSTR_BOMB = ("WITH s(a,b) AS (SELECT hex(zeroblob({a})), hex(zeroblob({b}))||'1') "
               "SELECT " + "+".join(["instr(a,b)"] * 8) + " FROM s")
+
+
+def like_bomb(calls: int, op: str = "LIKE") -> str:
+    """`calls` LIKE (or GLOB) calls with a pattern at the length cap over a 240 KB value, all
+    in one VM step: ~60 ms a call here (distinct calls: SQLite computes a repeated constant
+    expression once)."""
+    wild = "%" if op == "LIKE" else "*"
+    return (f"WITH s(a, p) AS (SELECT hex(zeroblob(120000)), '{wild}' || hex(zeroblob(98)) "
+            f"|| '1{wild}') SELECT " + " + ".join(f"(substr(a, {i}) {op} p)"
+                                                   for i in range(1, calls + 1)) + " FROM s")
 
 
 def _wide(n: int, size: int) -> str:
@@ -146,12 +156,22 @@ CASES = [
     ("group_concat_explosion",
      "SELECT group_concat(hex(randomblob(1000))) FROM numbers a, numbers b", "timeout"),
     ("deep_parentheses", "SELECT " + "(" * 5000 + "1" + ")" * 5000, "exec_error"),
-    # Time: one step that outlasts the deadline (the issue's query, at and under the value cap).
-    ("instr_issue_query", INSTR_BOMB.format(a=500000, b=100000), "exec_error"),
-    ("instr_single_step", INSTR_BOMB.format(a=120000, b=60000), "timeout"),
-    # ~1 s in one step here: a timeout, or NULL where a machine runs it within the timeout.
-    ("printf_width", "SELECT printf('%.*c', 150000000, 'x')",
-     lambda r: r.error == "timeout" or r.rows == [(None,)]),
+    # Time inside one VM step, where neither the deadline check nor an interrupt reaches.
+    ("instr_issue_query", INSTR_BOMB.format(a=500000, b=100000), "exec_error"),  # value cap
+    ("instr_in_one_step", INSTR_BOMB.format(a=120000, b=60000), rows_are([(0,)])),  # linear
+    ("replace_in_one_step",
+     "SELECT length(replace(hex(zeroblob(120000)), hex(zeroblob(60000)) || '1', 'x'))",
+     rows_are([(240000,)])),
+    ("printf_width", "SELECT printf('%.*c', 150000000, 'x')", "exec_error"),
+    ("printf_literal_width", "SELECT printf('%.999999999c', 'x')", "exec_error"),
+    ("like_pattern_too_long",
+     "SELECT count(*) FROM singer WHERE name LIKE '%' || hex(zeroblob(200)) || '%'",
+     "exec_error"),
+    ("glob_pattern_too_long",
+     "SELECT count(*) FROM singer WHERE name GLOB '*' || hex(zeroblob(200)) || '*'",
+     "exec_error"),
+    # ~2 s of LIKE calls in one step here: a timeout, or the result on a much faster machine.
+    ("like_calls_in_one_step", like_bomb(32), lambda r: r.error == "timeout" or r.rows == [(0,)]),
     # Memory: wide rows of big values, values kept in registers, big sorts and queues.
     ("wide_hex_columns_100", _wide(100, 500000), "exec_error"),
     ("wide_hex_columns_300", _wide(300, 500000), "exec_error"),
@@ -303,17 +323,16 @@ async def test_aexecute_keeps_the_event_loop_free(tmp_path):
 
 
 async def test_single_step_overruns_get_a_hard_deadline(tmp_path):
-    """Some functions do all their work inside one VM step, where neither the progress handler
+    """Some expressions do all their work inside one VM step, where neither the progress handler
     nor an interrupt can stop them; the caller still gets "timeout" at the deadline (the thread
     finishes the step in the background). 0.1 s is far below what these steps take on any
-    machine (~1 s here), and a result that comes after the deadline is a timeout anyway."""
+    machine (~2 s here), and a result that comes after the deadline is a timeout anyway."""
     db = tmp_path / "m.sqlite"
     build_database(db)
     before = snapshot(tmp_path)
     timeout_s = 0.1
     executor = SqlExecutor(timeout_s=timeout_s, workers=2)
-    bombs = ["SELECT printf('%.*c', 150000000, 'x')",
-             INSTR_BOMB.format(a=120000, b=60000)]
+    bombs = [like_bomb(32), like_bomb(32, "GLOB")]
 
     async def timed(sql):
         started = time.monotonic()
@@ -346,11 +365,11 @@ def test_a_query_that_ends_after_its_deadline_is_a_timeout(tmp_path):
 async def test_slow_queries_do_not_starve_others(tmp_path):
     """Two steps that outlast their deadline hold both threads; an unrelated query submitted
     after them still gets its result (a thread is added beside each slow query), well before
-    the slow ones' steps end."""
+    the slow ones' steps end (~4 s here)."""
     db = tmp_path / "m.sqlite"
     build_database(db)
-    executor = SqlExecutor(timeout_s=2.0, workers=2)
-    slow = INSTR_BOMB.replace("instr(a,b)", "instr(a,b)+instr(a,b)").format(a=120000, b=60000)
+    executor = SqlExecutor(timeout_s=1.0, workers=2)
+    slow = like_bomb(64)
     try:
         stuck = [asyncio.ensure_future(executor.aexecute(str(db), slow)) for _ in range(2)]
         await asyncio.sleep(0.05)  # both are running
@@ -362,7 +381,7 @@ async def test_slow_queries_do_not_starve_others(tmp_path):
     finally:
         executor.close()
     assert quick.ok and quick.rows == [(1,)], quick
-    assert waited < 2.0  # not queued behind the slow steps until their deadline
+    assert waited < 1.0  # not queued behind the slow steps until their deadline
     assert grown > 2
     assert all(r.error == "timeout" for r in stuck_results)
 

@@ -150,7 +150,8 @@ def test_teacher_sql_scored_by_both_metrics(db):
 
 
 def test_one_number_parser():
-    assert parse_number("1\u00a0000") == parse_number("1,000") == parse_number(" 1\u202f000 ") == 1000
+    assert parse_number("1\u00a0000") == parse_number("1,000") == 1000
+    assert parse_number(" 1\u202f000 ") == 1000
     assert parse_number(33) == 33.0 and parse_number("-2.5e3") == -2500.0
     for not_a_number in ("nan", "inf", "1_000", "n/a", "", True, None):
         assert parse_number(not_a_number) is None
@@ -168,7 +169,8 @@ def test_logical_form_values_with_no_break_spaces(db):
 
 @pytest.mark.parametrize("sql, expected", [
     # SQLite reads a double-quoted word that names no column as a string.
-    ('SELECT Player FROM t WHERE Nationality = "united states"', lf(0, 0, [(2, 0, "united states")])),
+    ('SELECT Player FROM t WHERE Nationality = "united states"',
+     lf(0, 0, [(2, 0, "united states")])),
     ("SELECT Player FROM t WHERE \"guard\" = Position", lf(0, 0, [(3, 0, "guard")])),
     ('SELECT Player FROM t WHERE "Position" = "Nationality"', None),  # two columns
 ])

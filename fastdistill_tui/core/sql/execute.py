@@ -6,11 +6,12 @@ limited to zero databases.
 
 Time: every query's deadline runs from its submission (time spent queued counts). A watchdog
 thread answers "timeout" at the deadline and calls `Connection.interrupt()`; a progress handler
-checks the same deadline between VM steps. One step can still outlast both (e.g. `instr` over
-two long strings runs inside one step, up to about a second at MAX_VALUE_BYTES): so that a slow
-query never holds up the others, the watchdog adds a thread for each query running longer than
-SLOW_QUERY_S while others wait (at most MAX_EXTRA_THREADS). A query that ends after its
-deadline is a timeout, whatever it returned.
+checks the same deadline. SQLite checks both only between steps, so one step can outlast them:
+the functions whose single call could run for seconds are replaced or bounded
+(guarded_functions.py; LIKE/GLOB patterns are capped), and so that a slow query never holds up
+the others, the watchdog adds a thread beside each query running longer than SLOW_QUERY_S while
+others wait (at most MAX_EXTRA_THREADS). A query that ends after its deadline is a timeout,
+whatever it returned.
 
 Memory: one value may not exceed MAX_VALUE_BYTES, a result MAX_COLUMNS columns, the SQL text
 MAX_SQL_BYTES; SQLite's heap is capped at SQLITE_HEAP_LIMIT (process-wide: SQLite has one heap);
@@ -31,7 +32,7 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from . import unicode_case
+from . import guarded_functions, unicode_case
 from .clean import split_statements
 
 MAX_VALUE_BYTES = 256 << 10  # the longest string or blob a query may build, read or return
@@ -338,6 +339,10 @@ class SqlExecutor:
                 return _failure("denied", "not allowed: " + "; ".join(guard.denied[:3]), started)
             if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
                 return _timeout(self.timeout_s)
+            if str(exc) == "user-defined function raised exception":  # guarded_functions
+                return _failure("exec_error", f"{exc}: an argument over the sandbox's limits "
+                                "(printf width or precision, replace result, LIKE pattern)",
+                                started)
             return _failure("exec_error", str(exc), started)
         finally:
             cursor.close()
@@ -370,11 +375,13 @@ class SqlExecutor:
             conn.execute("PRAGMA query_only = ON")
             conn.execute("PRAGMA trusted_schema = OFF")
             conn.execute(f"PRAGMA hard_heap_limit = {SQLITE_HEAP_LIMIT}")  # lowers, never raises
+            guarded_functions.install(conn, MAX_VALUE_BYTES)
             unicode_case.install(conn)
             conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
             conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
             conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
             conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, unicode_case.MAX_LIKE_PATTERN)
             conn.set_authorizer(guard.authorize)
             conn.set_progress_handler(guard.past_deadline, PROGRESS_STEPS)
         except sqlite3.Error:

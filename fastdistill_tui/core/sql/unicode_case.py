@@ -15,9 +15,12 @@ import functools
 import re
 import sqlite3
 
+from .guarded_functions import sqlite_text
+
 COLLATION = "NOCASE_UNICODE"
-# LIKE runs in Python here, holding the GIL: a long pattern with _ against a long value could
-# hold it for seconds. SQLite's own limit (SQLITE_LIMIT_LIKE_PATTERN_LENGTH) is 50,000.
+# A LIKE/GLOB call costs up to (value length × pattern length) inside one VM step: SQLite's own
+# default limit of 50,000 allowed 15-25 s a call over 256 KB values; at 200, ~0.15 s. The
+# sandbox sets this as SQLITE_LIMIT_LIKE_PATTERN_LENGTH; the Python LIKE here checks it itself.
 MAX_LIKE_PATTERN = 200
 
 
@@ -39,41 +42,25 @@ def install(conn: sqlite3.Connection) -> None:
         conn.create_function("like", 3, _like, deterministic=True)
 
 
-def _text(value: object) -> str:
-    """A value as SQLite renders it as text (floats as %!.15g)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, float):
-        text = "%.15g" % value
-        if not any(c in text for c in ".en"):  # "n": inf and nan
-            return text + ".0"
-        if "e" in text and "." not in text:
-            mantissa, exponent = text.split("e")
-            return f"{mantissa}.0e{exponent}"
-        return text
-    return str(value)
-
-
 def _lower(value: object) -> str | None:
-    return None if value is None else _text(value).lower()
+    return None if value is None else sqlite_text(value).lower()
 
 
 def _upper(value: object) -> str | None:
-    return None if value is None else _text(value).upper()
+    return None if value is None else sqlite_text(value).upper()
 
 
 def _like(pattern: object, value: object, escape: object = None) -> int | None:
     """`value LIKE pattern [ESCAPE escape]`: % any run, _ one character, case-insensitive."""
     if pattern is None or value is None:
         return None
-    if escape is not None and len(_text(escape)) != 1:
+    if escape is not None and len(sqlite_text(escape)) != 1:
         raise ValueError("ESCAPE expression must be a single character")
-    if len(_text(pattern)) > MAX_LIKE_PATTERN:
+    if len(sqlite_text(pattern)) > MAX_LIKE_PATTERN:
         raise ValueError(f"LIKE pattern longer than {MAX_LIKE_PATTERN} characters")
-    head, middle, tail = _compile_like(_text(pattern), None if escape is None else _text(escape))
-    text = _text(value).lower()
+    head, middle, tail = _compile_like(sqlite_text(pattern),
+                                       None if escape is None else sqlite_text(escape))
+    text = sqlite_text(value).lower()
     if tail is None:  # no %: the whole value matches one segment
         return int(head.fullmatch(text) is not None)
     start = head.match(text)
