@@ -170,8 +170,8 @@ CASES = [
     ("glob_pattern_too_long",
      "SELECT count(*) FROM singer WHERE name GLOB '*' || hex(zeroblob(200)) || '*'",
      "exec_error"),
-    # ~2 s of LIKE calls in one step here: a timeout, or the result on a much faster machine.
-    ("like_calls_in_one_step", like_bomb(32), lambda r: r.error == "timeout" or r.rows == [(0,)]),
+    # ~1.5 s of LIKE calls in one step here: a timeout, or the result on a much faster machine.
+    ("like_calls_in_one_step", like_bomb(24), lambda r: r.error == "timeout" or r.rows == [(0,)]),
     # Memory: wide rows of big values, values kept in registers, big sorts and queues.
     ("wide_hex_columns_100", _wide(100, 500000), "exec_error"),
     ("wide_hex_columns_300", _wide(300, 500000), "exec_error"),
@@ -326,13 +326,13 @@ async def test_single_step_overruns_get_a_hard_deadline(tmp_path):
     """Some expressions do all their work inside one VM step, where neither the progress handler
     nor an interrupt can stop them; the caller still gets "timeout" at the deadline (the thread
     finishes the step in the background). 0.1 s is far below what these steps take on any
-    machine (~2 s here), and a result that comes after the deadline is a timeout anyway."""
+    machine (~1 s here), and a result that comes after the deadline is a timeout anyway."""
     db = tmp_path / "m.sqlite"
     build_database(db)
     before = snapshot(tmp_path)
     timeout_s = 0.1
     executor = SqlExecutor(timeout_s=timeout_s, workers=2)
-    bombs = [like_bomb(32), like_bomb(32, "GLOB")]
+    bombs = [like_bomb(16), like_bomb(16, "GLOB")]
 
     async def timed(sql):
         started = time.monotonic()
@@ -365,11 +365,11 @@ def test_a_query_that_ends_after_its_deadline_is_a_timeout(tmp_path):
 async def test_slow_queries_do_not_starve_others(tmp_path):
     """Two steps that outlast the slow-query threshold hold both threads; an unrelated query
     submitted after them still gets its result within its timeout (a thread is added beside each
-    slow query) instead of waiting for their steps to end (~4 s here, longer under load)."""
+    slow query) instead of waiting for their steps to end (~1.5 s here, longer under load)."""
     db = tmp_path / "m.sqlite"
     build_database(db)
     executor = SqlExecutor(timeout_s=3.0, workers=2)
-    slow = like_bomb(64)
+    slow = like_bomb(24)
     try:
         stuck = [asyncio.ensure_future(executor.aexecute(str(db), slow)) for _ in range(2)]
         await asyncio.sleep(0.05)  # both are running
