@@ -222,12 +222,13 @@ class Store:
 
     def done_sample_ids(self, run_id: str, final_teacher_failures: Iterable[str]) -> set[str]:
         """Samples a resume need not redo: all with a result, except those whose teacher
-        answer failed for a reason worth asking again."""
+        answer failed for a reason worth asking again, and those whose gold query timed out."""
         final = tuple(f"teacher_{reason}" for reason in final_teacher_failures)
         marks = ",".join("?" * len(final)) or "NULL"
         return {r[0] for r in self.conn.execute(
             "SELECT sample_id FROM results WHERE run_id = ? AND NOT (gold_ok = 1 AND"
-            f" teacher_ok = 0 AND reason NOT IN ({marks}))", (run_id, *final))}
+            f" teacher_ok = 0 AND reason NOT IN ({marks})) AND NOT (gold_ok = 0 AND"
+            " reason = 'gold_timeout')", (run_id, *final))}
 
     def result_flags(self, run_id: str) -> dict[str, tuple]:
         """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
