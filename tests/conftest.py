@@ -27,7 +27,16 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     for key in list(os.environ):
         if key.startswith("FASTDISTILL_") or key in ("OPENROUTER_API_KEY", "OPENAI_API_KEY"):
             monkeypatch.delenv(key)
+    # The default run trains the real student (minutes, a 98 MB download): tests opt in with
+    # a tiny model (tests/make_tiny_model.py) instead.
+    monkeypatch.setenv("FASTDISTILL_STUDENT_ENABLED", "0")
+    monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_smollm2", _no_fetch)
     return base
+
+
+def _no_fetch(cache):
+    raise AssertionError("a test tried to fetch the real student: set config.student.enabled = "
+                         "False, or point student.spec at a tiny model (tests/student_helpers.py)")
 
 
 @pytest.fixture
