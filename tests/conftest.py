@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fastdistill_tui.core.student import models as student_models
+
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
 SPIDER_DE_DEV = REPO_DIR.parent / "shared" / "data" / "spider-de-dev"
@@ -32,6 +34,9 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FASTDISTILL_STUDENT_ENABLED", "0")
     monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_smollm2", _no_fetch)
     return base
+
+
+REAL_FETCH_SMOLLM2 = student_models.fetch_smollm2
 
 
 def _no_fetch(cache):
