@@ -91,12 +91,20 @@ def eval_items(examples: list[Example]) -> list[WorkItem]:
     return items
 
 
-async def evaluate_student(phase: str, model: StudentModel, items: list[WorkItem], *,
+def fresh_item(item: WorkItem) -> WorkItem:
+    """A copy of an eval question with no outcome yet: each phase judges its own answers."""
+    return WorkItem(item.example, seq=item.seq, canonical_input=item.canonical_input,
+                    schema_hash=item.schema_hash, sample_id=item.sample_id,
+                    messages=item.messages)
+
+
+async def evaluate_student(phase: str, model: StudentModel, questions: list[WorkItem], *,
                            store: Store, run_id: str, evaluator: Evaluator, scorer: Scorer,
                            max_tokens: int, batch_size: int, blas: Blas,
                            cancel: threading.Event,
                            progress: Callable[[int, int], None]) -> EvalSummary:
     done = store.student_done_ids(run_id, phase)
+    items = [fresh_item(q) for q in questions]
     total, finished = len(items), 0
     todo = []
     for item in items:
