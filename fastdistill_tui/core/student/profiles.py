@@ -44,9 +44,9 @@ PROFILES = {
                           num_layers=16, lora_rank=8, lora_scale=20.0, max_seq_length=2048,
                           steps_per_eval=200, save_every=100, val_batches=25, max_tokens=256,
                           eval_limit=0),
-    "quick": TrainPlan("quick", "lora", iters=30, batch_size=4, learning_rate=2e-4,
+    "quick": TrainPlan("quick", "lora", iters=45, batch_size=4, learning_rate=5e-4,
                        num_layers=8, lora_rank=8, lora_scale=20.0, max_seq_length=512,
-                       steps_per_eval=30, save_every=10, val_batches=4, max_tokens=48,
+                       steps_per_eval=45, save_every=15, val_batches=4, max_tokens=48,
                        eval_limit=96),
 }
 

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 ADAPTER_FILE = "adapters.safetensors"
 PROGRESS_FILE = "progress.json"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Stopped(Exception):
@@ -38,6 +39,10 @@ class Channel:
         self.stop = False
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        if sys.platform.startswith("linux"):  # die with the engine (even a SIGKILLed one)
+            import ctypes
+
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stop = True
@@ -79,6 +84,7 @@ def prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
 def train(job: dict[str, Any], channel: Channel) -> None:
     import mlx.core as mx
     import mlx.optimizers as optim
+    import numpy as np
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.callbacks import TrainingCallback
     from mlx_lm.tuner.datasets import CacheDataset, ChatDataset
@@ -90,7 +96,10 @@ def train(job: dict[str, Any], channel: Channel) -> None:
     progress = read_progress(adapter_dir)
     start, total = progress["iteration"], job["iters"]
     model, tokenizer = load_model(job["model"], None)
-    mx.random.seed(job["seed"] + start)  # a resumed run draws other batches than its start
+    # mlx-lm shuffles batches with numpy: seeded, a run's training is reproducible (and a
+    # resumed run draws other batches than its start did)
+    np.random.seed(job["seed"] + start)
+    mx.random.seed(job["seed"] + start)
     model.freeze()
     lora = {"rank": job["lora_rank"], "scale": job["lora_scale"], "dropout": 0.0}
     if job["fine_tune_type"] == "full":
@@ -191,7 +200,7 @@ def generate(job: dict[str, Any], channel: Channel) -> None:
 
         generator = BatchGenerator(model, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
                                    completion_batch_size=size,
-                                   prefill_batch_size=min(size, 8))
+                                   prefill_batch_size=min(size, 32))
         uids = generator.insert(prompts, [max_tokens] * len(prompts))
         index_of = {uid: i for i, uid in enumerate(uids)}
         ids: dict[int, list[int]] = {uid: [] for uid in uids}
