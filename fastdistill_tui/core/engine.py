@@ -13,7 +13,6 @@ reports are written and the run ends resumable.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import secrets
 import threading
@@ -42,18 +41,13 @@ from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
-from .stages.registry import STAGES, STUDENT_EVAL_PHASES
+from .stages.registry import STAGES
 from .stages.rules import apply_rules
 from .stages.score import Scorer
 from .stages.select import select
-from .stages.student_eval import (EvalSummary, StudentModel, eval_items, evaluate_student,
-                                  model_key)
 from .stages.teacher import FINAL_FAILURES, StoredAnswers, TeacherStage
-from .stages.train import TrainOutcome, train_student
-from .student.blas import INSTALL_HINT, Blas, find_blas
-from .student.client import StudentError
 from .student.models import resolve_student
-from .student.profiles import TrainPlan, plan_for
+from .student_stages import run_student_stages
 from .store import ResultRow, Store
 from .types import GenParams
 
@@ -190,8 +184,8 @@ class Engine:
                 self.store.flush()
                 status = await self._after_stream(cancel)
                 if status == "completed" and self._student_dir is not None:
-                    status = await self._student_stages(dataset, evaluator, Scorer(judge),
-                                                        cancel)
+                    status = await run_student_stages(self, dataset, evaluator,
+                                                      Scorer(judge), cancel)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()
@@ -409,139 +403,6 @@ class Engine:
         self.log("info", f"exported {counts['train']} train / {counts['valid']} valid examples "
                          f"to {self.run_dir / 'mlx'}")
         return "completed"
-
-    # -- student: student_eval_pre -> train -> student_eval_post ------------------------------
-    async def _student_stages(self, dataset: Dataset, evaluator: Evaluator, scorer: Scorer,
-                              cancel: threading.Event) -> str:
-        student = self.config.student
-        plan = plan_for(student)
-        blas = find_blas(student.blas_threads or None)
-        if blas.name == "bundled":
-            self.log("warning", INSTALL_HINT)
-        split = self.config.dataset.eval_split or dataset.default_eval_split
-        examples = []
-        for example in dataset.iter_examples(split):
-            if plan.eval_limit and len(examples) >= plan.eval_limit:
-                break
-            examples.append(example)
-        items = eval_items(examples)
-        overlap = self.store.distilled_overlap(self.run_id, [i.sample_id for i in items])
-        base = StudentModel(self._student_dir, model_key(self._student_dir))
-        self._student_report = {
-            "model": student.spec, "model_dir": str(self._student_dir), "blas": blas.name,
-            "plan": dataclasses.asdict(plan), "eval_split": split,
-            "distilled_overlap": overlap, "disjoint_from_distilled": overlap == 0}
-        self.log("info", f"student {student.spec}: {plan.profile} profile, {blas.name} BLAS; "
-                         f"evaluating {len(items)} questions of the '{split}' split, "
-                         + ("disjoint from the distilled samples" if overlap == 0 else
-                            f"{overlap} of them also distilled (not disjoint)"))
-        try:
-            pre = await self._student_eval("student_eval_pre", base, items, plan, evaluator,
-                                           scorer, blas, cancel)
-            if pre.stopped:
-                return self._cancelled()
-            data_dir = self.run_dir / "mlx"
-            if sum(1 for line in open(data_dir / "train.jsonl", encoding="utf-8")
-                   if line.strip()) == 0:
-                self.log("warning", "no exported examples to train on: train and "
-                                    "student_eval_post skipped")
-                return "completed"
-            trained = await self._train(plan, base, data_dir, blas, cancel)
-            if trained.status == "stopped":
-                return self._cancelled()
-            tuned = dataclasses.replace(base, adapter=trained.adapter_dir,
-                                        adapter_key=trained.key)
-            post = await self._student_eval("student_eval_post", tuned, items, plan, evaluator,
-                                            scorer, blas, cancel)
-            if post.stopped:
-                return self._cancelled()
-        except StudentError as exc:
-            self._stop_message = (f"{exc}; the run is kept: resume with "
-                                  f"`fastdistill run --headless --resume {self.run_id}`")
-            return "student_failed"
-        self.log("info", f"student {student.spec} on {post.total} eval questions: exec-pass "
-                         f"{pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, gold-match "
-                         f"{pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
-        return "completed"
-
-    def _cancelled(self) -> str:
-        self._stop_message = (f"stopped by the user; resume with "
-                              f"`fastdistill run --headless --resume {self.run_id}`")
-        return "cancelled"
-
-    async def _student_eval(self, stage: str, model: StudentModel, items: list[WorkItem],
-                            plan: TrainPlan, evaluator: Evaluator, scorer: Scorer, blas: Blas,
-                            cancel: threading.Event) -> EvalSummary:
-        self._start_stage(stage)
-        counter = self.counters[stage]
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:
-            counter.done = done
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_INTERVAL_S or done == total:
-                last[0] = now
-                rate = done / max(now - counter.started, 1e-6)
-                self.emit(ev.StageProgress(self.run_id, stage=stage, done=done, total=total,
-                                           rate_per_s=rate,
-                                           eta_s=(total - done) / rate if rate > 0 else None))
-
-        summary = await evaluate_student(
-            STUDENT_EVAL_PHASES[stage], model, items, store=self.store, run_id=self.run_id,
-            evaluator=evaluator, scorer=scorer, max_tokens=plan.max_tokens,
-            batch_size=self.config.student.eval_batch_size, blas=blas, cancel=cancel,
-            progress=progress)
-        counter.done, counter.kept = summary.total, summary.exec_ok
-        counter.rejected = summary.total - summary.exec_ok
-        self._student_report[stage] = {"generated": summary.generated,
-                                       "seconds_generating": summary.seconds_generating}
-        if not summary.stopped:
-            self._finish_stage(stage)
-            self.emit(ev.StudentMetrics(self.run_id, phase=summary.phase, total=summary.total,
-                                        exec_pass_rate=summary.exec_pass_rate,
-                                        gold_match_rate=summary.gold_match_rate))
-        return summary
-
-    async def _train(self, plan: TrainPlan, model: StudentModel, data_dir: Path, blas: Blas,
-                     cancel: threading.Event) -> TrainOutcome:
-        self._start_stage("train")
-        counter = self.counters["train"]
-        session = {"first": 0.0, "from": 0, "val_loss": None}
-
-        def progress(message: dict[str, Any]) -> None:
-            if message["type"] == "val":
-                session["val_loss"] = message["val_loss"]
-                return
-            now, iteration = time.monotonic(), message["iteration"]
-            if not session["first"]:
-                session["first"], session["from"] = now, iteration
-            counter.done = iteration
-            done_here = iteration - session["from"]
-            eta = ((now - session["first"]) / done_here * (message["total"] - iteration)
-                   if done_here else None)
-            self.emit(ev.TrainProgress(self.run_id, iteration=iteration,
-                                       total_iterations=message["total"], loss=message["loss"],
-                                       val_loss=session["val_loss"],
-                                       tokens_per_s=message["tokens_per_s"], eta_s=eta))
-
-        outcome = await train_student(plan, model.path, model.key, data_dir,
-                                      adapters_root=self.config.data_dir / "adapters",
-                                      run_adapters=self.run_dir / "adapters", blas=blas,
-                                      cancel=cancel, progress=progress)
-        counter.done = counter.kept = outcome.iteration
-        if outcome.status == "reused":
-            self.log("info", f"reusing the finished adapter {outcome.adapter_dir}")
-        elif outcome.resumed_from:
-            self.log("info", f"training resumed at iteration {outcome.resumed_from}")
-        self._student_report["train"] = {
-            "status": outcome.status, "adapter_dir": str(outcome.adapter_dir),
-            "adapter_key": outcome.key, "iteration": outcome.iteration,
-            "total_iterations": outcome.total, "resumed_from": outcome.resumed_from,
-            "seconds": outcome.seconds, "tokens_per_s": outcome.tokens_per_s,
-            "loss_curve": outcome.losses, "val_loss_curve": outcome.val_losses}
-        if outcome.status != "stopped":
-            self._finish_stage("train")
-        return outcome
 
     # -- progress ---------------------------------------------------------------------------
     def _start_stage(self, name: str) -> None:
