@@ -74,7 +74,7 @@ def bench_train(args: argparse.Namespace, model: Path) -> None:
         os.environ["FASTDISTILL_BLAS"] = "bundled"
     blas = find_blas()
     plan = replace(PROFILES["quick"], iters=args.iters, steps_per_eval=10**6,
-                   save_every=10**6)
+                   save_every=10**6, val_batches=1)  # mlx-lm validates at 1 and at the end
     data = Path(args.data)
     print(f"BLAS {blas.name}; load average before: {load()}")
     with tempfile.TemporaryDirectory() as tmp:
