@@ -16,7 +16,7 @@ from pathlib import Path
 
 OPENBLAS = Path("/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0")
 INSTALL_HINT = ("no fast BLAS found: student training and generation run on mlx's bundled "
-                "reference BLAS, about 15-20x slower here. Install one: "
+                "reference BLAS, about 30x slower here. Install one: "
                 "`apt-get install libopenblas0-pthread` (Debian/Ubuntu) or "
                 "`pip install mkl` into this environment")
 
