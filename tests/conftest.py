@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fastdistill_tui.core.config import StudentConfig
 from fastdistill_tui.core.student import models as student_models
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -29,9 +30,12 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     for key in list(os.environ):
         if key.startswith("FASTDISTILL_") or key in ("OPENROUTER_API_KEY", "OPENAI_API_KEY"):
             monkeypatch.delenv(key)
-    # The default run trains the real student (minutes, a 98 MB download): tests opt in with
-    # a tiny model (tests/make_tiny_model.py) instead.
+    # The default run trains the real student (minutes, a 98 MB download): in tests the
+    # student is off unless a test turns it on, with a tiny model (tests/student_helpers.py),
+    # for configs from files and the environment and for Config() alike.
     monkeypatch.setenv("FASTDISTILL_STUDENT_ENABLED", "0")
+    defaults = StudentConfig.__init__.__defaults__
+    monkeypatch.setattr(StudentConfig.__init__, "__defaults__", (False, *defaults[1:]))
     monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_smollm2", _no_fetch)
     return base
 

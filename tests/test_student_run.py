@@ -30,6 +30,7 @@ def student_config(student) -> cfg.Config:
     config = cfg.Config()
     config.dataset.limit = 60
     s = config.student
+    s.enabled = True
     s.spec, s.profile, s.iters, s.learning_rate, s.num_layers = str(student), "quick", 8, 1e-3, 2
     s.save_every, s.steps_per_eval, s.max_seq_length, s.max_tokens = 2, 8, 256, 8
     s.eval_limit, s.eval_batch_size = EVAL_LIMIT, 4
@@ -114,6 +115,7 @@ def test_a_student_path_that_is_not_a_model_exits_2(tmp_path, monkeypatch, capsy
 
 def test_the_student_section_leaves_older_configs_hash_alone():
     config = cfg.Config()
+    config.student.enabled = True  # the real default (tests turn the student off)
     data = config.to_dict()
     del data["student"]
     data["run"] = {}

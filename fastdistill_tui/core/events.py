@@ -75,6 +75,10 @@ class RequestStats(Event):
     projected_cost: float = 0.0
     eta_s: float | None = None
     retries: int = 0
+    rate_limited: int = 0  # HTTP 429 answers so far
+    paused_s: float = 0.0  # seconds left of the server's Retry-After pause, 0 when none
+    judge_requests: int = 0  # the LLM judge's requests (not from the store) and their cost
+    judge_cost: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("RequestStats",))
@@ -129,7 +133,8 @@ class StudentMetrics(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable"
+    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable" |
+    #              "dataset_invalid" | "judge_unusable" | "failed" (an exception; resumable)
     exit_code: int
     seconds: float
     run_dir: str = ""

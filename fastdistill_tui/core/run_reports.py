@@ -36,6 +36,12 @@ def _reason(r: Row) -> str | None:
     return r["reason"]
 
 
+def _select_reason(r: Row, min_score: float) -> str:
+    if r["rejected_at"]:
+        return r["reason"]
+    return "gold_empty" if r["gold_empty"] else f"score_below_{min_score:g}"
+
+
 class WikiSQLTally:
     """The official WikiSQL metrics over samples with a logical form (whose gold executes)."""
 
@@ -61,7 +67,7 @@ class WikiSQLTally:
 def stage_views(min_score: float, selected: bool) -> list[StageView]:
     views = [
         StageView("gold_check", lambda r: True, lambda r: bool(r["gold_ok"]),
-                  lambda r: "gold_error", ("sample_id", "gold_ok", "gold_empty")),
+                  lambda r: r["reason"] or "gold_error", ("sample_id", "gold_ok", "gold_empty")),
         StageView("teacher", lambda r: bool(r["gold_ok"]), lambda r: bool(r["teacher_ok"]),
                   _reason, ("sample_id", "cache_key", "teacher_ok")),
         StageView("clean", _answered, lambda r: r["rejected_at"] != "clean", _reason,
@@ -79,7 +85,7 @@ def stage_views(min_score: float, selected: bool) -> list[StageView]:
     if selected:
         views += [
             StageView("select", lambda r: bool(r["gold_ok"]), lambda r: bool(r["selected"]),
-                      lambda r: r["reason"] if r["rejected_at"] else f"score_below_{min_score:g}",
+                      lambda r: _select_reason(r, min_score),
                       ("sample_id", "selected", "split")),
             StageView("export", lambda r: bool(r["selected"]), lambda r: True, _reason,
                       ("sample_id", "split", "sql")),
@@ -117,6 +123,8 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
         extra = dict(extras.get(view.stage) or {})
         if view.stage == "score" and wikisql.total:
             extra["wikisql"] = wikisql.report()
+        if view.stage == "select":  # answered and executed, but nothing to check them against
+            extra["dropped_gold_empty"] = tallies["select"].reasons["gold_empty"]
         report = tallies[view.stage].report(extra)
         artifacts.write_json(reports / f"{view.stage}.quality_report.json", report)
         artifacts.write_json(manifests / f"{view.stage}.manifest.json",

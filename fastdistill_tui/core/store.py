@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import SetupError
 from .types import Answer, Completion, Failure
 
 SCHEMA = """
@@ -166,13 +167,20 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=10000")
-        self.conn.executescript(SCHEMA)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=10000")
+            self.conn.executescript(SCHEMA)
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            where = getattr(exc, "filename", None) or self.path
+            raise SetupError(f"cannot open the run store: {reason}", path=str(where),
+                             hint="check that the data directory (XDG_DATA_HOME or "
+                                  "run.data_dir) is writable and the disk is not full") from None
         self._pending_samples: list[tuple] = []
         self._pending_answers: list[tuple] = []
         self._pending_results: list[tuple] = []
@@ -216,9 +224,13 @@ class Store:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def latest_unfinished_run(self, config_hash: str) -> str | None:
+        """The newest run of this config that did not complete: a rerun continues it (a
+        gate-failed run too, so that a rerun with the gate overridden picks up its answers; not
+        a dataset_invalid one, whose gold failures a fixed dataset must not inherit)."""
         row = self.conn.execute(
             "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled',"
-            " 'teacher_unreachable', 'student_failed') ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
+            " 'teacher_unreachable', 'failed', 'gate_failed', 'student_failed')"
+            " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
         return row[0] if row else None
 
     def set_run_status(self, run_id: str, status: str) -> None:
@@ -251,12 +263,27 @@ class Store:
 
     def done_sample_ids(self, run_id: str, final_teacher_failures: Iterable[str]) -> set[str]:
         """Samples a resume need not redo: all with a result, except those whose teacher
-        answer failed for a reason worth asking again."""
+        answer failed for a reason worth asking again, and those whose gold query timed out."""
         final = tuple(f"teacher_{reason}" for reason in final_teacher_failures)
         marks = ",".join("?" * len(final)) or "NULL"
         return {r[0] for r in self.conn.execute(
             "SELECT sample_id FROM results WHERE run_id = ? AND NOT (gold_ok = 1 AND"
-            f" teacher_ok = 0 AND reason NOT IN ({marks}))", (run_id, *final))}
+            f" teacher_ok = 0 AND reason NOT IN ({marks})) AND NOT (gold_ok = 0 AND"
+            " reason = 'gold_timeout')", (run_id, *final))}
+
+    def result_flags(self, run_id: str) -> dict[str, tuple]:
+        """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
+        rejected_at) of every stored result: what a resume counts for finished samples."""
+        return {row[0]: row[1:] for row in self.conn.execute(
+            "SELECT sample_id, gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,"
+            " rejected_at FROM results WHERE run_id = ?", (run_id,))}
+
+    def first_gold_failure(self, run_id: str) -> tuple[str, str]:
+        """(source file:line, detail) of the run's first sample whose gold SQL failed."""
+        row = self.conn.execute(
+            "SELECT s.source, r.detail FROM results r JOIN samples s USING (run_id, sample_id)"
+            " WHERE r.run_id = ? AND r.gold_ok = 0 ORDER BY s.seq LIMIT 1", (run_id,)).fetchone()
+        return (row[0], row[1] or "") if row else ("", "")
 
     # -- teacher cache ----------------------------------------------------------------------
     def get_answer(self, cache_key: str) -> Answer | None:
