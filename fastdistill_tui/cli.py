@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--dest", help="target directory (default: data dir/datasets)")
     get.add_argument("--url", help="archive URL (default: the official WikiSQL archive)")
     get.add_argument("--sha256", help="expected checksum of the archive")
+
+    models = sub.add_parser("models", help="student models")
+    models_sub = models.add_subparsers(dest="models_command")
+    fetch = models_sub.add_parser("get", help="fetch + convert a student into the cache")
+    fetch.add_argument("name", help="smollm2 | a Hugging Face id")
     return parser
 
 
@@ -76,8 +81,8 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--concurrency", type=int,
                      help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
                           "than there are samples)")
-    run.add_argument("--student", help="student model dir/id (training lands in a later "
-                                       "release; currently ignored with a warning)")
+    run.add_argument("--student", metavar="SPEC",
+                     help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
     run.add_argument("--no-student", action="store_true", help="skip training and student eval")
     run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
                      help="continue past a failed gate (e.g. teacher_eval)")
@@ -93,6 +98,8 @@ def load_run_config(args: argparse.Namespace) -> cfg.Config:
         "dataset.limit": (args.limit, "--limit"), "teacher.spec": (args.teacher, "--teacher"),
         "teacher.base_url": (args.base_url, "--base-url"),
         "teacher.concurrency": (args.concurrency, "--concurrency"),
+        "student.spec": (args.student, "--student"),
+        "student.enabled": (False if args.no_student else None, "--no-student"),
     }
     if args.resume:  # they apply to the run's own config (resumed_config)
         del flags["teacher.base_url"], flags["teacher.concurrency"]
@@ -115,7 +122,8 @@ def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[s
     --base-url and --concurrency (a moved or bigger server) and --override-gate."""
     config = cfg.config_from_dict(stored, f"run {run_id}")
     fixed = {"--dataset": args.dataset, "--split": args.split, "--limit": args.limit,
-             "--teacher": args.teacher, "--config": args.config}
+             "--teacher": args.teacher, "--config": args.config, "--student": args.student,
+             "--no-student": args.no_student or None}
     given = [flag for flag, value in fixed.items() if value is not None]
     if given:
         raise InputError(f"{', '.join(given)} cannot change a run being resumed",
@@ -184,6 +192,16 @@ class HeadlessPrinter:
             self.say(f"gate {event.gate} ({when}) {verdict}: {parts}")
         elif kind == "GateDecided" and event.overridden:
             self.say(f"gate {event.gate} overridden ({event.by})")
+        elif kind == "TrainProgress":
+            if event.ts - self.last >= self.every_s or event.iteration == event.total_iterations:
+                self.last = event.ts
+                val = "" if event.val_loss is None else f" val {event.val_loss:.3f}"
+                eta = "" if event.eta_s is None else f" ETA {format_seconds(event.eta_s)}"
+                self.say(f"[train] iteration {event.iteration}/{event.total_iterations} loss "
+                         f"{event.loss:.3f}{val} {event.tokens_per_s:.0f} tok/s{eta}")
+        elif kind == "StudentMetrics":
+            self.say(f"student ({event.phase}) on {event.total} eval questions: exec-pass "
+                     f"{event.exec_pass_rate:.3f}, gold-match {event.gold_match_rate:.3f}")
         elif kind == "Log":
             self.say(f"{event.level}: {event.message}")
 
@@ -281,14 +299,17 @@ def resolve_run(args: argparse.Namespace, config: cfg.Config,
         config = resumed_config(args, config, json.loads(run["config_json"]), run_id)
     else:
         run_id = store.latest_unfinished_run(config.config_hash())
-    if args.student and not args.no_student:
-        print("warning: student training and evaluation are not in this release; "
-              "--student is ignored", file=sys.stderr)
     return config, run_id, run_id is not None
 
 
 def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
     printer = HeadlessPrinter(sys.stderr)
+    if engine.config.student.enabled:
+        from .core.student.models import local_path
+
+        if local_path(engine.config.student.spec, cfg.cache_dir()) is None:
+            printer.say(f"fetching the student model {engine.config.student.spec} (once; the "
+                        "only network use of a default run) ...")
     events_out: TextIO | None = None
     if args.events == "-":
         events_out = sys.stdout
@@ -440,11 +461,22 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .core.student.models import resolve_student
+
+    if args.models_command != "get":
+        print("usage: fastdistill models get smollm2", file=sys.stderr)
+        return 2
+    print(f"fetching {args.name} (once; later runs use the cache) ...", file=sys.stderr)
+    print(resolve_student(args.name, cfg.cache_dir()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
-                "data": cmd_data}
+                "data": cmd_data, "models": cmd_models}
     try:
         if args.command is None:
             return cmd_run(args)

@@ -205,7 +205,7 @@ CASES: dict[str, Case] = {
                                "{t}/config.toml:2: field 'teacher.model'",
                                setup=config_file("[teacher]\nmodel = 'x'\n")),
     "unknown config section": Case(["run", "--headless", "--config", "{t}/config.toml"],
-                                   "'student'", setup=config_file("[student]\nx = 1\n")),
+                                   "'studnet'", setup=config_file("[studnet]\nx = 1\n")),
     "--config missing": Case(["run", "--headless", "--config", "{t}/missing.toml"],
                              "{t}/missing.toml"),
     "wrong type in config": Case(["run", "--headless", "--config", "{t}/config.toml"],

@@ -39,7 +39,9 @@ def test_unknown_key_names_key_and_file(tmp_path):
 
 
 def test_unknown_section_and_nested_gate_key(tmp_path):
-    with pytest.raises(ConfigError, match="'student'"):
+    with pytest.raises(ConfigError, match="'studnet'"):
+        cfg.load_config(write(tmp_path, "[studnet]\nx = 1\n"), env={})
+    with pytest.raises(ConfigError, match="'student.x'"):
         cfg.load_config(write(tmp_path, "[student]\nx = 1\n"), env={})
     with pytest.raises(ConfigError, match="gates.teacher_eval.min_totl"):
         cfg.load_config(write(tmp_path, "[gates.teacher_eval]\nmin_totl = 1\n"), env={})

@@ -205,6 +205,7 @@ def test_unknown_config_key_exits_2_naming_file_and_key(tmp_path, capsys):
 def test_cancel_drains_then_resume_completes(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)
     config = Config()
+    config.student.enabled = False
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.concurrency = 4

@@ -95,6 +95,29 @@ class SelectConfig:
 
 
 @dataclass
+class StudentConfig:
+    """The student trained on the exported set and evaluated before and after (DESIGN §6).
+    Training knobs left at 0/"" take the profile's value (student/profiles.py)."""
+
+    enabled: bool = True
+    spec: str = "smollm2"  # smollm2 | an mlx-lm model directory | a Hugging Face id
+    profile: str = "auto"  # auto (quick on CPU-only machines, else standard) | quick | standard
+    fine_tune_type: str = ""  # lora | full
+    iters: int = 0
+    batch_size: int = 0
+    learning_rate: float = 0.0
+    num_layers: int = 0  # layers adapted/trained, counted from the top
+    lora_rank: int = 0
+    max_seq_length: int = 0
+    steps_per_eval: int = 0
+    save_every: int = 0
+    max_tokens: int = 0  # generation cap for the student's answers
+    eval_limit: int = -1  # questions of the eval split evaluated; -1 = the profile's, 0 = all
+    eval_batch_size: int = 64  # sequences generated together
+    blas_threads: int = 0  # 0 = the CPU count (capped at 8)
+
+
+@dataclass
 class RunConfig:
     data_dir: str = ""  # "" = platformdirs user data dir
     override_gates: list[str] = field(default_factory=list)
@@ -104,6 +127,7 @@ OPERATIONAL_SETTINGS = {
     "teacher": ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm",
                 "tpm", "price_in_per_m", "price_out_per_m", "transport"),
     "eval": ("workers", "judge_base_url", "judge_api_key_env"),
+    "student": ("eval_batch_size", "blas_threads"),
 }
 
 
@@ -123,6 +147,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
 
     def __post_init__(self) -> None:
         self.origins: dict[str, Origin] = {}  # "teacher.concurrency" -> where it was set
@@ -146,6 +171,8 @@ class Config:
         for section, keys in OPERATIONAL_SETTINGS.items():
             for key in keys:
                 data[section].pop(key)
+        if data["student"] == _outputs_only(STUDENT_DEFAULTS):
+            del data["student"]  # configs from before the student keep their hash (auto-resume)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -156,6 +183,17 @@ class Config:
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+
+#: The declared defaults of [student] (as written in the class, whatever a caller patches).
+STUDENT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudentConfig)}
+
+
+def _outputs_only(student: dict[str, Any]) -> dict[str, Any]:
+    data = dict(student)
+    for key in OPERATIONAL_SETTINGS["student"]:
+        data.pop(key)
+    return data
 
 
 def config_dir() -> Path:
@@ -388,7 +426,19 @@ def validate(config: Config, path: str | None = None) -> Config:
         (config.dataset.limit >= 0, "dataset.limit", "must be ≥ 0 (0 = all)"),
         (0.0 <= s.min_score <= 1.0, "select.min_score", "must be in [0, 1]"),
         (0.0 <= s.valid_fraction < 1.0, "select.valid_fraction", "must be in [0, 1)"),
+        (config.student.profile in ("auto", "quick", "standard"), "student.profile",
+         "must be auto, quick or standard"),
+        (config.student.fine_tune_type in ("", "lora", "full"), "student.fine_tune_type",
+         "must be lora or full"),
+        (config.student.eval_limit >= -1, "student.eval_limit", "must be ≥ 0 (0 = all)"),
+        (config.student.eval_batch_size >= 1, "student.eval_batch_size", "must be ≥ 1"),
     ]
+    for name in ("iters", "batch_size", "num_layers", "lora_rank", "max_seq_length",
+                 "steps_per_eval", "save_every", "max_tokens", "blas_threads"):
+        checks.append((getattr(config.student, name) >= 0, f"student.{name}",
+                       "must be ≥ 0 (0 = the profile's value)"))
+    checks.append((config.student.learning_rate >= 0, "student.learning_rate",
+                   "must be ≥ 0 (0 = the profile's value)"))
     in_process = t.spec.strip().partition(":")[0] in ("builtin", "mlx")
     checks.append((not (t.base_url and in_process), "teacher.base_url",
                    f"the {t.spec.partition(':')[0]} teacher runs in this process and has no "

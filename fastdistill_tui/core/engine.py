@@ -48,21 +48,22 @@ from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
+from .stages.registry import STAGES, STUDENT_STAGES
 from .stages.rules import apply_rules
 from .stages.score import Scorer
 from .stages.select import select
 from .stages.teacher import FINAL_FAILURES, StoredAnswers, TeacherStage
+from .student.models import resolve_student
+from .student_stages import run_student_stages
 from .store import ResultRow, Store
 from .types import GenParams
 
-#: Stage names in pipeline order, as they appear in events and reports.
-STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
-          "select", "export")
 PROGRESS_INTERVAL_S = 0.5
 FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
 EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
-              "judge_unusable": 2, "gate_failed": 3, "cancelled": 130, "failed": 1}
+              "judge_unusable": 2, "gate_failed": 3, "cancelled": 130, "failed": 1,
+              "student_failed": 1}
 CANCEL_POLL_S = 0.1  # how often a stop request is passed on to requests waiting to retry
 
 #: A stage's total is what the stage named here passes on (its total less its rejections);
@@ -91,7 +92,7 @@ class RunOutcome:
     run_id: str
     run_dir: Path
     status: str  # completed | gate_failed | cancelled | teacher_unreachable | dataset_invalid
-    #              | judge_unusable | failed
+    #              | judge_unusable | failed | student_failed
     exit_code: int
     message: str = ""
 
@@ -167,6 +168,8 @@ class Engine:
         self._done_flags: dict[str, tuple] = {}  # resume: stored outcome per finished sample
         self._judge: StoredAnswers | None = None
         self._judge_tally: dict[str, Any] = {}  # the LLM judge's asked/unusable counts
+        self._student_dir: Path | None = None  # the student's mlx-lm model, when enabled
+        self._student_report: dict[str, Any] = {}  # what the student stages did, for reports
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -202,6 +205,10 @@ class Engine:
             judge_provider = make_judge(config) if config.eval.judge == "llm" else None
         except ConfigError as exc:
             raise blame(config, exc) from None
+        if config.student.enabled:  # before anything is written: a fetch failure exits 2 here
+            dataset.check_split(config.dataset.eval_split or dataset.default_eval_split)
+            self._student_dir = await asyncio.to_thread(resolve_student, config.student.spec,
+                                                        cache_dir())
         # one process per config (two would pay for every answer twice), and per run
         with hold_config_lock(config.data_dir / "locks", config.config_hash(),
                               lambda: self.store.latest_unfinished_run(config.config_hash())), \
@@ -245,7 +252,9 @@ class Engine:
                                         dataset=f"{config.dataset.spec} [{split}]",
                                         teacher=f"{provider.name}:{provider.model}",
                                         total=self._plan.samples, resumed=self.resume,
-                                        run_dir=str(self.run_dir), stages=list(STAGES)))
+                                        run_dir=str(self.run_dir),
+                                        stages=[s for s in STAGES if config.student.enabled
+                                                or s not in STUDENT_STAGES]))
                 if judge_provider is not None:
                     judge = self._judge = StoredAnswers(
                         judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
@@ -258,6 +267,9 @@ class Engine:
                 self._check_judge(scorer)
                 self.store.flush()
                 status = await self._after_stream(cancel)
+                if status == "completed" and self._student_dir is not None:
+                    status = await run_student_stages(self, dataset, evaluator,
+                                                      Scorer(judge), cancel)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()
@@ -737,7 +749,8 @@ class Engine:
             min_score=self.config.select.min_score, selected=self.counters["select"].finished,
             read=self.counters["canonical"].done, duplicates=dedup.rejected,
             extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
-                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally}})
+                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally}},
+            student=self._student_report)
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
             "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],

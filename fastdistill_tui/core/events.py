@@ -117,8 +117,9 @@ class TrainProgress(Event):
     iteration: int
     total_iterations: int
     loss: float | None = None
-    val_loss: float | None = None
+    val_loss: float | None = None  # the latest validation loss
     tokens_per_s: float = 0.0
+    eta_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("TrainProgress",))

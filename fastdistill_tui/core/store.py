@@ -87,6 +87,30 @@ CREATE TABLE IF NOT EXISTS results (
     lf_exec_match INTEGER,
     PRIMARY KEY (run_id, sample_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS student_answers (
+    cache_key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    truncated INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS student_results (
+    run_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    cache_key TEXT NOT NULL,
+    sql TEXT,
+    exec_ok INTEGER NOT NULL,
+    gold_match INTEGER NOT NULL,
+    score REAL NOT NULL,
+    rejected_at TEXT,
+    reason TEXT,
+    detail TEXT NOT NULL,
+    marks TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, sample_id)
+) WITHOUT ROWID;
 """
 
 
@@ -111,6 +135,23 @@ class ResultRow:
     marks: dict[str, float]
     lf_match: bool | None = None  # WikiSQL metrics; None when the sample has no logical form
     lf_exec_match: bool | None = None
+
+
+@dataclass
+class StudentResultRow:
+    """One eval-split question answered by the student, before (pre) or after (post) training."""
+
+    sample_id: str
+    seq: int
+    cache_key: str
+    sql: str | None
+    exec_ok: bool
+    gold_match: bool
+    score: float
+    rejected_at: str | None
+    reason: str | None
+    detail: str
+    marks: dict[str, float]
 
 
 SCHEMA_VERSION = 2
@@ -188,7 +229,7 @@ class Store:
         a dataset_invalid one, whose gold failures a fixed dataset must not inherit)."""
         row = self.conn.execute(
             "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled',"
-            " 'teacher_unreachable', 'failed', 'gate_failed')"
+            " 'teacher_unreachable', 'failed', 'gate_failed', 'student_failed')"
             " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
         return row[0] if row else None
 
@@ -312,6 +353,56 @@ class Store:
         self._pending_samples.clear()
         self._pending_answers.clear()
         self._pending_results.clear()
+
+    # -- student ----------------------------------------------------------------------------
+    def get_student_answer(self, cache_key: str) -> dict[str, Any] | None:
+        """A generated student answer, cached across runs like the teacher's (same model,
+        adapter, prompt and generation settings give the same greedy text)."""
+        row = self.conn.execute("SELECT text, tokens_in, tokens_out, truncated FROM"
+                                " student_answers WHERE cache_key = ?", (cache_key,)).fetchone()
+        if row is None:
+            return None
+        return {"text": row[0], "tokens_in": row[1], "tokens_out": row[2],
+                "truncated": bool(row[3])}
+
+    def put_student_result(self, run_id: str, phase: str, r: StudentResultRow, *,
+                           answer: dict[str, Any] | None = None) -> None:
+        """One evaluated student answer (and, when freshly generated, the answer itself),
+        committed together so a stopped evaluation resumes where it stopped."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            if answer is not None:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO student_answers VALUES (?,?,?,?,?,?)",
+                    (r.cache_key, answer["text"], answer["tokens_in"], answer["tokens_out"],
+                     int(answer["truncated"]), time.time()))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO student_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, phase, r.sample_id, r.seq, r.cache_key, r.sql, int(r.exec_ok),
+                 int(r.gold_match), r.score, r.rejected_at, r.reason, r.detail,
+                 json.dumps(r.marks)))
+
+    def student_done_ids(self, run_id: str, phase: str) -> set[str]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT sample_id FROM student_results WHERE run_id = ? AND phase = ?",
+            (run_id, phase))}
+
+    def student_results(self, run_id: str, phase: str) -> Iterable[dict[str, Any]]:
+        """The phase's evaluated answers in sample_id order (the order manifests hash in)."""
+        cur = self.conn.execute("SELECT * FROM student_results WHERE run_id = ? AND phase = ?"
+                                " ORDER BY sample_id", (run_id, phase))
+        names = [d[0] for d in cur.description]
+        return (dict(zip(names, values)) for values in cur)
+
+    def distilled_overlap(self, run_id: str, sample_ids: Iterable[str]) -> int:
+        """How many of sample_ids were distilled (selected) in this run: 0 for a disjoint
+        eval split."""
+        ids = list(sample_ids)
+        if not ids:
+            return 0
+        selected = {r[0] for r in self.conn.execute(
+            "SELECT sample_id FROM results WHERE run_id = ? AND selected = 1", (run_id,))}
+        return sum(1 for i in ids if i in selected)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()
