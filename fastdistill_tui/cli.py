@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -21,6 +22,7 @@ from . import __version__
 from .core import config as cfg
 from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
 from .core.events import Event, event_to_json
+from .core.gates import GateDecision
 
 if TYPE_CHECKING:  # the engine and store load only when a command needs them
     from .core.engine import Engine
@@ -36,29 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastdistill",
         description="Distil a teacher LLM into a small student on execution-checked Text2SQL.")
     parser.add_argument("--version", action="version", version=f"fastdistill {__version__}")
+    add_run_options(parser)  # `fastdistill [options]` opens the app on a run
     sub = parser.add_subparsers(dest="command")
-
-    run = sub.add_parser("run", help="run the pipeline")
-    run.add_argument("--headless", action="store_true",
-                     help="no TUI: progress on stderr, events as JSONL with --events")
-    run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
-    run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
-    run.add_argument("--split", help="dataset split to distil")
-    run.add_argument("--limit", type=int, help="first N samples (after dedup); 0 = all")
-    run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
-                                       "ollama:MODEL | mlx:PATH")
-    run.add_argument("--base-url", help="server URL for openai/ollama specs")
-    run.add_argument("--concurrency", type=int,
-                     help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
-                          "than there are samples)")
-    run.add_argument("--student", metavar="SPEC",
-                     help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
-    run.add_argument("--no-student", action="store_true", help="skip training and student eval")
-    run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
-                     help="continue past a failed gate (e.g. teacher_eval)")
-    run.add_argument("--events", metavar="FILE|-", help="write JSONL events to FILE or stdout")
-    run.add_argument("--resume", metavar="RUN_ID", help="continue a run")
-
+    add_run_options(sub.add_parser("run", help="run the pipeline (the app unless --headless)"))
     report = sub.add_parser("report", help="quality + timing summary of a run")
     report.add_argument("run_id", nargs="?", help="run id (default: the latest run)")
     report.add_argument("--json", action="store_true", help="machine-readable output")
@@ -83,6 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = models_sub.add_parser("get", help="fetch + convert a student into the cache")
     fetch.add_argument("name", help="smollm2 | a Hugging Face id")
     return parser
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """The options of a run; the app and `run --headless` take the same ones."""
+    run.add_argument("--headless", action="store_true",
+                     help="no TUI: progress on stderr, events as JSONL with --events")
+    run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
+    run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
+    run.add_argument("--split", help="dataset split to distil")
+    run.add_argument("--limit", type=int, help="first N samples (after dedup); 0 = all")
+    run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
+                                       "ollama:MODEL | mlx:PATH")
+    run.add_argument("--base-url", help="server URL for openai/ollama specs")
+    run.add_argument("--concurrency", type=int,
+                     help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
+                          "than there are samples)")
+    run.add_argument("--student", metavar="SPEC",
+                     help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
+    run.add_argument("--no-student", action="store_true", help="skip training and student eval")
+    run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
+                     help="continue past a failed gate (e.g. teacher_eval)")
+    run.add_argument("--events", metavar="FILE|-", help="write JSONL events to FILE or stdout")
+    run.add_argument("--resume", metavar="RUN_ID", help="continue a run")
 
 
 def load_run_config(args: argparse.Namespace) -> cfg.Config:
@@ -174,7 +179,7 @@ class HeadlessPrinter:
         elif kind == "RunStarted":
             verb = "resuming" if event.resumed else "starting"
             self.say(f"{verb} run {event.run_id}: dataset {event.dataset}, teacher "
-                     f"{event.teacher}, {event.total} rows")
+                     f"{event.teacher}, {event.total} samples")
         elif kind == "StageFinished":
             self.progress[event.stage] = (event.total, event.total)
             self.finished.add(event.stage)
@@ -253,12 +258,9 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def headless_gate_policy(event: Any) -> bool:
+def headless_gate_policy(event: Any) -> GateDecision:
     """Headless has nobody to ask: a failed gate stops the run unless overridden up front."""
-    return False
-
-
-headless_gate_policy.who = "policy"  # type: ignore[attr-defined]
+    return GateDecision(False, "policy")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -266,9 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .core.store import Store
 
     if not args.headless:
-        print("the TUI is not part of this release yet; use `fastdistill run --headless`",
-              file=sys.stderr)
-        return 2
+        return cmd_app(args)
     config = load_run_config(args)
     store = Store(store_path(config))
     try:
@@ -359,6 +359,28 @@ def aborted(run_id: str, store: Store, printer: HeadlessPrinter) -> int:
     printer.say(f"aborted: run {run_id} stopped at once; the answers received so far are "
                 f"kept; resume with `fastdistill run --headless --resume {run_id}`")
     return 130
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """The app on a run of these options; what headless prints last is printed after it."""
+    from .app import create_app
+    from .core.store import Store
+
+    app = create_app(args)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the app needs a terminal, and stdin or stdout is not one",
+                         field="--headless", hint="add --headless to run without the app")
+    app.run()
+    if app.aborted:  # leave now, not after the requests in flight: the run stays resumable
+        request = app.run_request
+        store = Store(store_path(request.config))
+        code = aborted(request.run_id, store, HeadlessPrinter(sys.stderr))
+        store.close()
+        sys.stderr.flush()
+        os._exit(code)
+    if app.result.line:
+        print(app.result.line, file=sys.stderr)
+    return app.return_code or 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -455,10 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
                 "data": cmd_data, "models": cmd_models}
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
+        if args.command is None:
+            return cmd_run(args)
         return handlers[args.command](args)
     except FastDistillError as exc:
         print(f"error: {exc}" if exc.exit_code else str(exc), file=sys.stderr)

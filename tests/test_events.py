@@ -6,7 +6,7 @@ from fastdistill_tui.core import events as ev
 
 SAMPLES = [
     ev.RunStarted("r1", config_hash="abc", dataset="bundled [train]", teacher="builtin:rules-v1",
-                  total=10, resumed=True, run_dir="/tmp/x"),
+                  total=10, resumed=True, run_dir="/tmp/x", stages=["canonical", "teacher"]),
     ev.StageStarted("r1", stage="teacher"),
     ev.StageProgress("r1", stage="teacher", done=3, total=10, kept=2, rejected=1,
                      rate_per_s=1.5, eta_s=4.0),
@@ -14,7 +14,7 @@ SAMPLES = [
     ev.RequestStats("r1", cached=1, fresh=2, failed=1, in_flight=3, tokens_in=100,
                     tokens_out=20, cost=0.01, requests_per_min=5.0, tokens_per_min=50.0,
                     projected_cost=0.1, eta_s=None, retries=2),
-    ev.TimingUpdated("r1", transitions={"raw__to__canonical": {"p50": 0.001, "share": 0.5}}),
+    ev.TimingUpdated("r1", stages={"teacher": {"p50": 0.001, "p90": 0.002, "share": 0.5}}),
     ev.GateEvaluated("r1", gate="teacher_eval", passed=False,
                      metrics={"exec_pass_rate": {"value": 0.2, "threshold": 0.5,
                                                  "passed": False}}, early=True),

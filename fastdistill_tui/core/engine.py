@@ -4,22 +4,27 @@ teacher-eval gate as a barrier, then runs the barrier stages and writes the arti
     outcome = await Engine(config, store).run(sink, decide_gate, cancel)
 
 `sink(event)` receives every event (also written to the run's events.jsonl);
-`decide_gate(GateEvaluated) -> bool` is asked only when a gate fails and no override is
-configured (its `who` attribute, if any, is recorded as the decider); `cancel` is a
-threading.Event: once set, no new request is sent, what is in flight finishes and is persisted,
-reports are written and the run ends resumable.
+`decide_gate(GateEvaluated) -> GateDecision` (a plain or an async function; a bare bool counts
+as the user's) is asked only when a gate fails and no override is configured; `cancel` is a
+threading.Event: once set, no new request is sent, a pending gate question is dropped, what is
+in flight finishes and is persisted, reports are written and the run ends resumable.
+
+The coroutine blocks its loop at times (the validation pass, SQLite commits, select/export,
+reports): a UI runs it on a thread of its own (docs/ARCHITECTURE.md, "Running the engine").
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import secrets
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,8 +34,8 @@ from .config import Config, blame, cache_dir, judge_teacher_config, redact_url
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
 from .errors import ConfigError, FastDistillError, InputError
-from .gates import (TEACHER_EVAL, TeacherQuality, describe_failure, evaluate_teacher_gate,
-                    override_hint)
+from .gates import (TEACHER_EVAL, GateDecision, TeacherQuality, describe_failure,
+                    evaluate_teacher_gate, override_hint)
 from .providers import endpoint_for, make_judge, make_provider
 from .providers.base import Provider
 from .run_lock import hold_config_lock, hold_run_lock
@@ -43,7 +48,7 @@ from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
-from .stages.registry import STAGES
+from .stages.registry import STAGES, STUDENT_STAGES
 from .stages.rules import apply_rules
 from .stages.score import Scorer
 from .stages.select import select
@@ -61,8 +66,25 @@ EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
               "student_failed": 1}
 CANCEL_POLL_S = 0.1  # how often a stop request is passed on to requests waiting to retry
 
+#: A stage's total is what the stage named here passes on (its total less its rejections);
+#: the first stages' totals come from the validation pass.
+TOTAL_FROM = {"teacher": "gold_check", "clean": "teacher", "rules": "clean", "execeval": "rules",
+              "score": "gold_check", "select": "score", "export": "select"}
+#: Stages timed per sample (own work, not waiting), in the order the timing bars show them.
+TIMED_STAGES = ("gold_check", "teacher", "clean", "rules", "execeval", "score")
+DECISION_POLL_S = 0.1  # how often a pending gate question looks at the cancel event
+
 Sink = Callable[[ev.Event], None]
-GateDecider = Callable[[ev.GateEvaluated], bool]
+GateDecider = Callable[[ev.GateEvaluated], GateDecision | Awaitable[GateDecision]]
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """What the validation pass counted: rows the producer will read (up to --limit) and the
+    samples left after dedup and --limit, so progress has totals from the first event."""
+
+    rows_read: int
+    samples: int
 
 
 @dataclass
@@ -92,6 +114,30 @@ def run_dir_for(config: Config, run_id: str) -> Path:
     return config.runs_dir / run_id
 
 
+def plan_split(dataset: Dataset, split: str, limit: int) -> SplitPlan:
+    """Read (and so validate) the whole split once, counting as the producer will: rows up to
+    the one that reaches --limit, samples after dedup and --limit."""
+    seen: set[str] = set()
+    rows_read = 0
+    for example in dataset.iter_examples(split):
+        if limit and len(seen) >= limit:
+            continue  # keep reading: every row is validated, limit or not
+        rows_read += 1
+        item = WorkItem(example)
+        canonicalize(item)
+        assign_sample_id(item)
+        seen.add(item.sample_id)
+    return SplitPlan(rows_read, len(seen))
+
+
+@contextmanager
+def timed(own: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the seconds spent in the block to own[name]."""
+    started = time.perf_counter()
+    yield
+    own[name] = own.get(name, 0.0) + time.perf_counter() - started
+
+
 class Engine:
     def __init__(self, config: Config, store: Store, *, run_id: str | None = None,
                  resume: bool = False, provider: Provider | None = None,
@@ -115,9 +161,10 @@ class Engine:
         self._stop_reason: str | None = None  # "gate_failed" | "teacher_unreachable"
         self._stop_message = ""
         self._early_gate_done = False
-        self._decide_gate: GateDecider = lambda event: False
+        self._decide_gate: GateDecider = lambda event: GateDecision(False, "policy")
+        self._cancel = threading.Event()
+        self._plan = SplitPlan(0, 0)
         self._sink_failed = False
-        self._total_rows = 0
         self._done_flags: dict[str, tuple] = {}  # resume: stored outcome per finished sample
         self._judge: StoredAnswers | None = None
         self._judge_tally: dict[str, Any] = {}  # the LLM judge's asked/unusable counts
@@ -150,9 +197,8 @@ class Engine:
         split = config.dataset.split or dataset.default_split
         dataset.check_split(split)
         # One validating pass before anything is written or paid for: a malformed row 90,000
-        # fails now, not after an hour of requests. It streams, and gives an exact total.
-        total_rows = sum(1 for _ in dataset.iter_examples(split))
-        self._total_rows = total_rows
+        # fails now, not after an hour of requests. It streams, and gives exact totals.
+        self._plan = plan_split(dataset, split, config.dataset.limit)
         try:
             provider = self._provider or make_provider(config.teacher)
             # the judge is set up (key, URL) before a run exists, like the teacher
@@ -167,14 +213,15 @@ class Engine:
         with hold_config_lock(config.data_dir / "locks", config.config_hash(),
                               lambda: self.store.latest_unfinished_run(config.config_hash())), \
                 hold_run_lock(self.run_dir):
-            return await self._run(dataset, split, total_rows, provider, sink, decide_gate,
+            return await self._run(dataset, split, provider, sink, decide_gate,
                                    cancel or threading.Event(), judge_provider)
 
-    async def _run(self, dataset: Dataset, split: str, total_rows: int, provider: Provider,
+    async def _run(self, dataset: Dataset, split: str, provider: Provider,
                    sink: Sink, decide_gate: GateDecider, cancel: threading.Event,
                    judge_provider: Provider | None = None) -> RunOutcome:
         self._sink = sink
         self._decide_gate = decide_gate
+        self._cancel = cancel
         started = time.monotonic()
         config = self.config
         config_hash = config.config_hash()
@@ -204,8 +251,10 @@ class Engine:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
                                         dataset=f"{config.dataset.spec} [{split}]",
                                         teacher=f"{provider.name}:{provider.model}",
-                                        total=total_rows, resumed=self.resume,
-                                        run_dir=str(self.run_dir)))
+                                        total=self._plan.samples, resumed=self.resume,
+                                        run_dir=str(self.run_dir),
+                                        stages=[s for s in STAGES if config.student.enabled
+                                                or s not in STUDENT_STAGES]))
                 if judge_provider is not None:
                     judge = self._judge = StoredAnswers(
                         judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
@@ -291,9 +340,7 @@ class Engine:
     # -- streaming part: canonical → … → score ---------------------------------------------
     async def _stream(self, dataset: Dataset, split: str, teacher: TeacherStage,
                       evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
-        limit = self.config.dataset.limit
-        samples = min(self._total_rows, limit) if limit else self._total_rows
-        concurrency = max(1, min(self.config.teacher.concurrency, samples))  # no idle workers
+        concurrency = max(1, min(self.config.teacher.concurrency, self._plan.samples))  # no idle
         queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=concurrency * 2)
         done_ids = (self.store.done_sample_ids(self.run_id, FINAL_FAILURES) if self.resume
                     else set())
@@ -328,6 +375,7 @@ class Engine:
                 if item.sample_id in done_ids:
                     self._resume_counts(item.sample_id)
                     continue
+                item.queued_at = time.perf_counter()
                 await queue.put(item)
             self._finish_stage("canonical")
             self._finish_stage("dedup")
@@ -363,12 +411,13 @@ class Engine:
 
     async def _process(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
                        scorer: Scorer, cancel: threading.Event) -> None:
+        own = {"queue_wait": time.perf_counter() - item.queued_at}  # stage -> seconds of work
         try:
-            if not await self._run_sample(item, teacher, evaluator, scorer, cancel):
+            if not await self._run_sample(item, teacher, evaluator, scorer, cancel, own):
                 return
         except Exception as exc:  # noqa: BLE001 - one sample's bug rejects that sample only
             self._reject_internal(item, exc)
-        self._store_result(item)
+        self._store_result(item, own)
         await self._maybe_early_gate()
 
     def _reject_internal(self, item: WorkItem, exc: Exception) -> None:
@@ -388,46 +437,52 @@ class Engine:
         item.score = 0.0
 
     async def _run_sample(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
-                          scorer: Scorer, cancel: threading.Event) -> bool:
-        """The per-sample stages; False when the sample is left for a resume (cancelled)."""
+                          scorer: Scorer, cancel: threading.Event,
+                          own: dict[str, float]) -> bool:
+        """The per-sample stages, each timed into `own`; False when the sample is left for a
+        resume (cancelled)."""
         item.stage = "gold_check"
-        await execeval.check_gold(item, evaluator)
+        with timed(own, "gold_check"):
+            await execeval.check_gold(item, evaluator)
         self._count("gold_check", item.gold_ok)
         if item.gold_ok:
             await self._gate_open.wait()
             if cancel.is_set() or self._stop_reason:
                 return False
             item.stage = "teacher"
-            await teacher.run(item)
+            with timed(own, "teacher"):
+                await teacher.run(item)
             if item.reason == "teacher_cancelled":
                 return False  # not written: a resume asks again
             self._count("teacher", item.alive)
             if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
                 self._stop_unreachable(item)
             if item.alive:
-                self._stage_step("clean", clean, item)
+                self._stage_step("clean", clean, item, own)
             if item.alive:
-                self._stage_step("rules", apply_rules, item)
+                self._stage_step("rules", apply_rules, item, own)
             item.mark("filtered")
             if item.alive:
                 item.stage = "execeval"
                 self._start_stage("execeval")
-                await execeval.evaluate(item, evaluator)
+                with timed(own, "execeval"):
+                    await execeval.evaluate(item, evaluator)
                 self._count("execeval", item.alive)
             item.stage = "score"
-            await execeval.wikisql_metrics(item)
             self._start_stage("score")
-            await scorer.score(item)
+            with timed(own, "score"):
+                await execeval.wikisql_metrics(item)
+                await scorer.score(item)
         return True
 
-    def _store_result(self, item: WorkItem) -> None:
+    def _store_result(self, item: WorkItem, own: dict[str, float]) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
         if item.gold_ok:
             self.quality.add(exec_ok, gold_match, item.score)
             self.gold_empty += item.gold_empty
             self._count("score", True)
-            self._remember_timings(item.marks)
+            self._remember_timings(own)
         self.store.queue_result(self.run_id, ResultRow(
             sample_id=item.sample_id, cache_key=item.cache_key, prompt_tokens=item.prompt_tokens,
             gold_ok=item.gold_ok, gold_empty=item.gold_empty,
@@ -439,10 +494,12 @@ class Engine:
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
 
-    def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem) -> None:
+    def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem,
+                    own: dict[str, float]) -> None:
         item.stage = name
         self._start_stage(name)
-        step(item)
+        with timed(own, name):
+            step(item)
         self._count(name, item.alive)
 
     def _resume_counts(self, sample_id: str) -> None:
@@ -482,7 +539,7 @@ class Engine:
             proceed = await self._decide(event)
         finally:
             self._gate_open.set()
-        if not proceed:
+        if not proceed and not self._cancel.is_set():
             self._stop_reason = "gate_failed"
             self._stop_message = (f"{describe_failure(event)} after the first "
                                   f"{self.quality.total} answers; stopped before paying for "
@@ -492,8 +549,11 @@ class Engine:
         if event.gate in self.config.run.override_gates:
             proceed, overridden, by = True, True, "--override-gate"
         else:
-            proceed = await asyncio.to_thread(self._decide_gate, event)
-            overridden, by = proceed, getattr(self._decide_gate, "who", "user")
+            decision = await self._ask(event)
+            if decision is None:
+                self.log("warning", f"gate {event.gate}: stopped before anyone decided")
+                return False
+            proceed, overridden, by = decision.proceed, decision.proceed, decision.by
         self._record_decision(event, proceed=proceed, overridden=overridden, by=by)
         return proceed
 
@@ -507,6 +567,26 @@ class Engine:
             "gate": event.gate, "early": event.early, "passed": event.passed,
             "proceed": proceed, "overridden": overridden, "by": by, "at": decided.ts,
             "metrics": event.metrics})
+
+    async def _ask(self, event: ev.GateEvaluated) -> GateDecision | None:
+        """The decider's answer, or None once cancel is set while the question is open. A plain
+        function runs in a thread (it may block on a prompt); an async one on this loop."""
+        if inspect.iscoroutinefunction(self._decide_gate):
+            pending = asyncio.ensure_future(self._decide_gate(event))
+        else:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._decide_gate, event))
+        while not pending.done():
+            if self._cancel.is_set():
+                pending.cancel()
+                return None
+            await asyncio.wait({pending}, timeout=DECISION_POLL_S)
+        answer = pending.result()
+        return answer if isinstance(answer, GateDecision) else GateDecision(bool(answer), "user")
+
+    def _cancelled(self) -> str:
+        self._stop_message = (f"stopped by the user; resume with "
+                              f"`fastdistill run --headless --resume {self.run_id}`")
+        return "cancelled"
 
     def _stop_unreachable(self, item: WorkItem) -> None:
         """Stop sending: every recent request failed in a way retrying will not fix."""
@@ -528,9 +608,7 @@ class Engine:
         if self._stop_reason:
             return self._stop_reason
         if cancel.is_set():
-            self._stop_message = (f"stopped by the user; resume with "
-                                  f"`fastdistill run --headless --resume {self.run_id}`")
-            return "cancelled"
+            return self._cancelled()
         gold = self.counters["gold_check"]
         if gold.done and not gold.kept:
             source, detail = self.store.first_gold_failure(self.run_id)
@@ -545,6 +623,8 @@ class Engine:
             self.emit(event)
             if not event.passed:
                 if not await self._decide(event):
+                    if cancel.is_set():
+                        return self._cancelled()
                     self._stop_message = (f"{describe_failure(event)}; "
                                           f"{override_hint(TEACHER_EVAL, self.run_id)}")
                     return "gate_failed"
@@ -593,15 +673,25 @@ class Engine:
                                    kept=counter.kept, rejected=counter.rejected,
                                    seconds=time.monotonic() - counter.started))
 
-    def _remember_timings(self, marks: dict[str, float]) -> None:
-        """Keep the latest durations per transition for live p50 bars (bounded memory)."""
-        present = [label for label in artifacts.TIMING_LABELS if label in marks]
-        for a, b in zip(present, present[1:]):
-            key = f"{a}__to__{b}"
-            recent = self._recent.get(key)
+    def _remember_timings(self, own: dict[str, float]) -> None:
+        """Keep the latest own-work seconds per stage for live p50 bars (bounded memory)."""
+        for name, seconds in own.items():
+            recent = self._recent.get(name)
             if recent is None:
-                recent = self._recent[key] = deque(maxlen=2000)
-            recent.append(marks[b] - marks[a])
+                recent = self._recent[name] = deque(maxlen=2000)
+            recent.append(seconds)
+
+    def _stage_total(self, name: str) -> int:
+        """What the stage will see in all: from the validation pass for the first stages, else
+        what its upstream stage passes on (exact once the upstream stage has finished)."""
+        if name in ("canonical", "dedup"):
+            return self._plan.rows_read
+        if name == "gold_check":
+            return self._plan.samples
+        upstream = TOTAL_FROM.get(name)
+        if upstream is None:
+            return 0
+        return max(self._stage_total(upstream) - self.counters[upstream].rejected, 0)
 
     async def _report_loop(self, teacher: TeacherStage) -> None:
         while True:
@@ -611,13 +701,13 @@ class Engine:
 
     def _emit_progress(self, teacher: TeacherStage) -> None:
         now = time.monotonic()
-        expected = self.counters["dedup"].kept if self.counters["dedup"].finished else 0
+        expected = self._stage_total("teacher")
         for name in STAGES:
             c = self.counters[name]
             if not c.started or c.finished:
                 continue
             rate = c.done / max(now - c.started, 1e-6)
-            total = expected if name not in ("canonical", "dedup") else 0
+            total = self._stage_total(name)
             eta = (total - c.done) / rate if total and rate > 0 else None
             self.emit(ev.StageProgress(self.run_id, stage=name, done=c.done, total=total,
                                        kept=c.kept, rejected=c.rejected, rate_per_s=rate,
@@ -638,10 +728,16 @@ class Engine:
             judge_requests=self._judge.fresh if self._judge else 0,
             judge_cost=self._judge.cost if self._judge else 0.0))
         if self._recent:
-            p50s = {k: artifacts.percentile(sorted(v), 50) for k, v in self._recent.items()}
-            grand = sum(p50s.values())
-            self.emit(ev.TimingUpdated(self.run_id, transitions={
-                k: {"p50": p, "share": p / grand if grand > 0 else 0.0} for k, p in p50s.items()}))
+            sums = {k: sum(v) for k, v in self._recent.items()}
+            grand = sum(sums.values())
+            stages = {}
+            for name in (*TIMED_STAGES, "queue_wait"):
+                if name in self._recent:
+                    values = sorted(self._recent[name])
+                    stages[name] = {"p50": artifacts.percentile(values, 50),
+                                    "p90": artifacts.percentile(values, 90),
+                                    "share": sums[name] / grand if grand > 0 else 0.0}
+            self.emit(ev.TimingUpdated(self.run_id, stages=stages))
 
     # -- artifacts --------------------------------------------------------------------------
     def _write_reports(self, gold_cache_stats: dict[str, Any]) -> None:

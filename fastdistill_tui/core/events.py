@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: TimingUpdated keyed by stage, RunStarted.stages
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,10 @@ class RunStarted(Event):
     config_hash: str
     dataset: str
     teacher: str
-    total: int  # samples in the split (before dedup/limit); 0 when unknown
+    total: int  # samples the run will process (after dedup and --limit); 0 when unknown
     resumed: bool = False
     run_dir: str = ""
+    stages: list[str] = field(default_factory=list)  # the run's stages, in pipeline order
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,9 @@ class RequestStats(Event):
 
 @dataclass(frozen=True)
 class TimingUpdated(Event):
-    # transition "a__to__b" -> {"p50": s, "share": fraction of the total}
-    transitions: dict[str, dict[str, float]]
+    # stage -> {"p50": s, "p90": s, "share": fraction of all timed work}: each stage's own work
+    # per sample (recent samples), plus "queue_wait" (time a sample waited for a worker)
+    stages: dict[str, dict[str, float]]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("TimingUpdated",))

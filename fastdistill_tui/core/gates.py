@@ -30,6 +30,14 @@ class TeacherQuality:
         return count / self.total if self.total else 0.0
 
 
+@dataclass(frozen=True)
+class GateDecision:
+    """A decider's answer to a failed gate: go on or stop, and who said so (recorded)."""
+
+    proceed: bool
+    by: str  # "user" (the app), "policy" (headless), ...
+
+
 def evaluate_teacher_gate(run_id: str, gate: TeacherEvalGate, quality: TeacherQuality, *,
                           early: bool = False) -> GateEvaluated:
     checks = {

@@ -1,1 +1,1 @@
-"""Textual screens."""
+"""Textual screens: the run dashboard and the gate prompt."""

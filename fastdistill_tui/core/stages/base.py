@@ -16,6 +16,7 @@ MAX_DETAIL = 500  # characters of a failure's detail kept per sample
 class WorkItem:
     example: Example
     seq: int = 0
+    queued_at: float = 0.0  # perf_counter() when queued for the workers (queue wait timing)
     canonical_input: str = ""
     schema_hash: str = ""
     sample_id: str = ""

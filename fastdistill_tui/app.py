@@ -1,0 +1,188 @@
+"""The Textual app: one run, live. `create_app(args)` is the factory the CLI and the tests share;
+`FastDistillApp(replay=events)` draws a recorded run (snapshot tests, history).
+
+The engine runs on its own thread (live.py); its events arrive as messages, and only the
+handlers below change the state and the widgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from .core import events as ev
+from .core.errors import InputError
+from .core.gates import GateDecision
+from .live import (EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged,
+                   RunRequest)
+from .run_state import RunState
+from .screens.gate import GateScreen
+from .screens.run import RunScreen
+from .widgets.run_header import RunHeader
+
+JOIN_ON_EXIT_S = 10.0  # how long leaving the app waits for a stopped engine to save
+
+
+@dataclass
+class RunResult:
+    """What the command line exits with, and its last line on stderr (as headless prints)."""
+
+    exit_code: int = 0
+    line: str = ""
+
+
+class FastDistillApp(App[int]):
+    CSS_PATH = Path(__file__).parent / "app.tcss"
+    TITLE = "FastDistill"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("s", "stop", "Stop (drain + save)"),
+        Binding("ctrl+c", "interrupt", "Stop · twice: abort", priority=True),
+        Binding("q", "quit_when_done", "Quit (after the end)"),
+        Binding("ctrl+q", "quit_when_done", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, run: RunRequest | None = None, *,
+                 replay: Iterable[ev.Event] = ()) -> None:
+        super().__init__()
+        self.run_request = run
+        self.replay = list(replay)
+        self.state = RunState()
+        self.result = RunResult()
+        self.engine: EngineThread | None = None
+        self.aborted = False
+        self.gate_screen: GateScreen | None = None
+        # a replay shows the time of its last event, so it draws the same every time
+        self.clock: Callable[[], float] = (time.time if run is not None
+                                           else lambda: self.state.last_ts)
+        self.run_screen = RunScreen()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def on_mount(self) -> None:
+        await self.push_screen(self.run_screen)
+        if self.run_request is not None:
+            self.engine = EngineThread(self.run_request, self)
+            self.engine.start()
+            self.set_interval(1.0, self._tick)
+        for event in self.replay:  # in order and whole: a replay has no flood to coalesce
+            self.post_message(EngineEvent(event))
+        self._redraw()
+
+    def on_unmount(self) -> None:
+        """Leaving while the engine runs (tests, an abort): stop it and give it time to save,
+        unless the user asked to abort."""
+        if self.engine is not None and not self.aborted:
+            self.engine.cancel.set()
+            self.engine.join(JOIN_ON_EXIT_S)
+
+    def _tick(self) -> None:
+        if self.state.running:  # the clock in the header moves
+            self.run_screen.query_one(RunHeader).show(self.state, self.clock())
+
+    def _redraw(self) -> None:
+        self.run_screen.show(self.state, self.clock())
+
+    # -- engine messages --------------------------------------------------------------------
+    def on_progress_changed(self, message: ProgressChanged) -> None:
+        for event in message.take():
+            self.state.apply(event)
+        self._redraw()
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        self.state.apply(event)
+        self.run_screen.log_event(event)
+        if isinstance(event, ev.RunFinished):
+            self._finished(event)
+        self._redraw()
+
+    def on_gate_question(self, message: GateQuestion) -> None:
+        if not self.state.running or self.state.stopping:
+            return  # the engine drops the question itself once it sees the stop
+
+        def decided(proceed: bool | None) -> None:
+            self.gate_screen = None
+            if proceed is not None:  # None: closed by a stop or the end, nobody decided
+                message.answer(GateDecision(proceed, "user"))
+
+        self.gate_screen = GateScreen(message.event, self.state.total, self.state.requests)
+        self.push_screen(self.gate_screen, decided)
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        self.state.failure = message.message
+        self.result = RunResult(message.exit_code, f"error: {message.message}")
+        self.run_screen.log_line(time.time(), message.message, "error")
+        self._close_gate()
+        self._redraw()
+
+    def _finished(self, event: ev.RunFinished) -> None:
+        self.result = RunResult(event.exit_code,
+                                f"run {event.run_id} {event.status}: {event.run_dir}")
+        self._close_gate()
+        self.notify(f"run {event.status.replace('_', ' ')} — q quits", timeout=4)
+
+    def _close_gate(self) -> None:
+        if self.gate_screen is not None and self.gate_screen.is_active:
+            self.gate_screen.dismiss(None)
+
+    # -- keys -------------------------------------------------------------------------------
+    def action_stop(self) -> None:
+        if self.engine is None or not self.state.running:
+            self.notify("no run in progress", timeout=2)
+            return
+        if self.state.stopping:
+            self.notify("already stopping — Ctrl+C aborts now", timeout=3)
+            return
+        self.state.stopping = True
+        self.engine.cancel.set()
+        in_flight = self.state.requests.in_flight if self.state.requests else 0
+        self.run_screen.log_line(
+            time.time(), f"stopping: no new requests; finishing the {in_flight} in flight, "
+            "then saving — the run stays resumable. Ctrl+C again aborts now.", "warning")
+        self._close_gate()
+        self._redraw()
+
+    def action_interrupt(self) -> None:
+        if not self.state.running:
+            self.action_quit_when_done()
+        elif not self.state.stopping:
+            self.action_stop()
+        else:
+            self.aborted = True
+            self.result = RunResult(130, f"run {self.state.run_id} aborted (resumable): "
+                                         f"{self.state.run_dir}")
+            self.exit(return_code=130)
+
+    def action_quit_when_done(self) -> None:
+        if self.state.running:
+            self.notify("a run is in progress: s stops it (drain + save), then q quits",
+                        timeout=3)
+            return
+        self.exit(return_code=self.result.exit_code)
+
+
+def create_app(args: argparse.Namespace | list[str] | None = None) -> FastDistillApp:
+    """The app on a run of these options (parsed as `fastdistill run` would); bad options
+    raise InputError before anything opens."""
+    from .cli import build_parser, load_run_config, resolve_run, store_path
+    from .core.engine import new_run_id
+    from .core.store import Store
+
+    if args is None or isinstance(args, list):
+        args = build_parser().parse_args(["run", *(args or [])])
+    if args.events == "-":
+        raise InputError("the app draws on the terminal, so events cannot go to stdout",
+                         field="--events", hint="give a file, or add --headless")
+    config = load_run_config(args)
+    store = Store(store_path(config))
+    try:
+        config, run_id, resume = resolve_run(args, config, store)
+    finally:
+        store.close()
+    return FastDistillApp(RunRequest(config, run_id or new_run_id(), resume, args.events))

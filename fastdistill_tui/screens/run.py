@@ -1,0 +1,93 @@
+"""The run dashboard: stages side by side with the teacher's requests, the quality gate and the
+student; where the time goes; the result once the run ends; the log."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog
+
+from ..core import events as ev
+from ..run_state import RunState
+from ..widgets.quality_panel import QualityPanel
+from ..widgets.request_panel import RequestPanel
+from ..widgets.result_panel import ResultPanel
+from ..widgets.run_header import RunHeader
+from ..widgets.stage_table import StageTable
+from ..widgets.student_panel import StudentPanel
+from ..widgets.timing_bars import TimingBars
+
+LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
+
+
+class RunScreen(Screen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="run-header")
+        with VerticalScroll(id="body"):
+            with Horizontal(id="top"):
+                yield _titled(StageTable(id="stages"), "Stages")
+                with Vertical(id="side"):
+                    yield _titled(RequestPanel(id="requests"), "Teacher requests")
+                    yield _titled(QualityPanel(id="quality"), "Quality gate")
+            with Horizontal(id="middle"):
+                yield _titled(TimingBars(id="timings"),
+                              "Where the time goes · own work per sample: p50, p90, share")
+                yield _titled(StudentPanel(id="student"), "Student")
+            yield _titled(ResultPanel(id="result"), "Result")
+            yield _titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
+        yield Footer()
+
+    def show(self, state: RunState, now: float) -> None:
+        """Redraw every panel from the state (called by the app's message handlers)."""
+        self.query_one(RunHeader).show(state, now)
+        for panel in (StageTable, RequestPanel, QualityPanel, StudentPanel, TimingBars,
+                      ResultPanel):
+            self.query_one(panel).show(state)
+
+    def log_line(self, ts: float, text: str, level: str = "info") -> None:
+        line = Text(time.strftime("%H:%M:%S", time.localtime(ts)) + "  ", style="dim")
+        if level != "info":
+            line.append(f"{level}: ", style=LEVEL_STYLES[level])
+        line.append(text, style=LEVEL_STYLES.get(level, ""))
+        self.query_one(RichLog).write(line)
+
+    def log_event(self, event: ev.Event) -> None:
+        """The events worth a line in the log."""
+        text, level = describe(event)
+        if text:
+            self.log_line(event.ts, text, level)
+
+
+def describe(event: ev.Event) -> tuple[str, str]:
+    if isinstance(event, ev.Log):
+        return event.message, event.level
+    if isinstance(event, ev.StageFinished):
+        return (f"{event.stage} done: {event.kept} kept, {event.rejected} rejected in "
+                f"{event.seconds:.1f} s"), "info"
+    if isinstance(event, ev.GateEvaluated):
+        figures = ", ".join(f"{name} {m['value']:.2f} {'≥' if m['passed'] else '<'} "
+                            f"{m['threshold']:.2f}" for name, m in event.metrics.items()
+                            if name != "min_total")
+        answers = int(event.metrics.get("min_total", {}).get("value", 0))
+        when = "early check" if event.early else "final"
+        verdict = "passed" if event.passed else "FAILED"
+        return (f"gate {event.gate} ({when}, {answers} answers): {figures} — {verdict}",
+                "info" if event.passed else "warning")
+    if isinstance(event, ev.GateDecided) and event.by != "auto":
+        verb = "overridden" if event.proceed else "not overridden: stopping"
+        return f"gate {event.gate} {verb} (by {event.by})", "info"
+    if isinstance(event, ev.RunFinished):
+        level = "info" if event.status == "completed" else "warning"
+        return f"run {event.status.replace('_', ' ')}: {event.message}", level
+    return "", "info"
+
+
+def _titled(widget, title: str):
+    widget.border_title = title
+    return widget

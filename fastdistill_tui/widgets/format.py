@@ -1,0 +1,76 @@
+"""Numbers as the panels print them, and a bar that reads without colour (NO_COLOR)."""
+
+from __future__ import annotations
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+
+FULL, EMPTY = "█", "░"
+
+
+class Bar:
+    """A bar filling the width it is given: `█` for the done part, `░` for the rest."""
+
+    def __init__(self, fraction: float, style: str = "", empty_style: str = "dim") -> None:
+        self.fraction = min(max(fraction, 0.0), 1.0)
+        self.style, self.empty_style = style, empty_style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        filled = round(self.fraction * width)
+        yield Segment(FULL * filled, Style.parse(self.style) if self.style else None)
+        yield Segment(EMPTY * (width - filled), Style.parse(self.empty_style))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions):
+        from rich.measure import Measurement
+        return Measurement(4, options.max_width)
+
+
+def bar_text(fraction: float, width: int, style: str = "", empty_style: str = "dim") -> Text:
+    """Bar as Text (cheap to draw in a row of text), same look as Bar."""
+    filled = round(min(max(fraction, 0.0), 1.0) * width)
+    text = Text(FULL * filled, style=style)
+    text.append(EMPTY * (width - filled), style=empty_style)
+    return text
+
+
+def clock(seconds: float | None) -> str:
+    """0:07, 2:14, 1:02:03; '—' when unknown."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def duration(seconds: float) -> str:
+    """A per-sample time: 40 µs, 0.4 ms, 9.1 ms, 164 ms, 1.84 s."""
+    if seconds < 0.0001:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def count(value: float) -> str:
+    """412, 41.2k, 4.1M."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.0f}"
+
+
+def money(value: float) -> str:
+    return f"${value:.4f}" if value < 1 else f"${value:.2f}"
+
+
+def rate(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"

@@ -1,0 +1,38 @@
+"""The top line: which run, on what, with which teacher, how long so far and how long to go."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..run_state import RunState
+from .format import clock
+
+
+class RunHeader(Static):
+    def show(self, state: RunState, now: float) -> None:
+        text = Text()
+        text.append(" FastDistill ", style="bold reverse")
+        if not state.run_id:
+            text.append("  reading and validating the dataset…")
+            self.update(text, layout=False)
+            return
+        text.append(f"  run {state.run_id}", style="bold")
+        text.append(f"  ⏱ {clock(state.elapsed(now))}")
+        if state.running:
+            text.append(f"  ETA {clock(state.eta_s())}")
+        text.append("  ")
+        text.append(f" {self._status(state)} ", style="bold reverse")
+        text.append(f"  {state.dataset} · teacher {state.teacher} · {state.total} samples",
+                    style="dim")
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        self.update(text, layout=False)  # one line, always
+
+    @staticmethod
+    def _status(state: RunState) -> str:
+        if state.failure:
+            return "failed"
+        if state.finished is not None:
+            return state.finished.status.replace("_", " ")
+        return "stopping" if state.stopping else "running"
