@@ -399,8 +399,8 @@ class Engine:
                 own = {"queue_wait": time.perf_counter() - item.queued_at}
                 if await self._check_gold(item, evaluator, own):
                     item.queued_at = time.perf_counter()
-                    self._ready_ahead += 1
                     await ready.put((item, own))
+                    self._ready_ahead += 1
                 else:
                     self._store_result(item, own)
             checkers_left -= 1
