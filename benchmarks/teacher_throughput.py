@@ -108,13 +108,14 @@ def run_headless(base_url: str, dataset: Path, concurrency: int, source: Path) -
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "XDG_DATA_HOME": f"{tmp}/data", "XDG_CACHE_HOME": f"{tmp}/cache",
                "XDG_CONFIG_HOME": f"{tmp}/config", "FASTDISTILL_STUDENT_ENABLED": "0",
-               "PYTHONPATH": str(source)}
+               }
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--dataset",
              f"jsonl:{dataset}", "--teacher", "openai:bench", "--base-url", base_url,
              "--concurrency", str(concurrency), "--no-student", "--override-gate",
-             "teacher_eval"], env=env, cwd=tmp, capture_output=True, text=True)
+             "teacher_eval"], env=env, cwd=source,  # -m imports the package in cwd first
+            capture_output=True, text=True)
         wall = time.monotonic() - started
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
