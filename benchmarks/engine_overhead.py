@@ -11,6 +11,10 @@ A second row ("orchestration only") replaces the SQL work — cleaning, the sqlg
 and fingerprint, sandboxed execution and comparison — by pass-throughs, to separate the engine's
 own cost (streaming, hashing, dedup, the store, events, reports, export) from the evaluation
 contract's. Peak RSS is the child's ru_maxrss. Prints a markdown table.
+
+Each per-sample row is the median of --repeats runs (fresh data dirs) with its range, and the
+load average read before and after them: on a busy machine the figures rise with the load.
+The large run measures memory (which load does not change) and runs once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import platform
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,13 +111,14 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
     print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported}))
 
 
-def measure(n: int, work: Path, orchestration_only: bool = False) -> dict[str, float]:
+def measure(n: int, work: Path, orchestration_only: bool = False, repeat: int = 0
+            ) -> dict[str, float]:
     dataset = work / f"data{n}" / "questions.jsonl"
     if not dataset.exists():
         make_dataset(dataset.parent, n)
     mode = "orchestration" if orchestration_only else "full"
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(dataset),
-                             str(work / f"run{n}-{mode}"), mode], stdout=subprocess.PIPE,
+                             str(work / f"run{n}-{mode}-{repeat}"), mode], stdout=subprocess.PIPE,
                             text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -129,6 +135,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--rss-samples", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each per-sample row")
     parser.add_argument("--child", nargs=3, metavar=("DATASET", "DATA_DIR", "MODE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,17 +144,26 @@ def main() -> None:
         return
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    print("| pipeline | samples | wall s | ms/sample | peak RSS MB | exported | status |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    runs = [(args.samples, False), (args.samples, True)]
+    print("| pipeline | samples | runs | median wall s | median ms/sample | ms/sample range | "
+          "peak RSS MB | exported | status | load (1 min) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|---|")
+    runs = [(args.samples, False, args.repeats), (args.samples, True, args.repeats)]
     if args.rss_samples != args.samples:
-        runs.append((args.rss_samples, False))
+        runs.append((args.rss_samples, False, 1))
     with tempfile.TemporaryDirectory() as tmp:
-        for n, orchestration_only in runs:
-            r = measure(n, Path(tmp), orchestration_only)
+        for n, orchestration_only, repeats in runs:
+            loads, results = [os.getloadavg()[0]], []
+            for repeat in range(repeats):
+                results.append(measure(n, Path(tmp), orchestration_only, repeat))
+                loads.append(os.getloadavg()[0])
+            ms = [r["ms_per_sample"] for r in results]
             label = "orchestration only" if orchestration_only else "full"
-            print(f"| {label} | {n:,} | {r['seconds']:.1f} | {r['ms_per_sample']:.3f} | "
-                  f"{r['peak_rss_mb']:.0f} | {r['exported']:,} | {r['status']} |", flush=True)
+            print(f"| {label} | {n:,} | {repeats} | "
+                  f"{statistics.median(r['seconds'] for r in results):.1f} | "
+                  f"{statistics.median(ms):.3f} | {min(ms):.3f}–{max(ms):.3f} | "
+                  f"{max(r['peak_rss_mb'] for r in results):.0f} | {results[0]['exported']:,} | "
+                  f"{', '.join(sorted({r['status'] for r in results}))} | "
+                  f"{min(loads):.1f}–{max(loads):.1f} |", flush=True)
 
 
 if __name__ == "__main__":
