@@ -15,6 +15,11 @@ contract's. Peak RSS is the child's ru_maxrss. Prints a markdown table.
 Each per-sample row is the median of --repeats runs (fresh data dirs) with its range, and the
 load average read before and after them: on a busy machine the figures rise with the load.
 The large run measures memory (which load does not change) and runs once.
+
+    python benchmarks/engine_overhead.py --profile 25 --samples 10000   # cProfile, top 25
+
+`--profile N` runs the full pipeline once under cProfile and prints its top N entries by own
+time (cProfile slows the run: read the shares, not the seconds).
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def skip_sql_evaluation() -> None:
     engine.execeval.check_gold, engine.execeval.evaluate = check_gold, evaluate
 
 
-def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
+def child(dataset: Path, data_dir: Path, orchestration_only: bool, profile: int = 0) -> None:
     from fastdistill_tui.core.config import Config
     from fastdistill_tui.core.engine import Engine
     from fastdistill_tui.core.providers.base import Provider
@@ -103,7 +108,16 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
     store = Store(data_dir / "fastdistill.sqlite")
     engine = Engine(config, store, provider=InstantTeacher())
     start = time.perf_counter()
-    outcome = asyncio.run(engine.run(lambda e: None, lambda e: False))
+    if profile:
+        import cProfile
+        import pstats
+        profiler = cProfile.Profile()
+        outcome = profiler.runcall(asyncio.run, engine.run(lambda e: None, lambda e: False))
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(profile)
+        stats.sort_stats("cumulative").print_stats("fastdistill_tui", profile)  # by stage
+    else:
+        outcome = asyncio.run(engine.run(lambda e: None, lambda e: False))
     seconds = time.perf_counter() - start
     exported = sum(1 for split in ("train", "valid")
                    for _ in open(outcome.run_dir / "mlx" / f"{split}.jsonl"))
@@ -136,11 +150,21 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--rss-samples", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each per-sample row")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile one full run and print the top N entries")
     parser.add_argument("--child", nargs=3, metavar=("DATASET", "DATA_DIR", "MODE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]), args.child[2] == "orchestration")
+        child(Path(args.child[0]), Path(args.child[1]), args.child[2] == "orchestration",
+              args.profile)
+        return
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = make_dataset(Path(tmp) / "data", args.samples)
+            subprocess.run([sys.executable, __file__, "--child", str(dataset),
+                            str(Path(tmp) / "run"), "full", "--profile", str(args.profile)],
+                           check=True)
         return
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
