@@ -6,7 +6,8 @@ server with latency L, at C requests in flight; whole process wall, ratio = idea
 
 Each peer gets a venv of its own under --venvs (created and installed on first use; the peers
 are not dependencies of FastDistill and this is not run in CI). What each needs offline:
-- distilabel 1.5.3 imports `requests` without depending on it: installed here by hand.
+- distilabel 1.5.3 imports `requests` without depending on it: installed here by hand, with
+  its `openai` extra for OpenAILLM.
 - bespokelabs-curator 0.1.31 counts tokens with tiktoken, which downloads its encodings unless
   TIKTOKEN_CACHE_DIR points at the copies litellm bundles (set here); it also sends one extra
   request first, to read the server's rate limits. Its response cache is pointed at a fresh
@@ -33,7 +34,8 @@ sys.path.insert(0, str(HERE.parent))
 import teacher_throughput as tt  # noqa: E402
 
 PEERS = {
-    "distilabel": (["distilabel==1.5.3", "requests"], "distilabel 1.5.3 (input_batch_size = C)"),
+    "distilabel": (["distilabel[openai]==1.5.3", "requests"],
+                   "distilabel 1.5.3 (input_batch_size = C)"),
     "curator": (["bespokelabs-curator==0.1.31"], "bespokelabs-curator 0.1.31"),
 }
 
