@@ -34,7 +34,7 @@ def main() -> None:
                               "max_concurrent_requests": concurrency,
                               "max_retries": 0, "require_all_responses": False})
     rows = [{"question": f"How many singers are older than {i}?"} for i in range(n)]
-    answers = llm(rows)
+    answers = llm(rows).dataset  # a CuratorResponse wraps the Hugging Face dataset
     print(f"ANSWERED {sum(1 for a in answers if a['answer'])}")
 
 
