@@ -11,7 +11,8 @@ are not dependencies of FastDistill and this is not run in CI). What each needs 
 - bespokelabs-curator 0.1.31 counts tokens with tiktoken, which downloads its encodings unless
   TIKTOKEN_CACHE_DIR points at the copies litellm bundles (set here); it also sends one extra
   request first, to read the server's rate limits. Its response cache is pointed at a fresh
-  directory per run (CURATOR_CACHE_DIR), else a repeat would be answered from it.
+  directory per run (CURATOR_CACHE_DIR), else a repeat would be answered from it; its usage
+  upload is turned off (TELEMETRY_ENABLED=false).
 The rows for FastDistill (raw aiohttp ceiling, the provider alone, `run --headless`) come from
 benchmarks/teacher_throughput.py's functions, against the same server in the same run.
 """
@@ -62,6 +63,7 @@ def peer_env(venvs: Path, peer: str, tmp: str) -> dict[str, str]:
                              f"(delete {venvs / peer})")
         env["TIKTOKEN_CACHE_DIR"] = str(bundled[0])
         env["CURATOR_CACHE_DIR"] = f"{tmp}/curator"
+        env["TELEMETRY_ENABLED"] = "false"  # no usage upload (offline it fails, after retries)
     return env
 
 
