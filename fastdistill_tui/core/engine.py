@@ -483,36 +483,35 @@ class Engine:
     async def _run_sample(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
                           scorer: Scorer, cancel: threading.Event,
                           own: dict[str, float]) -> bool:
-        """The stages after the gold check, each timed into `own`; False when the sample is
+        """The stages after a passed gold check, each timed into `own`; False when the sample is
         left for a resume (cancelled)."""
-        if item.gold_ok:
-            await self._gate_open.wait()
-            if cancel.is_set() or self._stop_reason:
-                return False
-            item.stage = "teacher"
-            with timed(own, "teacher"):
-                await teacher.run(item)
-            if item.reason == "teacher_cancelled":
-                return False  # not written: a resume asks again
-            self._count("teacher", item.alive)
-            if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
-                self._stop_unreachable(item)
-            if item.alive:
-                self._stage_step("clean", clean, item, own)
-            if item.alive:
-                self._stage_step("rules", apply_rules, item, own)
-            item.mark("filtered")
-            if item.alive:
-                item.stage = "execeval"
-                self._start_stage("execeval")
-                with timed(own, "execeval"):
-                    await execeval.evaluate(item, evaluator)
-                self._count("execeval", item.alive)
-            item.stage = "score"
-            self._start_stage("score")
-            with timed(own, "score"):
-                await execeval.wikisql_metrics(item)
-                await scorer.score(item)
+        await self._gate_open.wait()
+        if cancel.is_set() or self._stop_reason:
+            return False
+        item.stage = "teacher"
+        with timed(own, "teacher"):
+            await teacher.run(item)
+        if item.reason == "teacher_cancelled":
+            return False  # not written: a resume asks again
+        self._count("teacher", item.alive)
+        if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
+            self._stop_unreachable(item)
+        if item.alive:
+            self._stage_step("clean", clean, item, own)
+        if item.alive:
+            self._stage_step("rules", apply_rules, item, own)
+        item.mark("filtered")
+        if item.alive:
+            item.stage = "execeval"
+            self._start_stage("execeval")
+            with timed(own, "execeval"):
+                await execeval.evaluate(item, evaluator)
+            self._count("execeval", item.alive)
+        item.stage = "score"
+        self._start_stage("score")
+        with timed(own, "score"):
+            await execeval.wikisql_metrics(item)
+            await scorer.score(item)
         return True
 
     def _store_result(self, item: WorkItem, own: dict[str, float]) -> None:
