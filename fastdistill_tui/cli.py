@@ -183,8 +183,9 @@ class HeadlessPrinter:
         elif kind == "StageFinished":
             self.progress[event.stage] = (event.total, event.total)
             self.finished.add(event.stage)
-            self.say(f"[{event.stage}] done: {event.kept} kept, {event.rejected} rejected "
-                     f"in {event.seconds:.1f}s")
+            counted = (f"{event.total} iterations" if event.stage == "train"  # no samples
+                       else f"{event.kept} kept, {event.rejected} rejected")
+            self.say(f"[{event.stage}] done: {counted} in {event.seconds:.1f}s")
         elif kind == "GateEvaluated":
             when = "early check" if event.early else "final"
             verdict = "passed" if event.passed else "FAILED"

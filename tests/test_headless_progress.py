@@ -55,3 +55,13 @@ def test_gate_lines_name_each_number():
     assert first == ("gate teacher_eval (final) passed: answers 1300 (min_total 50), "
                      "exec_pass_rate 0.700 (≥ 0.500)")
     assert second == "gate teacher_eval overridden (--override-gate)"
+
+
+def test_training_finishes_with_its_iterations_not_kept_and_rejected():
+    p, out = printer()
+    p(ev.StageFinished("r", stage="train", total=45, kept=45, rejected=0, seconds=307.8))
+    p(ev.StageFinished("r", stage="student_eval_post", total=96, kept=52, rejected=44,
+                       seconds=117.6))
+    assert out.getvalue().splitlines() == [
+        "[train] done: 45 iterations in 307.8s",
+        "[student_eval_post] done: 52 kept, 44 rejected in 117.6s"]
