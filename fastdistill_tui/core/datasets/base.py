@@ -6,7 +6,6 @@ first malformed row with an InputError that names the file, the line and the fie
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
@@ -14,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
 
 from ..errors import InputError
 from ..types import Example
@@ -111,14 +111,6 @@ def load_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg} at column {exc.colno}", path=str(path),
                          line=exc.lineno) from None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def count_lines(path: Path) -> int:
