@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import InputError
 from ..types import Example
 
