@@ -1,5 +1,7 @@
 """The Textual app: one run, live. `create_app(args)` is the factory the CLI and the tests share;
-`FastDistillApp(replay=events)` draws a recorded run (snapshot tests, history).
+`FastDistillApp(replay=events)` draws a recorded run (snapshot tests, history);
+`FastDistillApp(home=config)` opens on the stored runs (screens/home.py), from which a run is
+opened, compared, resumed.
 
 The engine runs on its own thread (live.py); its events arrive as messages, and only the
 handlers below change the state and the widgets.
@@ -12,17 +14,27 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
 
+from .cli import store_path
 from .core import events as ev
-from .core.errors import InputError
+from .core.config import Config
+from .core.engine import run_dir_for
+from .core.errors import FastDistillError, InputError
+from .core.run_index import (RunSummary, flatten, kept_differences, run_config, run_samples,
+                             run_summaries)
 from .core.gates import GateDecision
+from .core.store import Store
 from .live import (EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged,
                    RunRequest)
 from .run_state import RunState
+from .screens.compare import CompareScreen
 from .screens.gate import GateScreen
+from .screens.home import HomeScreen
+from .screens.recorded import RecordedRunScreen
 from .screens.run import RunScreen
 from .widgets.run_header import RunHeader
 
@@ -49,9 +61,10 @@ class FastDistillApp(App[int]):
     ]
 
     def __init__(self, run: RunRequest | None = None, *,
-                 replay: Iterable[ev.Event] = ()) -> None:
+                 replay: Iterable[ev.Event] = (), home: Config | None = None) -> None:
         super().__init__()
         self.run_request = run
+        self.home_config = home
         self.replay = list(replay)
         self.state = RunState()
         self.result = RunResult()
@@ -65,14 +78,66 @@ class FastDistillApp(App[int]):
 
     # -- lifecycle --------------------------------------------------------------------------
     async def on_mount(self) -> None:
+        if self.home_config is not None:
+            await self.push_screen(HomeScreen(self._summaries(), self.open_run, self.compare))
+            return
         await self.push_screen(self.run_screen)
         if self.run_request is not None:
-            self.engine = EngineThread(self.run_request, self)
-            self.engine.start()
-            self.set_interval(1.0, self._tick)
+            self._start_engine()
         for event in self.replay:  # in order and whole: a replay has no flood to coalesce
             self.post_message(EngineEvent(event))
         self._redraw()
+
+    def _start_engine(self) -> None:
+        assert self.run_request is not None
+        self.clock = time.time
+        self.engine = EngineThread(self.run_request, self)
+        self.engine.start()
+        self.set_interval(1.0, self._tick)
+
+    # -- home: stored runs ------------------------------------------------------------------
+    def _with_store(self, read: Callable[[Store], Any]) -> Any:
+        assert self.home_config is not None
+        store = Store(store_path(self.home_config))
+        try:
+            return read(store)
+        finally:
+            store.close()
+
+    def _summaries(self) -> list[RunSummary]:
+        return self._with_store(run_summaries)
+
+    def open_run(self, run: RunSummary) -> None:
+        assert self.home_config is not None
+        run_dir = run_dir_for(self.home_config, run.run_id)
+        self.push_screen(RecordedRunScreen(
+            run, run_dir / "events.jsonl",
+            lambda: self._with_store(lambda store: run_samples(store, run.run_id)),
+            self.resume_run))
+
+    def compare(self, a: RunSummary, b: RunSummary) -> None:
+        assert self.home_config is not None
+        config = self.home_config
+        self.push_screen(CompareScreen(
+            a, b,
+            config_a=flatten(self._with_store(lambda s: run_config(s, a.run_id))),
+            config_b=flatten(self._with_store(lambda s: run_config(s, b.run_id))),
+            dir_a=run_dir_for(config, a.run_id), dir_b=run_dir_for(config, b.run_id),
+            differences=self._with_store(lambda s: kept_differences(s, a.run_id, b.run_id))))
+
+    def resume_run(self, run: RunSummary) -> None:
+        """The live dashboard on a stored run, resumed as `fastdistill --resume ID` would."""
+        if self.engine is not None:
+            self.notify("a run is already in progress", timeout=3)
+            return
+        try:
+            app = create_app(["--resume", run.run_id])
+        except FastDistillError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+            return
+        self.run_request = app.run_request
+        self.push_screen(self.run_screen)
+        self._start_engine()
 
     def on_unmount(self) -> None:
         """Leaving while the engine runs (tests, an abort): stop it and give it time to save,
@@ -167,10 +232,23 @@ class FastDistillApp(App[int]):
         self.exit(return_code=self.result.exit_code)
 
 
+def create_home_app(config: Config) -> FastDistillApp | None:
+    """The app on its home list, or None where the store holds no run yet."""
+    path = store_path(config)
+    if not path.exists():
+        return None
+    store = Store(path)
+    try:
+        has_runs = bool(store.query("SELECT 1 FROM runs LIMIT 1"))
+    finally:
+        store.close()
+    return FastDistillApp(home=config) if has_runs else None
+
+
 def create_app(args: argparse.Namespace | list[str] | None = None) -> FastDistillApp:
     """The app on a run of these options (parsed as `fastdistill run` would); bad options
     raise InputError before anything opens."""
-    from .cli import build_parser, load_run_config, resolve_run, store_path
+    from .cli import build_parser, load_run_config, resolve_run
     from .core.engine import new_run_id
     from .core.store import Store
 

@@ -347,14 +347,33 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_home() -> int | None:
+    """`fastdistill` with no options: the stored runs, where there are any (None: none yet,
+    so the offline default run opens as before)."""
+    from .app import create_home_app
+
+    app = create_home_app(cfg.load_config())
+    if app is None:
+        return None
+    app.run()
+    if app.result.line:
+        print(app.result.line, file=sys.stderr)
+    if app.aborted:  # a resumed run aborted: as cmd_app, don't wait for requests in flight
+        sys.stderr.flush()
+        os._exit(130)
+    return app.return_code or 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    given = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
                 "data": cmd_data}
     try:
         if args.command is None:
-            return cmd_run(args)
+            home = cmd_home() if not given else None
+            return cmd_run(args) if home is None else home
         return handlers[args.command](args)
     except FastDistillError as exc:
         print(f"error: {exc}", file=sys.stderr)
