@@ -197,6 +197,12 @@ class FastDistillApp(App[int]):
             self.gate_screen.dismiss(None)
 
     # -- keys -------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Home and stored runs: no Stop to offer until a run is live."""
+        if action == "stop" and self.home_config is not None and self.engine is None:
+            return False
+        return True
+
     def action_stop(self) -> None:
         if self.engine is None or not self.state.running:
             self.notify("no run in progress", timeout=2)

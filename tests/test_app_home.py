@@ -145,7 +145,7 @@ async def test_compare_two_marked_runs(stored):
         assert "dataset.limit" in config and "80" in config and "60" in config
         assert "select.min_score" in config
         quality = text_of(compare.query_one("#compare-quality"))
-        assert "export" in quality and "-20" in quality  # A: 80 samples, B: 60
+        assert "export" in quality and "80→60 -20" in quality  # A: 80 samples, B: 60
         assert "canonical__to__hashed" in text_of(compare.query_one("#compare-timing"))
         assert compare.differences  # min_score 0.5 keeps samples that 1.0 drops
         assert all(kept_by_a for _, kept_by_a in compare.differences)

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static
 from ..core.engine import STAGES
 from ..core.run_index import RunSummary
 
-METRICS = ("total", "kept", "p_keep", "exec_pass_rate", "gold_match_rate")
+METRICS = ("kept", "p_keep", "exec_pass_rate", "gold_match_rate")
 
 
 def load_reports(run_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -72,9 +72,9 @@ class CompareScreen(Screen):
             yield _titled(Static(self._config_table(), id="compare-config"),
                           "Config differences")
             yield _titled(Static(self._quality_table(), id="compare-quality"),
-                          "Quality per stage · B − A")
+                          "Quality per stage · A → B (change)")
             yield _titled(Static(self._timing_table(), id="compare-timing"),
-                          "p50 per sample · B − A")
+                          "p50 per sample · A, B, change")
             yield _titled(Static(self._student_table(), id="compare-student"), "Student")
             yield _titled(Static(self._samples_table(), id="compare-samples"),
                           f"Kept by one, dropped by the other ({len(self.differences)})")
@@ -91,14 +91,18 @@ class CompareScreen(Screen):
         return table
 
     def _quality_table(self) -> Table:
+        """A row a stage, a column a metric: A → B and the change."""
         qa, _ = load_reports(self.dir_a)
         qb, _ = load_reports(self.dir_b)
-        table = Table("stage", "metric", "A", "B", "Δ", box=None, padding=(0, 2, 0, 0))
+        table = Table("stage", *METRICS, box=None, padding=(0, 2, 0, 0))
         for stage in [s for s in STAGES if s in qa or s in qb]:
+            cells = []
             for metric in METRICS:
                 va, vb = qa.get(stage, {}).get(metric), qb.get(stage, {}).get(metric)
-                table.add_row(stage if metric == "total" else "", metric, _num(va), _num(vb),
-                              _delta(va, vb))
+                cell = Text(f"{_num(va)}→{_num(vb)} ")
+                cell.append_text(_delta(va, vb))
+                cells.append(cell)
+            table.add_row(stage, *cells)
         return table
 
     def _timing_table(self) -> Table:

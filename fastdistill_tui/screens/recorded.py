@@ -105,7 +105,7 @@ class SamplesScreen(Screen):
         table = self.query_one(DataTable)
         table.clear()
         self.shown = self.matching()
-        table.add_rows([[_clip(s.question, 48), _clip(s.sql or "—", 44),
+        table.add_rows([[_clip(s.question, 40), _clip(s.sql or "—", 36),
                          "match" if s.gold_match else ("exec ok" if s.exec_ok else "no"),
                          f"{s.score:.2f}", _clip(s.why(), 40)] for s in self.shown])
         kept = sum(s.kept for s in self.samples)
