@@ -25,8 +25,7 @@ WITH sample_counts AS (
     FROM results GROUP BY run_id
 ), costs AS (
     SELECT used.run_id, SUM(a.cost) AS cost
-    FROM (SELECT DISTINCT run_id, cache_key FROM results WHERE cache_key IS NOT NULL) AS used
-    JOIN teacher_answers AS a ON a.cache_key = used.cache_key
+    FROM results AS used JOIN teacher_answers AS a ON a.cache_key = used.cache_key
     GROUP BY used.run_id
 )
 SELECT r.run_id, r.created_at, r.finished_at, r.status, r.dataset, r.teacher,
@@ -46,7 +45,8 @@ RESUMABLE = ("running", "cancelled", "teacher_unreachable", "gate_failed")
 @dataclass(frozen=True)
 class RunSummary:
     """A run as the home list shows it. Rates are over the samples the teacher answered;
-    cost sums the stored answers the run used (a cached answer counts where it is used)."""
+    cost sums the stored answer of each of the run's samples (a cached answer counts in every
+    run that uses it)."""
 
     run_id: str
     created_at: float
