@@ -21,9 +21,9 @@ from textual.binding import Binding
 
 from .cli import store_path
 from .core import events as ev
-from .core.config import Config
+from .core.config import Config, default_config_path, validate
 from .core.engine import run_dir_for
-from .core.errors import FastDistillError, InputError
+from .core.errors import ConfigError, FastDistillError, InputError
 from .core.run_index import (RunSummary, flatten, kept_differences, run_config, run_samples,
                              run_summaries)
 from .core.gates import GateDecision
@@ -34,8 +34,10 @@ from .run_state import RunState
 from .screens.compare import CompareScreen
 from .screens.gate import GateScreen
 from .screens.home import HomeScreen
+from .screens.new_run import NewRunScreen
 from .screens.recorded import RecordedRunScreen
 from .screens.run import RunScreen
+from .screens.settings import SettingsScreen
 from .widgets.run_header import RunHeader
 
 JOIN_ON_EXIT_S = 10.0  # how long leaving the app waits for a stopped engine to save
@@ -125,17 +127,34 @@ class FastDistillApp(App[int]):
             dir_a=run_dir_for(config, a.run_id), dir_b=run_dir_for(config, b.run_id),
             differences=self._with_store(lambda s: kept_differences(s, a.run_id, b.run_id))))
 
+    def action_new_run(self) -> None:
+        self.push_screen(NewRunScreen(self.start_new_run))
+
+    def action_settings(self) -> None:
+        try:
+            self.push_screen(SettingsScreen(default_config_path()))
+        except FastDistillError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+
+    def start_new_run(self, argv: list[str], gates: dict[str, str]) -> None:
+        """Start the form's run; bad input raises with the command line's message."""
+        if self.engine is not None:
+            raise InputError("a run is already in progress in this app",
+                             hint="wait for it to end, or start this one in another terminal")
+        self.run_request = run_request(argv, gates)
+        self.push_screen(self.run_screen)
+        self._start_engine()
+
     def resume_run(self, run: RunSummary) -> None:
         """The live dashboard on a stored run, resumed as `fastdistill --resume ID` would."""
         if self.engine is not None:
             self.notify("a run is already in progress", timeout=3)
             return
         try:
-            app = create_app(["--resume", run.run_id])
+            self.run_request = run_request(["--resume", run.run_id])
         except FastDistillError as exc:
             self.notify(str(exc), severity="error", timeout=6)
             return
-        self.run_request = app.run_request
         self.push_screen(self.run_screen)
         self._start_engine()
 
@@ -254,19 +273,47 @@ def create_home_app(config: Config) -> FastDistillApp | None:
 def create_app(args: argparse.Namespace | list[str] | None = None) -> FastDistillApp:
     """The app on a run of these options (parsed as `fastdistill run` would); bad options
     raise InputError before anything opens."""
-    from .cli import build_parser, load_run_config, resolve_run
-    from .core.engine import new_run_id
-    from .core.store import Store
+    from .cli import build_parser, load_run_config
 
     if args is None or isinstance(args, list):
         args = build_parser().parse_args(["run", *(args or [])])
+    return FastDistillApp(_request(args, load_run_config(args)))
+
+
+def run_request(argv: list[str], gates: dict[str, str] | None = None) -> RunRequest:
+    """A run from `fastdistill run` options given by the app's forms, checked as the command
+    line checks them; gates: teacher-eval gate thresholds (name → text) over the config's."""
+    from .cli import add_run_options, load_run_config
+
+    parser = argparse.ArgumentParser(prog="fastdistill run", exit_on_error=False)
+    add_run_options(parser)
+    try:
+        args = parser.parse_args(argv)
+    except argparse.ArgumentError as exc:
+        raise InputError(str(exc)) from None
+    config = load_run_config(args)
+    gate = config.gates.teacher_eval
+    for name, text in (gates or {}).items():
+        typ = type(getattr(gate, name))
+        try:
+            setattr(gate, name, typ(text))
+        except ValueError:
+            kind = "an integer" if typ is int else "a number"
+            raise ConfigError(f"expected {kind}, got {text!r}", path="new run form",
+                              field=f"gates.teacher_eval.{name}") from None
+    return _request(args, validate(config, "new run form"))
+
+
+def _request(args: argparse.Namespace, config: Config) -> RunRequest:
+    from .cli import resolve_run
+    from .core.engine import new_run_id
+
     if args.events == "-":
         raise InputError("the app draws on the terminal, so events cannot go to stdout",
                          field="--events", hint="give a file, or add --headless")
-    config = load_run_config(args)
     store = Store(store_path(config))
     try:
         config, run_id, resume = resolve_run(args, config, store)
     finally:
         store.close()
-    return FastDistillApp(RunRequest(config, run_id or new_run_id(), resume, args.events))
+    return RunRequest(config, run_id or new_run_id(), resume, args.events)

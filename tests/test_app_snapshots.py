@@ -99,3 +99,14 @@ def test_home_at_80x24(snap_compare):
 def test_compare(snap_compare):
     assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(120, 40),
                         press=["down", "space", "down", "space", "c"])
+
+
+def test_settings(snap_compare, tmp_path, monkeypatch):
+    """The form on a config file with two settings changed from the defaults."""
+    from fastdistill_tui.core import config as cfg
+
+    path = tmp_path / "config.toml"
+    path.write_text('[teacher]\nconcurrency = 8\n[dataset]\nlimit = 200\n', encoding="utf-8")
+    monkeypatch.setenv("FASTDISTILL_CONFIG", str(path))
+    assert snap_compare(FastDistillApp(home=cfg.load_config()), terminal_size=(120, 40),
+                        press=["comma"])

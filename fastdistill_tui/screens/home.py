@@ -52,11 +52,14 @@ COLUMNS: list[tuple[str, Callable[[RunSummary], str], Callable[[RunSummary], Any
 
 
 class HomeScreen(Screen):
+    KEYS = "cnq"  # the letters bound below, which typing on the list does not take
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare marked"),
         Binding("slash", "filter", "Filter"),
+        Binding("n", "app.new_run", "New run"),
+        Binding("comma", "app.settings", "Settings"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -139,7 +142,7 @@ class HomeScreen(Screen):
         to the filter box."""
         table = self.query_one(DataTable)
         if (self.focused is table and event.is_printable and event.character
-                and event.character.isalnum() and event.character not in "cq"):
+                and event.character.isalnum() and event.character not in self.KEYS):
             box = self.query_one(Input)
             box.focus()
             box.insert_text_at_cursor(event.character)
