@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from .cli import store_path
 from .core import events as ev
@@ -54,7 +55,7 @@ class RunResult:
 class FastDistillApp(App[int]):
     CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "FastDistill"
-    ENABLE_COMMAND_PALETTE = False
+    COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = [
         Binding("s", "stop", "Stop (drain + save)"),
         Binding("ctrl+c", "interrupt", "Stop · twice: abort", priority=True),
@@ -216,6 +217,18 @@ class FastDistillApp(App[int]):
             self.gate_screen.dismiss(None)
 
     # -- keys -------------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own (themes, keys, quit, screenshot), and where the app can go from home."""
+        yield from super().get_system_commands(screen)
+        if self.home_config is not None:
+            yield SystemCommand("Runs", "The list of stored runs (home)", self.action_home)
+            yield SystemCommand("New run", "Start a run from a form", self.action_new_run)
+            yield SystemCommand("Settings", "Edit the config file", self.action_settings)
+
+    def action_home(self) -> None:
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Home and stored runs: no Stop to offer until a run is live."""
         if action == "stop" and self.home_config is not None and self.engine is None:

@@ -161,3 +161,29 @@ def test_fastdistill_with_no_options_opens_home_when_runs_exist(stored, monkeypa
     monkeypatch.setattr(FastDistillApp, "run", lambda self: self.exit(0))
     monkeypatch.setattr("fastdistill_tui.cli.cmd_run", lambda args: pytest.fail("ran"))
     assert main([]) == 0
+
+
+async def test_command_palette_offers_the_screens_and_themes(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "home")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Runs", "New run", "Settings", "Theme"} <= set(titles), titles
+        settings = next(c for c in app.get_system_commands(app.screen) if c.title == "Settings")
+        settings.callback()
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "SettingsScreen", "settings")
+        runs = next(c for c in app.get_system_commands(app.screen) if c.title == "Runs")
+        runs.callback()
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "home again")
+
+
+async def test_no_color_draws_marks_and_sort_order_as_text(stored, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "home")
+        assert app.no_color
+        await pilot.press("space")
+        assert table_rows(app.screen)[0][0] == "*"
+        title = str(app.screen.query_one("#home-title").render())
+        assert "sorted by date ↓" in title and "marked 1/2" in title
