@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a default config file")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.add_argument("--path", help="where to write (default: the platformdirs config file)")
+
+    serve = sub.add_parser("serve", help="the app in a browser (pip install '.[serve]')")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
 
     data = sub.add_parser("data", help="datasets")
     data_sub = data.add_subparsers(dest="data_command")
@@ -321,6 +327,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Each browser tab gets its own `fastdistill` (home, or the default run), drawn by
+    textual-serve over a websocket."""
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise InputError("the serve extra is not installed", field="serve",
+                         hint="pip install '.[serve]' (textual-serve)") from None
+    command = f"{shlex.quote(sys.executable)} -m fastdistill_tui"
+    print(f"serving the app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    Server(command, host=args.host, port=args.port, title="FastDistill").serve()
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from .core.datasets.download import download_wikisql
 
@@ -369,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
-                "data": cmd_data}
+                "data": cmd_data, "serve": cmd_serve}
     try:
         if args.command is None:
             home = cmd_home() if not given else None
