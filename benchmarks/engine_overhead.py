@@ -91,6 +91,7 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
     if orchestration_only:
         skip_sql_evaluation()
     config = Config()
+    config.student.enabled = False  # the teacher half only
     config.run.data_dir = str(data_dir)
     config.dataset.spec = f"jsonl:{dataset}"
     config.gates.teacher_eval.enabled = False

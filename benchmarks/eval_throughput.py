@@ -1,9 +1,11 @@
 """Throughput of execution-based evaluation on spider-de-dev.
 
-Evaluates every gold query against itself twice with one Evaluator: first with a cold gold
-cache, then warm. Prints one markdown table row per pass.
+Evaluates every gold query against itself with one Evaluator: first with a cold gold cache,
+then warm (`--warm-passes` times). Prints one markdown table row per pass. A gold whose result
+is empty never counts as a match (reason gold_empty): the "gold empty" column counts those.
 
     python benchmarks/eval_throughput.py [--data DIR] [--workers N] [--concurrency N]
+                                         [--warm-passes N]
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ async def main() -> None:
                         help="SQL execution threads (eval.workers)")
     parser.add_argument("--concurrency", type=int, default=0,
                         help="evaluations in flight (default: workers)")
+    parser.add_argument("--warm-passes", type=int, default=1,
+                        help="warm passes after the cold one (more: the process time is "
+                             "mostly evaluation, for whole-process A/B timing)")
     args = parser.parse_args()
     if not (args.data / "dev.json").exists():
         sys.exit(f"no dev.json under {args.data}; pass --data DIR")
@@ -65,11 +70,11 @@ async def main() -> None:
     print(f"# {len(rows)} gold queries vs themselves, {args.workers} workers, "
           f"{concurrency} in flight; Python {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}\n")
-    print("| pass | queries | matches | wall s | queries/s | mean ms/query | p95 ms/query "
-          "| gold-cache hit ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| pass | queries | matches | gold empty | wall s | queries/s | mean ms/query "
+          "| p95 ms/query | gold-cache hit ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     try:
-        for name in ("cold", "warm"):
+        for name in ["cold"] + ["warm"] * args.warm_passes:
             before = evaluator.gold_cache_stats()
             wall, outcomes = await run_pass(evaluator, rows, concurrency)
             after = evaluator.gold_cache_stats()
@@ -77,7 +82,8 @@ async def main() -> None:
             lookups = hits + after["misses"] - before["misses"]
             latencies = sorted(1000 * o.seconds for o in outcomes)
             p95 = latencies[int(0.95 * (len(latencies) - 1))]
-            print(f"| {name} | {len(rows)} | {sum(o.gold_match for o in outcomes)} "
+            empty = sum(o.reason == "gold_empty" for o in outcomes)
+            print(f"| {name} | {len(rows)} | {sum(o.gold_match for o in outcomes)} | {empty} "
                   f"| {wall:.2f} | {len(rows) / wall:.0f} | {statistics.fmean(latencies):.2f} "
                   f"| {p95:.2f} | {hits / lookups if lookups else 0:.2f} |")
     finally:

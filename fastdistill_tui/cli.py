@@ -1,5 +1,8 @@
-"""`fastdistill` command line (DESIGN §9). Exit codes: 0 done, 2 bad input or config, 3 a gate
-failed with no override, 130 stopped by the user (resumable)."""
+"""`fastdistill` command line (DESIGN §9). Exit codes: 0 done, 1 an internal error (the run is
+resumable), 2 bad input, config or setup (a path that cannot be written, a full disk), 3 a gate
+failed with no override, 130 stopped by the user (resumable).
+
+Every error is one line on stderr naming the file and line, variable, option or key at fault."""
 
 from __future__ import annotations
 
@@ -9,16 +12,22 @@ import json
 import os
 import shlex
 import signal
+import sqlite3
 import sys
 import threading
+from collections import deque
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .core import config as cfg
-from .core.errors import FastDistillError, InputError
+from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
 from .core.events import Event, event_to_json
 from .core.gates import GateDecision
+
+if TYPE_CHECKING:  # the engine and store load only when a command needs them
+    from .core.engine import Engine
+    from .core.store import Store
 
 
 def store_path(config: cfg.Config) -> Path:
@@ -56,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--dest", help="target directory (default: data dir/datasets)")
     get.add_argument("--url", help="archive URL (default: the official WikiSQL archive)")
     get.add_argument("--sha256", help="expected checksum of the archive")
+
+    models = sub.add_parser("models", help="student models")
+    models_sub = models.add_subparsers(dest="models_command")
+    fetch = models_sub.add_parser("get", help="fetch + convert a student into the cache")
+    fetch.add_argument("name", help="smollm2 | a Hugging Face id")
     return parser
 
 
@@ -66,13 +80,15 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
     run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
     run.add_argument("--split", help="dataset split to distil")
-    run.add_argument("--limit", type=int, help="first N samples (after dedup)")
+    run.add_argument("--limit", type=int, help="first N samples (after dedup); 0 = all")
     run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")
-    run.add_argument("--concurrency", type=int, help="teacher requests in flight")
-    run.add_argument("--student", help="student model dir/id (training lands in a later "
-                                       "release; currently ignored with a warning)")
+    run.add_argument("--concurrency", type=int,
+                     help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
+                          "than there are samples)")
+    run.add_argument("--student", metavar="SPEC",
+                     help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
     run.add_argument("--no-student", action="store_true", help="skip training and student eval")
     run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
                      help="continue past a failed gate (e.g. teacher_eval)")
@@ -84,17 +100,26 @@ def load_run_config(args: argparse.Namespace) -> cfg.Config:
     """File/env config with the CLI flags applied on top (CLI > env > file > defaults)."""
     config = cfg.load_config(args.config)
     flags = {
-        ("dataset", "spec"): args.dataset, ("dataset", "split"): args.split,
-        ("dataset", "limit"): args.limit, ("teacher", "spec"): args.teacher,
-        ("teacher", "base_url"): args.base_url, ("teacher", "concurrency"): args.concurrency,
+        "dataset.spec": (args.dataset, "--dataset"), "dataset.split": (args.split, "--split"),
+        "dataset.limit": (args.limit, "--limit"), "teacher.spec": (args.teacher, "--teacher"),
+        "teacher.base_url": (args.base_url, "--base-url"),
+        "teacher.concurrency": (args.concurrency, "--concurrency"),
+        "student.spec": (args.student, "--student"),
+        "student.enabled": (False if args.no_student else None, "--no-student"),
     }
-    for (section, key), value in flags.items():
+    if args.resume:  # they apply to the run's own config (resumed_config)
+        del flags["teacher.base_url"], flags["teacher.concurrency"]
+    for key, (value, flag) in flags.items():
         if value is not None:
-            setattr(getattr(config, section), key, value)
-    for gate in args.override_gate:
-        if gate not in config.run.override_gates:
-            config.run.override_gates.append(gate)
+            cfg.set_flag(config, key, value, flag)
+    add_override_gates(config, args.override_gate)
     return cfg.validate(config, "command line")
+
+
+def add_override_gates(config: cfg.Config, gates: list[str]) -> None:
+    if gates:
+        merged = sorted(set(config.run.override_gates) | set(gates))
+        cfg.set_flag(config, "run.override_gates", merged, "--override-gate")
 
 
 def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[str, Any],
@@ -103,75 +128,129 @@ def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[s
     --base-url and --concurrency (a moved or bigger server) and --override-gate."""
     config = cfg.config_from_dict(stored, f"run {run_id}")
     fixed = {"--dataset": args.dataset, "--split": args.split, "--limit": args.limit,
-             "--teacher": args.teacher, "--config": args.config}
+             "--teacher": args.teacher, "--config": args.config, "--student": args.student,
+             "--no-student": args.no_student or None}
     given = [flag for flag, value in fixed.items() if value is not None]
     if given:
         raise InputError(f"{', '.join(given)} cannot change a run being resumed",
                          field="--resume", hint="drop them, or start a new run without --resume")
     if args.base_url is not None:
-        config.teacher.base_url = args.base_url
+        cfg.set_flag(config, "teacher.base_url", args.base_url, "--base-url")
+    elif cfg.REDACTED + "@" in config.teacher.base_url:
+        raise InputError("the run's teacher URL held credentials, which are never stored",
+                         field="--resume", hint="give the URL again with --base-url")
     if args.concurrency is not None:
-        config.teacher.concurrency = args.concurrency
-    config.run.override_gates = sorted(set(config.run.override_gates)
-                                       | set(current.run.override_gates))
+        cfg.set_flag(config, "teacher.concurrency", args.concurrency, "--concurrency")
+    add_override_gates(config, current.run.override_gates)
     return cfg.validate(config, f"run {run_id}")
 
 
 class HeadlessPrinter:
-    """Human progress on stderr: one status line every couple of seconds, plus milestones."""
+    """Human progress on stderr: one status line every couple of seconds, plus milestones.
+
+    The line's counters come from one moment: a stage's entry is its latest StageProgress, or
+    its final count once it finished. The teacher shows its current rate (over the last
+    RATE_WINDOW_S), retries and any 429 pause, so a slowdown is visible when it happens."""
+
+    RATE_WINDOW_S = 10.0
 
     def __init__(self, out: TextIO, every_s: float = 2.0) -> None:
         self.out = out
         self.every_s = every_s
         self.last = 0.0
-        self.progress: dict[str, Any] = {}
+        self.progress: dict[str, tuple[int, int]] = {}  # stage -> (done, total)
+        self.finished: set[str] = set()
+        self.teacher_eta: float | None = None
+        self.teacher_done: deque[tuple[float, int]] = deque()
         self.requests: Any = None
 
     def __call__(self, event: Event) -> None:
         kind = type(event).__name__
         if kind == "StageProgress":
-            self.progress[event.stage] = event
+            self.progress[event.stage] = (event.done, event.total)
+            if event.stage == "teacher":
+                self.teacher_eta = event.eta_s
+                self.teacher_done.append((event.ts, event.done))
+                while event.ts - self.teacher_done[0][0] > self.RATE_WINDOW_S:
+                    self.teacher_done.popleft()
             if event.ts - self.last >= self.every_s:
                 self.last = event.ts
                 self.status_line()
         elif kind == "RequestStats":
             self.requests = event
+        elif kind == "StageStarted":
+            self.progress.setdefault(event.stage, (0, 0))  # the line keeps pipeline order
+        elif kind == "RunFinished":
+            self.status_line()  # the final counts, whatever the timer
         elif kind == "RunStarted":
             verb = "resuming" if event.resumed else "starting"
             self.say(f"{verb} run {event.run_id}: dataset {event.dataset}, teacher "
                      f"{event.teacher}, {event.total} samples")
         elif kind == "StageFinished":
+            self.progress[event.stage] = (event.total, event.total)
+            self.finished.add(event.stage)
             self.say(f"[{event.stage}] done: {event.kept} kept, {event.rejected} rejected "
                      f"in {event.seconds:.1f}s")
         elif kind == "GateEvaluated":
             when = "early check" if event.early else "final"
             verdict = "passed" if event.passed else "FAILED"
-            parts = ", ".join(f"{k} {format_metric(m['value'])} (≥ "
-                              f"{format_metric(m['threshold'])})"
-                              for k, m in event.metrics.items())
+            parts = ", ".join(gate_metric(k, m) for k, m in event.metrics.items())
             self.say(f"gate {event.gate} ({when}) {verdict}: {parts}")
         elif kind == "GateDecided" and event.overridden:
-            self.say(f"gate {event.gate} overridden by {event.by}")
+            self.say(f"gate {event.gate} overridden ({event.by})")
+        elif kind == "TrainProgress":
+            if event.ts - self.last >= self.every_s or event.iteration == event.total_iterations:
+                self.last = event.ts
+                val = "" if event.val_loss is None else f" val {event.val_loss:.3f}"
+                eta = "" if event.eta_s is None else f" ETA {format_seconds(event.eta_s)}"
+                self.say(f"[train] iteration {event.iteration}/{event.total_iterations} loss "
+                         f"{event.loss:.3f}{val} {event.tokens_per_s:.0f} tok/s{eta}")
+        elif kind == "StudentMetrics":
+            self.say(f"student ({event.phase}) on {event.total} eval questions: exec-pass "
+                     f"{event.exec_pass_rate:.3f}, gold-match {event.gold_match_rate:.3f}")
         elif kind == "Log":
             self.say(f"{event.level}: {event.message}")
 
+    def current_rate(self) -> float | None:
+        if len(self.teacher_done) < 2:
+            return None
+        (t0, d0), (t1, d1) = self.teacher_done[0], self.teacher_done[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else None
+
     def status_line(self) -> None:
         parts = []
-        for stage, p in self.progress.items():
-            part = f"{stage} {p.done}" + (f"/{p.total}" if p.total else "")
-            if stage == "teacher":
-                part += f" {p.rate_per_s:.1f}/s"
-                if p.eta_s is not None:
-                    part += f" ETA {format_seconds(p.eta_s)}"
+        for stage, (done, total) in self.progress.items():
+            part = f"{stage} {done}" + (f"/{total}" if total else "")
+            if stage == "teacher" and stage not in self.finished:
+                rate = self.current_rate()
+                if rate is not None:
+                    part += f" {rate:.1f}/s"
+                if self.teacher_eta is not None:
+                    part += f" ETA {format_seconds(self.teacher_eta)}"
             parts.append(part)
         r = self.requests
         if r is not None:
-            parts.append(f"requests cached {r.cached} fresh {r.fresh} failed {r.failed} "
-                         f"in-flight {r.in_flight} cost ${r.cost:.4f}")
+            line = (f"requests cached {r.cached} fresh {r.fresh} failed {r.failed} "
+                    f"in-flight {r.in_flight} retries {r.retries}")
+            if r.rate_limited:
+                line += f" 429s {r.rate_limited}"
+            if r.paused_s > 0:
+                line += f" (paused {r.paused_s:.0f}s by the server)"
+            if r.judge_requests:
+                line += f" judge {r.judge_requests} (${r.judge_cost:.4f})"
+            parts.append(line + f" cost ${r.cost:.4f}")
         self.say(" | ".join(parts))
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+
+def gate_metric(name: str, metric: dict[str, Any]) -> str:
+    """ "answers 1300 (min_total 50)", "exec_pass_rate 0.700 (≥ 0.500)" """
+    if name == "min_total":
+        return f"answers {format_metric(metric['value'])} (min_total " \
+               f"{format_metric(metric['threshold'])})"
+    return f"{name} {format_metric(metric['value'])} (≥ {format_metric(metric['threshold'])})"
 
 
 def format_metric(value: float) -> str:
@@ -190,32 +269,6 @@ def headless_gate_policy(event: Any) -> GateDecision:
     return GateDecision(False, "policy")
 
 
-def resolve_run(args: argparse.Namespace, config: cfg.Config,
-                store: Any) -> tuple[cfg.Config, str | None, bool]:
-    """The run's config, its id (None: a new run) and whether it resumes."""
-    from .core.engine import run_dir_for
-    from .core.run_lock import is_locked
-
-    resume = False
-    run_id = args.resume
-    if run_id:
-        run = store.get_run(run_id)
-        if run is None:
-            raise InputError(f"no run '{run_id}'", field="--resume",
-                             hint="list runs with `fastdistill report --list`")
-        config = resumed_config(args, config, json.loads(run["config_json"]), run_id)
-        resume = True
-    else:
-        run_id = store.latest_unfinished_run(config.config_hash())
-        if run_id is not None and is_locked(run_dir_for(config, run_id)):
-            run_id = None  # another process is running it: start a run of our own
-        resume = run_id is not None
-    if args.student and not args.no_student:
-        print("warning: student training and evaluation are not in this release; "
-              "--student is ignored", file=sys.stderr)
-    return config, run_id, resume
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from .core.engine import Engine
     from .core.store import Store
@@ -226,11 +279,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(store_path(config))
     try:
         config, run_id, resume = resolve_run(args, config, store)
-    except BaseException:
-        store.close()
-        raise
+        return run_engine(args, Engine(config, store, run_id=run_id, resume=resume), store)
+    finally:
+        try:
+            store.close()
+        except sqlite3.Error:
+            pass  # the failure that stopped the run was reported already
 
+
+def resolve_run(args: argparse.Namespace, config: cfg.Config,
+                store: Store) -> tuple[cfg.Config, str | None, bool]:
+    """The run's config, its id (None: a new run) and whether it resumes; a rerun continues
+    the newest unfinished run of its config. NothingToDo for a completed run's --resume."""
+    from .core.engine import run_dir_for
+
+    run_id = args.resume
+    if run_id:
+        run = store.get_run(run_id)
+        if run is None:
+            raise InputError(f"no run '{run_id}'", field="--resume",
+                             hint="list runs with `fastdistill report --list`")
+        if run["status"] == "completed":
+            raise NothingToDo(f"run {run_id} is already complete; nothing to do: "
+                              f"{run_dir_for(config, run_id)}")
+        config = resumed_config(args, config, json.loads(run["config_json"]), run_id)
+    else:
+        run_id = store.latest_unfinished_run(config.config_hash())
+    return config, run_id, run_id is not None
+
+
+def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
     printer = HeadlessPrinter(sys.stderr)
+    if engine.config.student.enabled:
+        from .core.student.models import local_path
+
+        if local_path(engine.config.student.spec, cfg.cache_dir()) is None:
+            printer.say(f"fetching the student model {engine.config.student.spec} (once; the "
+                        "only network use of a default run) ...")
     events_out: TextIO | None = None
     if args.events == "-":
         events_out = sys.stdout
@@ -254,12 +339,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        engine = Engine(config, store, run_id=run_id, resume=resume)
         outcome = asyncio.run(engine.run(sink, headless_gate_policy, cancel))
+    except KeyboardInterrupt:
+        return aborted(engine.run_id, store, printer)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        store.close()
         if events_out is not None and events_out is not sys.stdout:
             events_out.close()
     if outcome.status != "completed":
@@ -268,17 +353,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def aborted(run_id: str, store: Store, printer: HeadlessPrinter) -> int:
+    """A second Ctrl-C: what reached the store stays; the run is marked resumable."""
+    run = store.get_run(run_id)
+    if run is None:
+        printer.say("aborted before the run started")
+        return 130
+    store.flush()
+    if run["status"] == "running":
+        store.set_run_status(run_id, "cancelled")
+    printer.say(f"aborted: run {run_id} stopped at once; the answers received so far are "
+                f"kept; resume with `fastdistill run --headless --resume {run_id}`")
+    return 130
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     """The app on a run of these options; what headless prints last is printed after it."""
     from .app import create_app
+    from .core.store import Store
 
     app = create_app(args)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the app needs a terminal, and stdin or stdout is not one",
+                         field="--headless", hint="add --headless to run without the app")
     app.run()
+    if app.aborted:  # leave now, not after the requests in flight: the run stays resumable
+        request = app.run_request
+        store = Store(store_path(request.config))
+        code = aborted(request.run_id, store, HeadlessPrinter(sys.stderr))
+        store.close()
+        sys.stderr.flush()
+        os._exit(code)
     if app.result.line:
         print(app.result.line, file=sys.stderr)
-    if app.aborted:  # don't wait for the requests in flight: what is stored stays resumable
-        sys.stderr.flush()
-        os._exit(130)
     return app.return_code or 0
 
 
@@ -293,7 +400,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = Store(store_path(config))
     try:
         if args.list:
-            for run in store.list_runs():
+            runs = [{k: run[k] for k in ("run_id", "status", "dataset", "teacher", "created_at",
+                                         "finished_at")} for run in store.list_runs()]
+            if args.json:
+                print(json.dumps(runs, indent=2, ensure_ascii=False))
+            for run in runs if not args.json else []:
                 print(f"{run['run_id']}  {run['status']:<11} {run['dataset']}  {run['teacher']}")
             return 0
         run_id = args.run_id or next((r["run_id"] for r in store.list_runs()), None)
@@ -349,6 +460,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 2
     config = cfg.load_config()
     dest = Path(args.dest) if args.dest else config.data_dir / "datasets"
+    if dest.exists() and not dest.is_dir():
+        raise InputError("is a file, not a directory", path=str(dest), field="--dest",
+                         hint="give a directory to download into")
     last = [-1]
 
     def progress(done: int, total: int | None) -> None:
@@ -384,20 +498,36 @@ def cmd_home() -> int | None:
     return app.return_code or 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .core.student.models import resolve_student
+
+    if args.models_command != "get":
+        print("usage: fastdistill models get smollm2", file=sys.stderr)
+        return 2
+    print(f"fetching {args.name} (once; later runs use the cache) ...", file=sys.stderr)
+    print(resolve_student(args.name, cfg.cache_dir()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     given = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
-                "data": cmd_data, "serve": cmd_serve}
+                "data": cmd_data, "models": cmd_models, "serve": cmd_serve}
     try:
         if args.command is None:
             home = cmd_home() if not given else None
             return cmd_run(args) if home is None else home
         return handlers[args.command](args)
     except FastDistillError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}" if exc.exit_code else str(exc), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path that cannot be read or written: the user can fix it
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc} (check the path, its permissions and the "
+              f"free space)", file=sys.stderr)
+        return SetupError.exit_code
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130

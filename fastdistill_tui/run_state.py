@@ -41,9 +41,7 @@ class RunState:
     gates: list[ev.GateEvaluated] = field(default_factory=list)
     decisions: list[ev.GateDecided] = field(default_factory=list)
     train: ev.TrainProgress | None = None
-    train_first: ev.TrainProgress | None = None
     losses: list[float] = field(default_factory=list)
-    val_losses: list[float] = field(default_factory=list)
     student: dict[str, ev.StudentMetrics] = field(default_factory=dict)  # "pre" / "post"
     finished: ev.RunFinished | None = None
     failure: str = ""  # an engine error's message, when the run died rather than ended
@@ -93,21 +91,10 @@ class RunState:
                     row.state, row.total = STOPPED, max(row.total, row.planned)
 
     def _train(self, event: ev.TrainProgress) -> None:
-        """Progress is coalesced on its way here: the curves hold the points that arrived."""
+        """Progress is coalesced on its way here: the curve holds the points that arrived."""
         self.train = event
-        if self.train_first is None:
-            self.train_first = event
         if event.loss is not None:
             self.losses.append(event.loss)
-        if event.val_loss is not None:
-            self.val_losses.append(event.val_loss)
-
-    def train_eta_s(self) -> float | None:
-        first, last = self.train_first, self.train
-        if first is None or last is None or last.iteration <= first.iteration:
-            return None
-        per_iter = (last.ts - first.ts) / (last.iteration - first.iteration)
-        return per_iter * max(last.total_iterations - last.iteration, 0)
 
     def row(self, name: str) -> StageRow:
         """A stage's row, added at the end the first time an unknown stage is named."""

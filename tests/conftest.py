@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from fastdistill_tui.core.config import StudentConfig
+from fastdistill_tui.core.student import models as student_models
+
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
 SPIDER_DE_DEV = REPO_DIR.parent / "shared" / "data" / "spider-de-dev"
@@ -27,7 +30,22 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     for key in list(os.environ):
         if key.startswith("FASTDISTILL_") or key in ("OPENROUTER_API_KEY", "OPENAI_API_KEY"):
             monkeypatch.delenv(key)
+    # The default run trains the real student (minutes, a 98 MB download): in tests the
+    # student is off unless a test turns it on, with a tiny model (tests/student_helpers.py),
+    # for configs from files and the environment and for Config() alike.
+    monkeypatch.setenv("FASTDISTILL_STUDENT_ENABLED", "0")
+    defaults = StudentConfig.__init__.__defaults__
+    monkeypatch.setattr(StudentConfig.__init__, "__defaults__", (False, *defaults[1:]))
+    monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_smollm2", _no_fetch)
     return base
+
+
+REAL_FETCH_SMOLLM2 = student_models.fetch_smollm2
+
+
+def _no_fetch(cache):
+    raise AssertionError("a test tried to fetch the real student: set config.student.enabled = "
+                         "False, or point student.spec at a tiny model (tests/student_helpers.py)")
 
 
 @pytest.fixture

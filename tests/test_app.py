@@ -289,4 +289,36 @@ def test_run_without_headless_opens_the_app(capsys):
 
     assert cli.main(["run", "--events", "-"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: field '--events': the app draws on the terminal")
+    assert err.startswith("error: ") and "--events: the app draws on the terminal" in err
+
+
+async def test_a_real_student_fills_the_student_panel(tmp_path, monkeypatch):
+    """The student stages of issue 10 on a tiny model built here: training progress, then the
+    before/after table, from the engine's own events."""
+    from student_helpers import tiny_student
+
+    monkeypatch.delenv("FASTDISTILL_STUDENT_ENABLED")  # conftest turns it off; the file says on
+    student = tiny_student(tmp_path / "student")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[student]\nenabled = true\nspec = '{student}'\nprofile = 'quick'\niters = 8\n"
+        "learning_rate = 0.001\nnum_layers = 2\nsave_every = 2\nsteps_per_eval = 8\n"
+        "max_seq_length = 256\nmax_tokens = 8\neval_limit = 6\neval_batch_size = 4\n",
+        encoding="utf-8")
+    messages: list = []
+    app = create_app(["--config", str(config), "--limit", "60"])
+    async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
+        await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
+        await pilot.pause()
+        assert app.state.finished.status == "completed", app.state.finished.message
+        panel = app.run_screen.query_one(StudentPanel)
+        assert panel.display
+        assert "iter 8/8" in text_of(panel.query_one("#train-line"))
+        table = text_of(panel.query_one("#before-after"))
+        assert "before" in table and "after" in table and "on 6 held-out" in table
+        stages = text_of(app.run_screen.query_one(StageTable))
+        for name in ("student_eval_pre", "train", "student_eval_post"):
+            line = next(line for line in stages.splitlines() if line.startswith(name))
+            assert "✓ done" in line, line
+    phases = [e.phase for e in engine_events(messages) if isinstance(e, ev.StudentMetrics)]
+    assert phases == ["pre", "post"]

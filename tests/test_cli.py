@@ -37,6 +37,9 @@ def test_report_of_a_finished_run(capsys):
     assert "score" in text and "p50 ms" in text
     assert cli.main(["report", "--list"]) == 0
     assert run_id in capsys.readouterr().out
+    assert cli.main(["report", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["run_id"], r["status"]) for r in listed] == [(run_id, "completed")]
     assert cli.main(["report", "nope"]) == 2
 
 

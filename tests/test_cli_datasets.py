@@ -84,8 +84,9 @@ def test_wikisql_official_metrics_are_reported(tmp_path, capsys):
     from fastdistill_tui.core.prompt import parse_prompt
 
     countries = ["Atlantis", "Lemuria"]
-    rows = [wikisql_row("2-555-1", f"Which city of {countries[i % 2]} has population {p}?",
-                        0, 0, [[1, 0, countries[i % 2]], [2, 0, p]])
+    # Every gold result has rows: an empty one is never a gold match.
+    rows = [wikisql_row("2-555-1", f"Which city of {countries[i % 2]} has more than {p} people?",
+                        0, 0, [[1, 0, countries[i % 2]], [2, 1, p]])
             for i, p in enumerate(range(1000, 1060))]
     root = write_wikisql(tmp_path / "wikisql", {"train": rows})
     gold = {ex.question: ex.gold_sql for ex in open_dataset(

@@ -39,7 +39,9 @@ def test_unknown_key_names_key_and_file(tmp_path):
 
 
 def test_unknown_section_and_nested_gate_key(tmp_path):
-    with pytest.raises(ConfigError, match="'student'"):
+    with pytest.raises(ConfigError, match="'studnet'"):
+        cfg.load_config(write(tmp_path, "[studnet]\nx = 1\n"), env={})
+    with pytest.raises(ConfigError, match="'student.x'"):
         cfg.load_config(write(tmp_path, "[student]\nx = 1\n"), env={})
     with pytest.raises(ConfigError, match="gates.teacher_eval.min_totl"):
         cfg.load_config(write(tmp_path, "[gates.teacher_eval]\nmin_totl = 1\n"), env={})
@@ -124,3 +126,31 @@ def test_command_line_beats_environment_beats_file(tmp_path, monkeypatch):
     assert config.teacher.timeout_s == 30.0  # env over file
     assert config.teacher.max_retries == 2  # file over default
     assert config.teacher.temperature == 0.0  # default
+
+
+def test_gate_thresholds_from_the_environment():
+    loaded = cfg.load_config(None, env={"FASTDISTILL_GATES_TEACHER_EVAL_MIN_TOTAL": "20",
+                                        "FASTDISTILL_GATES_TEACHER_EVAL_ENABLED": "false"})
+    assert (loaded.gates.teacher_eval.min_total, loaded.gates.teacher_eval.enabled) == (20, False)
+    assert cfg.load_config(None, env={"FASTDISTILL_TEACHER_EVAL_GATE": "1"}
+                           ).run.override_gates == []
+
+
+def test_an_error_names_the_line_or_the_variable_that_set_the_value(tmp_path):
+    path = write(tmp_path, "# comment\n[select]\nvalid_fraction = 0.2\nmin_score = 7\n")
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, env={})
+    assert str(info.value).startswith(f"{path}:4: field 'select.min_score'")
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(None, env={"FASTDISTILL_SELECT_MIN_SCORE": "inf"})
+    assert "environment variable FASTDISTILL_SELECT_MIN_SCORE" in str(info.value)
+    assert info.value.path != str(path)
+
+
+def test_urls_lose_their_credentials_on_the_way_to_disk():
+    config = cfg.Config()
+    config.teacher.base_url = "https://user:secret@host:8000/v1"
+    assert config.public_dict()["teacher"]["base_url"] == "https://***@host:8000/v1"
+    assert cfg.basic_auth(config.teacher.base_url) == (
+        "https://host:8000/v1", {"Authorization": "Basic dXNlcjpzZWNyZXQ="})
+    assert cfg.redact_url("http://host/v1") == "http://host/v1"

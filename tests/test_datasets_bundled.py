@@ -13,6 +13,7 @@ import pytest
 
 from fastdistill_tui.core.datasets.bundled import BUNDLED_DIR
 from fastdistill_tui.core.datasets.registry import open_dataset
+from fastdistill_tui.core.sql import unicode_case
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["README.md", "eval.jsonl", "eval.tables.jsonl", "train.jsonl", "train.tables.jsonl"]
@@ -105,6 +106,7 @@ def test_every_gold_query_executes_and_matches_a_row(bundled):
             if example.db_path not in connections:
                 connections[example.db_path] = sqlite3.connect(
                     f"file:{example.db_path}?mode=ro", uri=True)
+                unicode_case.install(connections[example.db_path])
             conn = connections[example.db_path]
             table = example.extra["table"]
             where = example.gold_sql.partition(" WHERE ")[2]

@@ -11,11 +11,12 @@ from fastdistill_tui.core.types import Column, Table
 
 def test_relative_db_paths_and_schema_from_sqlite(tmp_path):
     db = make_sqlite(tmp_path / "data" / "dbs" / "konzerte.sqlite", SAENGER_DB)
-    other = make_sqlite(tmp_path / "elsewhere.sqlite", "CREATE TABLE t (a, b DOUBLE);")
+    other = make_sqlite(tmp_path / "data" / "other" / "elsewhere.sqlite",
+                        "CREATE TABLE t (a, b DOUBLE);")
     path = write_jsonl(tmp_path / "data" / "questions.jsonl", [
         {"question": "Wie viele Sänger?", "sql": "SELECT count(*) FROM sänger",
          "db": "dbs/konzerte.sqlite"},
-        {"question": "q2", "sql": "SELECT a FROM t", "db": "../elsewhere.sqlite",
+        {"question": "q2", "sql": "SELECT a FROM t", "db": "dbs/../other/elsewhere.sqlite",
          "db_id": "misc", "evidence": "a is b"},
         {"question": "q3", "sql": "SELECT 1", "db": str(db)},
     ])

@@ -11,6 +11,11 @@ from dataset_helpers import CITIES_TABLE, PLAYERS_TABLE, wikisql_row, write_json
 from fastdistill_tui.core.datasets.registry import open_dataset
 from fastdistill_tui.core.datasets.wikisql import column_names, render_value
 from fastdistill_tui.core.errors import InputError
+from fastdistill_tui.core.config import EvalConfig
+from fastdistill_tui.core.sql import unicode_case
+from fastdistill_tui.core.sql.evaluator import Evaluator
+from fastdistill_tui.core.sql.execute import SqlExecutor
+from fastdistill_tui.core.sql.wikisql import execution_match, sql_to_logical_form
 
 PLAYERS = "1-10015132-11"
 CITIES = "2-555-1"
@@ -18,6 +23,7 @@ CITIES = "2-555-1"
 
 def run(example, sql=None):
     conn = sqlite3.connect(f"file:{example.db_path}?mode=ro", uri=True)
+    unicode_case.install(conn)  # the tables' text columns use its collation
     try:
         return conn.execute(sql or example.gold_sql).fetchall()
     finally:
@@ -184,3 +190,61 @@ def test_tables_are_split_into_shards_that_each_hold_their_tables(tmp_path, monk
     again = list(open_dataset(f"wikisql:{root}", cache_dir=tmp_path / "c").iter_examples(
         "train"))  # read back from the cache
     assert [e.db_path for e in again] == [players.db_path, cities.db_path]
+
+
+AUSTRIA_TABLE = {"id": "3-77-1", "header": ["Sänger", "Land", "Alter"],
+                 "types": ["text", "text", "real"],
+                 "rows": [["Jürgen Groß", "Österreich", "52"], ["Anna Weiß", "Schweiz", "29"],
+                          ["Ölaf Ärger", "ÖSTERREICH", "41"]]}
+
+
+def test_text_is_case_insensitive_over_all_of_unicode(tmp_path):
+    """The gold lowercases 'Österreich' (official semantics); the cells keep their case; both
+    the gold and a teacher's spelling find the rows, in the sandbox that evaluates them."""
+    root = write_wikisql(tmp_path / "wikisql", {"train": [
+        wikisql_row("3-77-1", "Who sings from Austria?", 0, 0, [[1, 0, "Österreich"]])]},
+        tables=[AUSTRIA_TABLE])
+    [example] = open_dataset(f"wikisql:{root}", cache_dir=tmp_path / "cache").iter_examples(
+        "train")
+    assert example.gold_sql == "SELECT Sänger FROM table_3_77_1 WHERE Land = 'österreich'"
+    executor = SqlExecutor(timeout_s=5.0)
+    try:
+        def names(sql):
+            result = executor.execute(example.db_path, sql)
+            assert result.ok, result.detail
+            return sorted(row[0] for row in result.rows)
+
+        both = ["Jürgen Groß", "Ölaf Ärger"]
+        assert names(example.gold_sql) == both
+        for where in ("Land = 'Österreich'", "Land = 'ÖSTERREICH'", "'österreich' = Land",
+                      "Land IN ('österreich')", "lower(Land) = 'österreich'",
+                      "upper(Land) = 'ÖSTERREICH'", "Land LIKE 'öster%'",
+                      "Land LIKE '_STERR%CH'", "Land >= 'österreich' AND Land <= 'ÖSTERREICH'"):
+            assert names(f'SELECT "Sänger" FROM table_3_77_1 WHERE {where}') == both, where
+        assert names("SELECT \"Sänger\" FROM table_3_77_1 WHERE Land LIKE 'schweiz'") == [
+            "Anna Weiß"]
+    finally:
+        executor.close()
+
+
+async def test_a_correct_answer_over_non_ascii_text_is_a_gold_match(tmp_path):
+    root = write_wikisql(tmp_path / "wikisql", {"train": [
+        wikisql_row("3-77-1", "Who sings from Austria?", 0, 0, [[1, 0, "Österreich"]])]},
+        tables=[AUSTRIA_TABLE])
+    [example] = open_dataset(f"wikisql:{root}", cache_dir=tmp_path / "cache").iter_examples(
+        "train")
+    evaluator = Evaluator(EvalConfig(timeout_s=5.0))
+    try:
+        right = await evaluator.evaluate(example.db_path, example.gold_sql,
+                                         "SELECT \"Sänger\" FROM table_3_77_1 "
+                                         "WHERE Land = 'Österreich'")
+        wrong = await evaluator.evaluate(example.db_path, example.gold_sql,
+                                         "SELECT \"Sänger\" FROM table_3_77_1 "
+                                         "WHERE Land = 'Deutschland'")
+    finally:
+        evaluator.close()
+    assert (right.gold_match, right.reason) == (True, None)
+    assert not wrong.gold_match
+    columns, table = example.extra["columns"], example.extra["table"]
+    pred = sql_to_logical_form("SELECT \"Sänger\" FROM t WHERE Land = 'ÖSTERREICH'", columns)
+    assert execution_match(example.db_path, table, columns, pred, example.logical_form)

@@ -148,9 +148,12 @@ def test_gate_fail_exits_3_with_hint_and_override_continues(tmp_path, capsys, mo
 
         assert run_cli(*base, "--override-gate", "teacher_eval") == 0
         run_dir = last_run_dir(capsys)
+        assert run_dir == failed_run  # the rerun continued the gate-failed run
+        assert srv.request_count == 60  # so no answer was asked twice
         decisions = read_json(run_dir / "manifests" / "run.manifest.json")["gate_decisions"]
-        assert decisions and all(d["overridden"] and d["proceed"] for d in decisions)
-        assert decisions[0]["by"] == "override"
+        assert decisions[0]["by"] == "policy" and not decisions[0]["proceed"]
+        assert [(d["by"], d["proceed"], d["overridden"]) for d in decisions[1:]] == [
+            ("--override-gate", True, True)] * 2  # early and final
 
         monkeypatch.setenv("FASTDISTILL_TEACHER_EVAL_GATE", "0")
         assert run_cli(*base, "--limit", "55") == 0
@@ -182,8 +185,8 @@ def test_too_few_samples_fails_min_total(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, needle", [
     (["--dataset", "nosuchkind:/x"], "dataset"),
-    (["--teacher", "carrier-pigeon:x"], "teacher.spec"),
-    (["--concurrency", "0"], "teacher.concurrency"),
+    (["--teacher", "carrier-pigeon:x"], "--teacher"),
+    (["--concurrency", "0"], "--concurrency"),
     (["--resume", "no-such-run"], "no-such-run"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(args, needle, capsys):
@@ -202,6 +205,7 @@ def test_unknown_config_key_exits_2_naming_file_and_key(tmp_path, capsys):
 def test_cancel_drains_then_resume_completes(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)
     config = Config()
+    config.student.enabled = False
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.concurrency = 4
@@ -271,19 +275,33 @@ def test_sigkill_then_resume_gives_the_same_outputs(tmp_path):
         clean = subprocess.run(args, env=env_clean, capture_output=True, text=True)
         assert clean.returncode == 0, clean.stderr
 
-    def outputs(root: Path) -> dict[str, object]:
+    def outputs(root: Path, stderr: str) -> dict[str, object]:
         run_dir = next((root / "fastdistill" / "runs").iterdir())
-        result = {name: (run_dir / "mlx" / name).read_bytes()
-                  for name in ("train.jsonl", "valid.jsonl")}
-        for stage in ("score", "select", "export"):
+        result: dict[str, object] = {name: (run_dir / "mlx" / name).read_bytes()
+                                     for name in ("train.jsonl", "valid.jsonl")}
+        for stage in ("canonical", "dedup", "gold_check", "teacher", "clean", "rules",
+                      "execeval", "score", "select", "export"):
             result[stage] = read_json(run_dir / "manifests" / f"{stage}.manifest.json")[
                 "field_hash"]
             q = read_json(run_dir / "reports" / f"{stage}.quality_report.json")
-            result[stage + "_q"] = (q["total"], q["kept"], q["exec_pass_rate"],
-                                    q["gold_match_rate"])
+            for volatile in ("run_id", "created_at", "gold_cache"):
+                q.pop(volatile, None)
+            result[stage + "_quality"] = q
+        # the final progress line's stage counts (requests differ: the resume asked fewer)
+        final = [line for line in stderr.splitlines() if line.startswith("canonical ")][-1]
+        result["progress"] = final.split(" | requests")[0]
+        result["stage_lines"] = [line for line in stderr.splitlines()
+                                 if line.startswith("[") and "] done:" in line]
         return result
 
-    assert outputs(tmp_path / "killed") == outputs(tmp_path / "clean")
+    def without_seconds(lines: list[str]) -> list[str]:
+        return [line.rsplit(" in ", 1)[0] for line in lines]
+
+    killed, clean_out = (outputs(tmp_path / "killed", resumed.stderr),
+                         outputs(tmp_path / "clean", clean.stderr))
+    for result in (killed, clean_out):
+        result["stage_lines"] = without_seconds(result["stage_lines"])
+    assert killed == clean_out
 
 
 def test_failed_answers_are_recorded_then_asked_again_on_rerun(tmp_path, capsys):
@@ -311,7 +329,6 @@ def test_failed_answers_are_recorded_then_asked_again_on_rerun(tmp_path, capsys)
 def test_llm_judge_scores_through_a_configured_provider(tmp_path, capsys):
     data, gold = make_dataset(tmp_path / "data", 50)
     config = tmp_path / "config.toml"
-    config.write_text("[eval]\njudge = 'llm'\njudge_spec = 'openai:judge-model'\n")
     teacher = gold_responder(gold)
 
     def respond(messages):
@@ -320,6 +337,8 @@ def test_llm_judge_scores_through_a_configured_provider(tmp_path, capsys):
         return teacher(messages)
 
     with LoopbackServer(responder=respond) as srv:
+        config.write_text("[eval]\njudge = 'llm'\njudge_spec = 'openai:judge-model'\n"
+                          f"judge_base_url = '{srv.base_url}'\n")
         assert run_cli("--config", str(config), "--dataset", f"jsonl:{data}", "--teacher",
                        "openai:m", "--base-url", srv.base_url) == 0
         judged = [p for p in srv.requests_by_prompt if p.startswith("You are grading")]
@@ -381,7 +400,7 @@ def test_ctrl_c_drains_exits_130_and_a_rerun_finishes_the_run(tmp_path):
         assert srv.request_count == 60  # in-flight answers were kept; none asked twice
 
 
-def test_a_running_run_is_not_resumed_by_a_second_process(tmp_path, capsys):
+def test_a_second_process_on_a_running_config_is_refused(tmp_path, capsys):
     data, gold = make_dataset(tmp_path / "data", 60)
     env = {**os.environ}  # the isolated XDG dirs of this test
     with LoopbackServer(responder=gold_responder(gold), latency_s=0.2) as srv:
@@ -399,8 +418,9 @@ def test_a_running_run_is_not_resumed_by_a_second_process(tmp_path, capsys):
             assert "in use by another fastdistill process" in capsys.readouterr().err
             assert run_cli(*args, "--limit", "55") == 0  # another config: unaffected
             capsys.readouterr()
-            assert run_cli(*args) == 0  # same config: a run of its own, not the running one
-            assert last_run_dir(capsys).name != run_id
+            # same config: refused, naming the running run (else both pay for every answer)
+            assert run_cli(*args) == 2
+            assert f"run {run_id} of this config is in use by another" in capsys.readouterr().err
         finally:
             first.terminate()
             first.wait(timeout=60)

@@ -38,7 +38,8 @@ def test_twenty_percent_faults_give_the_fault_free_result(tmp_path, capsys, monk
     faulty_dir = last_run_dir(capsys)
 
     assert exported(faulty_dir) == exported(clean_dir)
-    for stage in ("teacher", "score", "select", "export"):
+    # (the teacher manifest hashes cache keys, which name each server's URL: not compared)
+    for stage in ("score", "select", "export"):
         assert (read_json(faulty_dir / "manifests" / f"{stage}.manifest.json")["field_hash"]
                 == read_json(clean_dir / "manifests" / f"{stage}.manifest.json")["field_hash"])
     teacher = read_json(faulty_dir / "reports" / "teacher.quality_report.json")

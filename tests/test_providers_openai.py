@@ -290,3 +290,25 @@ def test_a_provider_works_across_asyncio_run_calls(transport):
         second = asyncio.run(p.complete(ask("q"), PARAMS))
         asyncio.run(p.aclose())
     assert first.ok and second.ok
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_a_refused_connection_is_called_one_not_a_timeout(transport):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    teacher = TeacherConfig(spec="openai:m", max_retries=0, transport=transport)
+    p = OpenAICompatProvider(teacher, model="m", base_url=f"http://127.0.0.1:{port}/v1")
+
+    async def go():
+        try:
+            return await p.complete(ask("q"), GenParams())
+        finally:
+            await p.aclose()
+
+    answer = asyncio.run(go())
+    assert isinstance(answer, Failure) and answer.reason == "connection"
+    assert "Timeout" not in answer.detail and (
+        "refused" in answer.detail.lower() or "connect" in answer.detail.lower()), answer.detail

@@ -63,3 +63,16 @@ def test_a_store_from_version_1_is_migrated_in_place(tmp_path):
     assert store.query("PRAGMA user_version")[0][0] == store_module.SCHEMA_VERSION
     store.close()
     Store(path).close()  # opening again is a no-op
+
+
+def test_select_never_keeps_a_sample_whose_gold_result_is_empty(tmp_path):
+    """Even one scored 1.0 (an LLM judge, or a store written before empty pairs stopped
+    counting as gold matches)."""
+    store = Store(tmp_path / "s.sqlite")
+    ids = fill(store, 4)
+    store.queue_result("r", ResultRow(ids[0], None, 1, True, True, True, "SELECT 1 WHERE 0",
+                                      None, True, True, 1.0, None, None, "", {"raw": 1.0}))
+    store.flush()
+    assert select(store, "r", min_score=0.0, valid_fraction=0.5) == 3
+    kept = {r[0] for r in store.query("SELECT sample_id FROM results WHERE selected = 1")}
+    assert kept == set(ids[1:])

@@ -37,8 +37,6 @@ CASES = [
     ("bold_label", "**SQL:** SELECT avg(age) FROM singer", "SELECT avg(age) FROM singer"),
     ("label_in_prose", "The final query: SELECT max(age) FROM singer; it returns one row.",
      "SELECT max(age) FROM singer"),
-    ("multiple_statements", "SELECT a FROM t; SELECT b FROM u;", "SELECT a FROM t"),
-    ("select_then_drop", "SELECT a FROM t; DROP TABLE t", "SELECT a FROM t"),
     ("comment_after_semicolon", "SELECT a FROM t; -- returns a", "SELECT a FROM t"),
     ("explanation_after_blank_line",
      "SELECT a\nFROM t\n\nThis query selects column a from t.", "SELECT a\nFROM t"),
@@ -57,7 +55,7 @@ CASES = [
      "select x from n"),
     ("semicolon_in_string", "SELECT * FROM t WHERE name = 'a;b'; then more text",
      "SELECT * FROM t WHERE name = 'a;b'"),
-    ("semicolon_in_quoted_identifier", 'SELECT "x;y" FROM t; SELECT 2', 'SELECT "x;y" FROM t'),
+    ("semicolon_in_quoted_identifier", 'SELECT "x;y" FROM t; -- done', 'SELECT "x;y" FROM t'),
     ("doubled_quote_escape", "SELECT 'it''s; fine' FROM t; extra", "SELECT 'it''s; fine' FROM t"),
     ("semicolon_in_comment", "SELECT a -- pick a; then\nFROM t",
      "SELECT a -- pick a; then\nFROM t"),
@@ -65,6 +63,25 @@ CASES = [
     ("german_identifiers", "```sql\nSELECT name FROM sänger WHERE land = 'Frankreich'\n```",
      "SELECT name FROM sänger WHERE land = 'Frankreich'"),
     ("fenced_delete_is_extracted_for_rules", "```sql\nDELETE FROM t\n```", "DELETE FROM t"),
+    # A blank line inside unfenced SQL does not end it when what follows continues it.
+    ("blank_line_before_where", "SELECT name\nFROM singer\n\nWHERE age > 30",
+     "SELECT name\nFROM singer\n\nWHERE age > 30"),
+    ("blank_line_before_order_by_then_prose",
+     "SELECT a\nFROM t\n\nORDER BY a\n\nThis sorts them.", "SELECT a\nFROM t\n\nORDER BY a"),
+    ("blank_line_after_a_comma", "SELECT name,\n\nage FROM singer",
+     "SELECT name,\n\nage FROM singer"),
+    ("blank_lines_around_union", "SELECT a FROM t\n\nUNION\n\nSELECT b FROM u",
+     "SELECT a FROM t\n\nUNION\n\nSELECT b FROM u"),
+    ("blank_line_inside_a_literal", "SELECT count(*) FROM t WHERE note = 'a\n\nThe end'",
+     "SELECT count(*) FROM t WHERE note = 'a\n\nThe end'"),
+    # Reasoning tags inside a SQL string are text; an apostrophe in reasoning is not a quote.
+    ("think_tag_in_string", "SELECT '</think>' FROM t", "SELECT '</think>' FROM t"),
+    ("think_tags_in_strings", "SELECT count(*) FROM t WHERE a = '<think>' OR b = '</think>'",
+     "SELECT count(*) FROM t WHERE a = '<think>' OR b = '</think>'"),
+    ("apostrophe_in_reasoning", "<think>Let's count them</think>\nSELECT count(*) FROM t",
+     "SELECT count(*) FROM t"),
+    ("sql_in_orphan_reasoning", "I'd use SELECT 'x' here</think>\nSELECT a FROM t",
+     "SELECT a FROM t"),
 ]
 
 
@@ -81,6 +98,15 @@ def test_extracts_the_first_statement(text, expected):
     ("I cannot answer this question with the given schema.", "no_sql_found"),
     ("With this table we cannot know the answer.", "no_sql_found"),
     ("```sql\n-- no query possible\n```", "no_sql_found"),
+    # Never guess which of two statements is the answer.
+    ("SELECT a FROM t; SELECT b FROM u;", "multiple_statements"),
+    ("SELECT a FROM t; DROP TABLE t", "multiple_statements"),
+    ("```sql\nSELECT a FROM t;\nSELECT b FROM u;\n```", "multiple_statements"),
+    ("SELECT a FROM t\n\nSELECT b FROM u", "multiple_statements"),
+    # Unfenced SQL cut by a blank line or prose where it cannot end: reject, never truncate.
+    ("SELECT name FROM singer WHERE age >\nThe age is given in years.", "unclear_sql_end"),
+    ("SELECT name FROM singer WHERE\n\nThe age is over 30", "unclear_sql_end"),
+    ("SELECT name FROM singer WHERE age IN (30,\n\nHere I list the ages.", "unclear_sql_end"),
 ])
 def test_no_sql(text, reason):
     assert clean_output(text) == CleanResult(None, reason)

@@ -121,10 +121,14 @@ def test_col_count_and_row_count():
     assert compare_results(result([]), result([(1,)]), ordered=False).reason == "row_count"
 
 
-def test_truncated_only_on_one_side_is_a_row_count_mismatch():
+def test_a_truncated_result_never_matches():
     gold = result([(1,), (2,)])
     capped = ExecResult(gold.columns, list(gold.rows), truncated=True)
-    assert compare_results(capped, gold, ordered=False).reason == "row_count"
+    assert compare_results(capped, gold, ordered=False) == CompareResult(False, "truncated")
+    assert compare_results(gold, capped, ordered=False) == CompareResult(False, "truncated")
+    # Both cut at the cap after the same first rows: what follows is unknown on both sides.
+    assert compare_results(capped, capped, ordered=False) == CompareResult(False, "truncated")
+    assert compare_results(capped, capped, ordered=True) == CompareResult(False, "truncated")
 
 
 def test_empty_results_match():

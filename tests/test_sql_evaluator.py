@@ -9,7 +9,7 @@ from fastdistill_tui.core.config import EvalConfig
 from fastdistill_tui.core.providers.base import Provider
 from fastdistill_tui.core.sql.evaluator import EvalOutcome, Evaluator
 from fastdistill_tui.core.sql.execute import ExecResult
-from fastdistill_tui.core.sql.gold_cache import GoldCache
+from fastdistill_tui.core.sql.gold_cache import GoldCache, entry_bytes
 from fastdistill_tui.core.sql.judge import LLM_JUDGE_PROMPT, llm_judge_score, rule_score
 from fastdistill_tui.core.types import Completion, Failure, GenParams
 
@@ -105,8 +105,11 @@ async def test_gold_empty_and_truncation_flags(db):
         capped = await ev.evaluate(db, "SELECT n FROM numbers", "SELECT n FROM numbers")
     finally:
         ev.close()
-    assert empty.gold_match and empty.gold_empty
+    assert (empty.exec_ok, empty.gold_match, empty.reason) == (True, False, "gold_empty")
+    assert empty.gold_empty
+    # Both cut at the row cap after the same rows: not a match, whatever follows.
     assert capped.pred_truncated and not capped.gold_empty
+    assert (capped.gold_match, capped.reason) == (False, "truncated")
 
 
 async def test_column_order_policy_comes_from_config(db):
@@ -169,6 +172,32 @@ def test_gold_cache_is_lru():
     assert cache.hit_ratio == 0.5
     with pytest.raises(ValueError):
         GoldCache(0)
+
+
+def test_gold_cache_is_bounded_by_bytes():
+    def rows(n_rows, text):
+        return ExecResult(("x",), [(text,)] * n_rows, nbytes=n_rows * len(text))
+
+    big = rows(1000, "x" * 1000)  # ~1 MB of text
+    assert 1_000_000 <= entry_bytes(big) < 1_200_000
+    cache = GoldCache(max_size=100, max_bytes=3_000_000)
+    for name in "abcd":
+        cache.put("db", name, big)
+    assert len(cache) == 2 and cache.nbytes <= 3_000_000  # a and b evicted by bytes
+    assert cache.get("db", "a") is None and cache.get("db", "d") is big
+    cache.put("db", "huge", rows(4000, "x" * 1000))  # larger than the whole cache: not kept
+    assert cache.get("db", "huge") is None and len(cache) == 2
+    cache.put("db", "d", rows(1, "y"))  # replacing an entry gives its bytes back
+    assert cache.nbytes == entry_bytes(big) + entry_bytes(rows(1, "y"))
+
+
+async def test_gold_results_carry_their_size(db):
+    ev = Evaluator(EvalConfig(timeout_s=2.0))
+    try:
+        gold = await ev.check_gold(db, "SELECT name, land FROM schüler")
+    finally:
+        ev.close()
+    assert gold.nbytes == len("AnnaDEBenATCemDEDoraCH")
 
 
 def test_gold_cache_is_thread_safe():

@@ -38,18 +38,22 @@ async def test_gold_against_itself():
         evaluator.close()
 
     executes = sum(gold.ok for gold in golds)
+    empty = sum(gold.ok and not gold.rows for gold in golds)
     matches = sum(outcome.gold_match for outcome in outcomes)
     print(f"\nspider-de-dev gold vs itself: {len(rows)} rows, {executes} execute, "
-          f"{matches} match, {len(rows) - executes} gold errors; wall time per query: "
-          f"check_gold (cold) {1000 * (checked - started) / len(rows):.2f} ms, "
+          f"{matches} match, {empty} empty, {len(rows) - executes} gold errors; wall time per "
+          f"query: check_gold (cold) {1000 * (checked - started) / len(rows):.2f} ms, "
           f"evaluate (gold cached) {1000 * (finished - checked) / len(rows):.2f} ms")
     assert len(rows) == 1030
     assert executes == 978
-    assert matches == executes
+    assert (matches, empty) == (889, 89)  # an empty gold result is never a gold match
     for gold, outcome, (_, sql) in zip(golds, outcomes, rows):
-        assert outcome.gold_match == gold.ok, sql
+        assert outcome.gold_match == (gold.ok and bool(gold.rows)), sql
         if not gold.ok:
             assert (outcome.reason, outcome.gold_ok) == ("gold_error", False), sql
+        elif not gold.rows:
+            assert (outcome.reason, outcome.exec_ok, outcome.gold_empty) == (
+                "gold_empty", True, True), sql
         else:
             assert (outcome.reason, outcome.exec_ok) == (None, True), sql
     assert evaluator.gold_cache_stats()["hits"] >= len(rows)  # evaluate reuses check_gold

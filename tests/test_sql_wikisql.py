@@ -5,13 +5,16 @@ import sqlite3
 
 import pytest
 
+from fastdistill_tui.core.datasets import wikisql as dataset_wikisql
 from fastdistill_tui.core.sql.wikisql import (
     AGG_OPS,
     COND_OPS,
     execute_logical_form,
     execution_match,
     logical_form_match,
+    parse_number,
     sql_to_logical_form,
+    to_real,
 )
 
 TABLE = "table_1_10015132_11"
@@ -42,9 +45,11 @@ def lf(sel, agg=0, conds=()):
     return {"sel": sel, "agg": agg, "conds": [list(c) for c in conds]}
 
 
-def test_operator_tables_are_the_official_ones():
-    assert AGG_OPS == ["", "MAX", "MIN", "COUNT", "SUM", "AVG"]
-    assert COND_OPS == ["=", ">", "<", "OP"]
+def test_operator_tables_are_the_official_ones_and_the_only_ones():
+    assert AGG_OPS == ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
+    assert COND_OPS == ("=", ">", "<", "OP")
+    assert dataset_wikisql.AGG_OPS is AGG_OPS and dataset_wikisql.COND_OPS is COND_OPS
+    assert dataset_wikisql.parse_number is parse_number
 
 
 def test_logical_form_match():
@@ -142,3 +147,32 @@ def test_teacher_sql_scored_by_both_metrics(db):
     pred = sql_to_logical_form(teacher_sql, COLUMNS)
     assert logical_form_match(pred, gold)
     assert execution_match(db, TABLE, COLUMNS, pred, gold)
+
+
+def test_one_number_parser():
+    assert parse_number("1\u00a0000") == parse_number("1,000") == 1000
+    assert parse_number(" 1\u202f000 ") == 1000
+    assert parse_number(33) == 33.0 and parse_number("-2.5e3") == -2500.0
+    for not_a_number in ("nan", "inf", "1_000", "n/a", "", True, None):
+        assert parse_number(not_a_number) is None
+    assert to_real("1\u00a0000") == 1000.0  # was 1.0: the first number of "1 000"
+    assert to_real("about 5000 people") == 5000.0
+    assert to_real("twenty") is None
+    # The gold SQL the loader renders and the logical form's execution agree on the value.
+    assert dataset_wikisql.render_value("1\u00a0000", "real") == "1000"
+
+
+def test_logical_form_values_with_no_break_spaces(db):
+    assert execute_logical_form(db, TABLE, COLUMNS, lf(0, 3, [(1, 1, "1\u00a0000")])) == [0]
+    assert execute_logical_form(db, TABLE, COLUMNS, lf(0, 3, [(1, 2, "1\u00a0000")])) == [5]
+
+
+@pytest.mark.parametrize("sql, expected", [
+    # SQLite reads a double-quoted word that names no column as a string.
+    ('SELECT Player FROM t WHERE Nationality = "united states"',
+     lf(0, 0, [(2, 0, "united states")])),
+    ("SELECT Player FROM t WHERE \"guard\" = Position", lf(0, 0, [(3, 0, "guard")])),
+    ('SELECT Player FROM t WHERE "Position" = "Nationality"', None),  # two columns
+])
+def test_double_quoted_strings(sql, expected):
+    assert sql_to_logical_form(sql, COLUMNS) == expected

@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-
-#: Timing labels in pipeline order; a transition is a pair of consecutive labels a sample has.
-TIMING_LABELS = ("raw", "canonical", "hashed", "teacher", "filtered", "eval", "selected",
-                 "distilled", "student_gen", "student_eval")
+from .stages.registry import TIMING_LABELS
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -27,6 +24,14 @@ def write_json(path: Path, data: Any) -> None:
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
                    encoding="utf-8")
     os.replace(tmp, path)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import json
 import secrets
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -29,37 +30,41 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import artifacts, events as ev
-from .config import Config, cache_dir
+from .config import Config, blame, cache_dir, judge_teacher_config, redact_url
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
-from .errors import InputError
+from .errors import ConfigError, FastDistillError, InputError
 from .gates import (TEACHER_EVAL, GateDecision, TeacherQuality, describe_failure,
                     evaluate_teacher_gate, override_hint)
-from .providers import make_provider
+from .providers import endpoint_for, make_judge, make_provider
 from .providers.base import Provider
-from .run_lock import hold_run_lock
+from .run_lock import hold_config_lock, hold_run_lock
 from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
+from .sql.judge import rule_score
 from .stages import execeval
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
+from .stages.registry import STAGES, STUDENT_STAGES
 from .stages.rules import apply_rules
 from .stages.score import Scorer
 from .stages.select import select
 from .stages.teacher import FINAL_FAILURES, StoredAnswers, TeacherStage
+from .student.models import resolve_student
+from .student_stages import run_student_stages
 from .store import ResultRow, Store
 from .types import GenParams
 
-#: Stage names in pipeline order, as they appear in events and reports.
-STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
-          "select", "export")
 PROGRESS_INTERVAL_S = 0.5
 FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
-EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "gate_failed": 3, "cancelled": 130}
+EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
+              "judge_unusable": 2, "gate_failed": 3, "cancelled": 130, "failed": 1,
+              "student_failed": 1}
+CANCEL_POLL_S = 0.1  # how often a stop request is passed on to requests waiting to retry
 
 #: A stage's total is what the stage named here passes on (its total less its rejections);
 #: the first stages' totals come from the validation pass.
@@ -86,7 +91,8 @@ class SplitPlan:
 class RunOutcome:
     run_id: str
     run_dir: Path
-    status: str  # completed | gate_failed | cancelled | teacher_unreachable
+    status: str  # completed | gate_failed | cancelled | teacher_unreachable | dataset_invalid
+    #              | judge_unusable | failed | student_failed
     exit_code: int
     message: str = ""
 
@@ -158,6 +164,12 @@ class Engine:
         self._decide_gate: GateDecider = lambda event: GateDecision(False, "policy")
         self._cancel = threading.Event()
         self._plan = SplitPlan(0, 0)
+        self._sink_failed = False
+        self._done_flags: dict[str, tuple] = {}  # resume: stored outcome per finished sample
+        self._judge: StoredAnswers | None = None
+        self._judge_tally: dict[str, Any] = {}  # the LLM judge's asked/unusable counts
+        self._student_dir: Path | None = None  # the student's mlx-lm model, when enabled
+        self._student_report: dict[str, Any] = {}  # what the student stages did, for reports
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -165,7 +177,14 @@ class Engine:
             self._events_file.write(json.dumps(ev.event_to_json(event), ensure_ascii=False)
                                     + "\n")
             self._events_file.flush()
-        self._sink(event)
+        try:
+            self._sink(event)
+        except Exception as exc:  # a broken display must not kill the run
+            if not self._sink_failed and self._events_file is not None:
+                self._sink_failed = True
+                failure = ev.Log(self.run_id, level="error",
+                                 message=f"event sink failed: {type(exc).__name__}: {exc}")
+                self._events_file.write(json.dumps(ev.event_to_json(failure)) + "\n")
 
     def log(self, level: str, message: str) -> None:
         self.emit(ev.Log(self.run_id, level=level, message=message))
@@ -180,32 +199,52 @@ class Engine:
         # One validating pass before anything is written or paid for: a malformed row 90,000
         # fails now, not after an hour of requests. It streams, and gives exact totals.
         self._plan = plan_split(dataset, split, config.dataset.limit)
-        provider = self._provider or make_provider(config.teacher)
-        with hold_run_lock(self.run_dir):
+        try:
+            provider = self._provider or make_provider(config.teacher)
+            # the judge is set up (key, URL) before a run exists, like the teacher
+            judge_provider = make_judge(config) if config.eval.judge == "llm" else None
+        except ConfigError as exc:
+            raise blame(config, exc) from None
+        if config.student.enabled:  # before anything is written: a fetch failure exits 2 here
+            dataset.check_split(config.dataset.eval_split or dataset.default_eval_split)
+            self._student_dir = await asyncio.to_thread(resolve_student, config.student.spec,
+                                                        cache_dir())
+        # one process per config (two would pay for every answer twice), and per run
+        with hold_config_lock(config.data_dir / "locks", config.config_hash(),
+                              lambda: self.store.latest_unfinished_run(config.config_hash())), \
+                hold_run_lock(self.run_dir):
             return await self._run(dataset, split, provider, sink, decide_gate,
-                                   cancel or threading.Event())
+                                   cancel or threading.Event(), judge_provider)
 
     async def _run(self, dataset: Dataset, split: str, provider: Provider,
-                   sink: Sink, decide_gate: GateDecider, cancel: threading.Event) -> RunOutcome:
+                   sink: Sink, decide_gate: GateDecider, cancel: threading.Event,
+                   judge_provider: Provider | None = None) -> RunOutcome:
         self._sink = sink
         self._decide_gate = decide_gate
         self._cancel = cancel
         started = time.monotonic()
         config = self.config
         config_hash = config.config_hash()
+        # answers are keyed by the endpoint the run started with: a resume against a moved
+        # server (--base-url) is the user saying it serves the same model
+        teacher_endpoint = endpoint_for(config.teacher)
         if self.resume:
-            if self.store.get_run(self.run_id) is None:
+            run = self.store.get_run(self.run_id)
+            if run is None:
                 raise InputError(f"no run '{self.run_id}' to resume", field="--resume",
                                  hint="list runs with `fastdistill report --list`")
+            stored_teacher = json.loads(run["config_json"])["teacher"]
+            teacher_endpoint = endpoint_for(replace(config.teacher,
+                                                    base_url=stored_teacher["base_url"]))
             self.store.set_run_status(self.run_id, "running")
         else:
             self.store.create_run(self.run_id, config_hash,
-                                  json.dumps(config.to_dict(), sort_keys=True),
+                                  json.dumps(config.public_dict(), sort_keys=True),
                                   config.dataset.spec, config.teacher.spec)
-        for sub in ("manifests", "reports", "mlx", "adapters"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-        self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
         try:
+            for sub in ("manifests", "reports", "mlx", "adapters"):
+                (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
             evaluator = Evaluator(config.eval)
             judge = None
             try:
@@ -213,18 +252,24 @@ class Engine:
                                         dataset=f"{config.dataset.spec} [{split}]",
                                         teacher=f"{provider.name}:{provider.model}",
                                         total=self._plan.samples, resumed=self.resume,
-                                        run_dir=str(self.run_dir), stages=list(STAGES)))
-                if config.eval.judge == "llm":
-                    judge = StoredAnswers(
-                        make_provider(replace(config.teacher, spec=config.eval.judge_spec)),
-                        self.store)
+                                        run_dir=str(self.run_dir),
+                                        stages=[s for s in STAGES if config.student.enabled
+                                                or s not in STUDENT_STAGES]))
+                if judge_provider is not None:
+                    judge = self._judge = StoredAnswers(
+                        judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
                 params = GenParams(temperature=config.teacher.temperature,
                                    max_tokens=config.teacher.max_tokens,
                                    disable_thinking=config.teacher.disable_thinking)
-                teacher = TeacherStage(provider, self.store, params)
-                await self._stream(dataset, split, teacher, evaluator, Scorer(judge), cancel)
+                teacher = TeacherStage(provider, self.store, params, teacher_endpoint)
+                scorer = Scorer(judge)
+                await self._stream(dataset, split, teacher, evaluator, scorer, cancel)
+                self._check_judge(scorer)
                 self.store.flush()
                 status = await self._after_stream(cancel)
+                if status == "completed" and self._student_dir is not None:
+                    status = await run_student_stages(self, dataset, evaluator,
+                                                      Scorer(judge), cancel)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()
@@ -239,17 +284,67 @@ class Engine:
                                      seconds=time.monotonic() - started,
                                      run_dir=str(self.run_dir), message=message))
             return RunOutcome(self.run_id, self.run_dir, status, exit_code, message)
+        except Exception as exc:  # noqa: BLE001 - any failure ends the run resumable, said once
+            return self._failed(exc, started)
         finally:
-            self._events_file.close()
+            if self._events_file is not None:
+                try:
+                    self._events_file.close()
+                except OSError:
+                    pass  # a full disk: the failure is already reported
             self._events_file = None
+
+    def _check_judge(self, scorer: Scorer) -> None:
+        """Judge answers without a usable score keep the rule score: say how many, and stop
+        when most are unusable (the scores would be the rule's while claiming the judge's)."""
+        if scorer.judge is not None:
+            self._judge_tally = {"judge": {"asked": scorer.judged, "unusable": scorer.unusable}}
+        if not scorer.unusable or self._stop_reason:
+            return
+        spec = self.config.eval.judge_spec
+        said = (f"the LLM judge ({spec}) gave no usable score for {scorer.unusable} of "
+                f"{scorer.judged} answers")
+        if scorer.unusable * 2 > scorer.judged:
+            self._stop_reason = "judge_unusable"
+            self._stop_message = (f"{said}; check eval.judge_spec, eval.judge_base_url and its "
+                                  f"key, or use eval.judge = \"rule\"")
+        else:
+            self.log("warning", f"{said}; those kept their rule score")
+
+    def _failed(self, exc: Exception, started: float) -> RunOutcome:
+        """End the run as `failed` with one message naming the cause and how to resume; the
+        store keeps every result written so far, so the run resumes from there."""
+        if isinstance(exc, OSError):
+            where = f"{exc.filename}: " if exc.filename else ""
+            cause, exit_code = f"cannot write {where}{exc.strerror or exc}", 2
+        elif isinstance(exc, sqlite3.Error):
+            cause, exit_code = f"the run store {self.store.path} failed: {exc}", 2
+        elif isinstance(exc, FastDistillError):
+            cause, exit_code = str(exc), exc.exit_code
+        else:
+            cause, exit_code = f"internal error {type(exc).__name__}: {exc}", 1
+        message = (f"{cause}; fix it, then resume with "
+                   f"`fastdistill run --headless --resume {self.run_id}`")
+        try:
+            self.store.set_run_status(self.run_id, "failed")
+        except sqlite3.Error:
+            pass  # left "running", which a rerun resumes as well
+        try:
+            self.emit(ev.RunFinished(self.run_id, status="failed", exit_code=exit_code,
+                                     seconds=time.monotonic() - started,
+                                     run_dir=str(self.run_dir), message=message))
+        except OSError:
+            pass
+        return RunOutcome(self.run_id, self.run_dir, "failed", exit_code, message)
 
     # -- streaming part: canonical → … → score ---------------------------------------------
     async def _stream(self, dataset: Dataset, split: str, teacher: TeacherStage,
                       evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
-        concurrency = self.config.teacher.concurrency
+        concurrency = max(1, min(self.config.teacher.concurrency, self._plan.samples))  # no idle
         queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=concurrency * 2)
         done_ids = (self.store.done_sample_ids(self.run_id, FINAL_FAILURES) if self.resume
                     else set())
+        self._done_flags = self.store.result_flags(self.run_id) if done_ids else {}
         self._gate_open.set()
         for name in ("canonical", "dedup", "gold_check", "teacher"):
             self._start_stage(name)
@@ -293,11 +388,22 @@ class Engine:
                     continue  # drain: not written, so a resume picks it up
                 await self._process(item, teacher, evaluator, scorer, cancel)
 
+        async def pass_on_cancel() -> None:
+            while not cancel.is_set():
+                await asyncio.sleep(CANCEL_POLL_S)
+            teacher.answers.provider.stop()  # requests waiting to retry give up now
+            if scorer.judge is not None:
+                scorer.judge.stop()
+
         reporter = asyncio.create_task(self._report_loop(teacher))
+        watcher = asyncio.create_task(pass_on_cancel())
+        tasks = [asyncio.create_task(produce()),
+                 *(asyncio.create_task(work()) for _ in range(concurrency))]
         try:
-            await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+            await asyncio.gather(*tasks)
         finally:
-            reporter.cancel()
+            for task in (*tasks, reporter, watcher):
+                task.cancel()  # after a failure, no worker outlives the run
             self.store.flush()
         self._emit_progress(teacher)
         for name in ("gold_check", "teacher", "clean", "rules", "execeval", "score"):
@@ -306,15 +412,48 @@ class Engine:
     async def _process(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
                        scorer: Scorer, cancel: threading.Event) -> None:
         own = {"queue_wait": time.perf_counter() - item.queued_at}  # stage -> seconds of work
+        try:
+            if not await self._run_sample(item, teacher, evaluator, scorer, cancel, own):
+                return
+        except Exception as exc:  # noqa: BLE001 - one sample's bug rejects that sample only
+            self._reject_internal(item, exc)
+        self._store_result(item, own)
+        await self._maybe_early_gate()
+
+    def _reject_internal(self, item: WorkItem, exc: Exception) -> None:
+        """Reject a sample whose processing raised, at the stage that raised, with the
+        exception type in the detail; the run goes on. In scoring, the rule score stands."""
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if item.stage == "score":
+            item.score = rule_score(bool(item.outcome and item.outcome.exec_ok),
+                                    bool(item.outcome and item.outcome.gold_match))
+            item.note("internal_error", detail)
+            return
+        if item.stage == "gold_check":
+            item.gold_ok = False
+        item.reject(item.stage, "internal_error", detail)
+        self._count(item.stage, False)
+        item.outcome = None
+        item.score = 0.0
+
+    async def _run_sample(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
+                          scorer: Scorer, cancel: threading.Event,
+                          own: dict[str, float]) -> bool:
+        """The per-sample stages, each timed into `own`; False when the sample is left for a
+        resume (cancelled)."""
+        item.stage = "gold_check"
         with timed(own, "gold_check"):
             await execeval.check_gold(item, evaluator)
         self._count("gold_check", item.gold_ok)
         if item.gold_ok:
             await self._gate_open.wait()
             if cancel.is_set() or self._stop_reason:
-                return
+                return False
+            item.stage = "teacher"
             with timed(own, "teacher"):
                 await teacher.run(item)
+            if item.reason == "teacher_cancelled":
+                return False  # not written: a resume asks again
             self._count("teacher", item.alive)
             if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
                 self._stop_unreachable(item)
@@ -324,14 +463,19 @@ class Engine:
                 self._stage_step("rules", apply_rules, item, own)
             item.mark("filtered")
             if item.alive:
+                item.stage = "execeval"
                 self._start_stage("execeval")
                 with timed(own, "execeval"):
                     await execeval.evaluate(item, evaluator)
                 self._count("execeval", item.alive)
+            item.stage = "score"
             self._start_stage("score")
             with timed(own, "score"):
                 await execeval.wikisql_metrics(item)
                 await scorer.score(item)
+        return True
+
+    def _store_result(self, item: WorkItem, own: dict[str, float]) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
         if item.gold_ok:
@@ -349,24 +493,31 @@ class Engine:
             marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match))
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
-        await self._maybe_early_gate()
 
     def _stage_step(self, name: str, step: Callable[[WorkItem], None], item: WorkItem,
                     own: dict[str, float]) -> None:
+        item.stage = name
         self._start_stage(name)
         with timed(own, name):
             step(item)
         self._count(name, item.alive)
 
     def _resume_counts(self, sample_id: str) -> None:
-        """A sample finished before the restart: count it as if it ran now."""
-        row = self.store.query(
-            "SELECT gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty"
-            " FROM results WHERE run_id = ? AND sample_id = ?", (self.run_id, sample_id))[0]
-        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty = row
+        """A sample finished before the restart: count it at every stage it passed, as if it
+        ran now, so a resumed run's progress and stage totals equal an uninterrupted run's."""
+        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at = (
+            self._done_flags[sample_id])
         self._count("gold_check", bool(gold_ok))
         if gold_ok:
             self._count("teacher", bool(teacher_ok))
+            alive = bool(teacher_ok)
+            for stage in ("clean", "rules", "execeval"):
+                if not alive:
+                    break
+                self._start_stage(stage)
+                alive = rejected_at != stage
+                self._count(stage, alive)
+            self._start_stage("score")
             self.quality.add(bool(exec_ok), bool(gold_match), score)
             self.gold_empty += gold_empty
             self._count("score", True)
@@ -381,6 +532,7 @@ class Engine:
         event = evaluate_teacher_gate(self.run_id, gate, self.quality, early=True)
         self.emit(event)
         if event.passed:
+            self._record_decision(event, proceed=True, overridden=False, by="auto")
             return
         self._gate_open.clear()  # pause new requests while someone decides
         try:
@@ -395,13 +547,19 @@ class Engine:
 
     async def _decide(self, event: ev.GateEvaluated) -> bool:
         if event.gate in self.config.run.override_gates:
-            proceed, overridden, by = True, True, "override"
+            proceed, overridden, by = True, True, "--override-gate"
         else:
             decision = await self._ask(event)
             if decision is None:
                 self.log("warning", f"gate {event.gate}: stopped before anyone decided")
                 return False
             proceed, overridden, by = decision.proceed, decision.proceed, decision.by
+        self._record_decision(event, proceed=proceed, overridden=overridden, by=by)
+        return proceed
+
+    def _record_decision(self, event: ev.GateEvaluated, *, proceed: bool, overridden: bool,
+                         by: str) -> None:
+        """Every gate decision, a pass included, goes to the events and the run manifest."""
         decided = ev.GateDecided(self.run_id, gate=event.gate, proceed=proceed,
                                  overridden=overridden, by=by)
         self.emit(decided)
@@ -409,7 +567,6 @@ class Engine:
             "gate": event.gate, "early": event.early, "passed": event.passed,
             "proceed": proceed, "overridden": overridden, "by": by, "at": decided.ts,
             "metrics": event.metrics})
-        return proceed
 
     async def _ask(self, event: ev.GateEvaluated) -> GateDecision | None:
         """The decider's answer, or None once cancel is set while the question is open. A plain
@@ -433,12 +590,17 @@ class Engine:
 
     def _stop_unreachable(self, item: WorkItem) -> None:
         """Stop sending: every recent request failed in a way retrying will not fix."""
-        base_url = self.config.teacher.base_url or "the provider's default URL"
+        teacher = self.config.teacher
+        remote = bool(endpoint_for(teacher))
+        where = (f"at {redact_url(teacher.base_url) or 'the provider default URL'}" if remote
+                 else teacher.spec)
+        check = ("Check --base-url, the model name and the API key" if remote else
+                 "Check the model directory (config.json, weights, tokenizer)")
         self._stop_reason = "teacher_unreachable"
         self._stop_message = (
-            f"the teacher at {base_url} failed {UNREACHABLE_AFTER} requests in a row "
+            f"the teacher {where} failed {UNREACHABLE_AFTER} requests in a row "
             f"({item.answer.reason}: {item.answer.detail[:200]}); stopped before trying the "
-            f"rest. Check --base-url, the model name and the API key, then resume with "
+            f"rest. {check}, then resume with "
             f"`fastdistill run --headless --resume {self.run_id}` (failed answers are asked "
             f"again)")
 
@@ -447,6 +609,14 @@ class Engine:
             return self._stop_reason
         if cancel.is_set():
             return self._cancelled()
+        gold = self.counters["gold_check"]
+        if gold.done and not gold.kept:
+            source, detail = self.store.first_gold_failure(self.run_id)
+            self._stop_message = (
+                f"{source}: every gold query of the dataset failed ({gold.done} of "
+                f"{gold.done}; first: {detail[:200]}): the dataset's SQL does not run on its "
+                f"databases; fix the dataset or its database files (the teacher was not asked)")
+            return "dataset_invalid"
         gate = self.config.gates.teacher_eval
         if gate.enabled:
             event = evaluate_teacher_gate(self.run_id, gate, self.quality)
@@ -459,8 +629,7 @@ class Engine:
                                           f"{override_hint(TEACHER_EVAL, self.run_id)}")
                     return "gate_failed"
             else:
-                self.emit(ev.GateDecided(self.run_id, gate=event.gate, proceed=True,
-                                         overridden=False, by="auto"))
+                self._record_decision(event, proceed=True, overridden=False, by="auto")
         self._start_stage("select")
         chosen = select(self.store, self.run_id, self.config.select.min_score,
                         self.config.select.valid_fraction)
@@ -554,7 +723,10 @@ class Engine:
             tokens_per_min=rc.per_minute(rc.tokens_in + rc.tokens_out),
             projected_cost=rc.cost + (rc.cost / rc.fresh * remaining if rc.fresh else 0.0),
             eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,
-            retries=rc.retries))
+            retries=rc.retries, rate_limited=teacher.answers.provider.rate_limited,
+            paused_s=teacher.answers.provider.paused_s(),
+            judge_requests=self._judge.fresh if self._judge else 0,
+            judge_cost=self._judge.cost if self._judge else 0.0))
         if self._recent:
             sums = {k: sum(v) for k, v in self._recent.items()}
             grand = sum(sums.values())
@@ -577,7 +749,8 @@ class Engine:
             min_score=self.config.select.min_score, selected=self.counters["select"].finished,
             read=self.counters["canonical"].done, duplicates=dedup.rejected,
             extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
-                    "score": {"gold_cache": gold_cache_stats}})
+                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally}},
+            student=self._student_report)
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
             "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],

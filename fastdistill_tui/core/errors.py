@@ -25,18 +25,36 @@ class InputError(FastDistillError):
 
     def render(self) -> str:
         where = ""
-        if self.path:
+        if self.path and self.path not in ("environment", "command line"):
             where = str(self.path)
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
-        field = f"field '{self.field}': " if self.field else ""
+        if not self.field:
+            field = ""
+        elif self.field.startswith("FASTDISTILL_"):
+            field = f"environment variable {self.field}: "
+        elif self.field.startswith("-"):
+            field = f"option {self.field}: "
+        else:
+            field = f"field '{self.field}': "
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{field}{self.message}{hint}"
 
 
 class ConfigError(InputError):
     """A config file/flag/env problem (exit code 2)."""
+
+
+class SetupError(InputError):
+    """The machine, not the input, is in the way: a path that cannot be written, a full disk
+    (exit code 2; the message names the path)."""
+
+
+class NothingToDo(FastDistillError):
+    """The request is already satisfied (e.g. resuming a completed run): said, exit code 0."""
+
+    exit_code = 0
 
 
 class GateFailed(FastDistillError):

@@ -76,6 +76,10 @@ class RequestStats(Event):
     projected_cost: float = 0.0
     eta_s: float | None = None
     retries: int = 0
+    rate_limited: int = 0  # HTTP 429 answers so far
+    paused_s: float = 0.0  # seconds left of the server's Retry-After pause, 0 when none
+    judge_requests: int = 0  # the LLM judge's requests (not from the store) and their cost
+    judge_cost: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("RequestStats",))
@@ -113,8 +117,9 @@ class TrainProgress(Event):
     iteration: int
     total_iterations: int
     loss: float | None = None
-    val_loss: float | None = None
+    val_loss: float | None = None  # the latest validation loss
     tokens_per_s: float = 0.0
+    eta_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("TrainProgress",))
@@ -130,7 +135,8 @@ class StudentMetrics(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable"
+    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable" |
+    #              "dataset_invalid" | "judge_unusable" | "failed" (an exception; resumable)
     exit_code: int
     seconds: float
     run_dir: str = ""

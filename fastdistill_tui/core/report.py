@@ -36,14 +36,14 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [f"run {report['run_id']} — {report['status']}",
              f"dataset {report['dataset']}  teacher {report['teacher']}",
              f"dir {report['run_dir']}", "",
-             f"{'stage':<11}{'total':>8}{'kept':>8}{'rejected':>9}{'exec%':>8}{'gold%':>8}"
+             f"{'stage':<18}{'total':>8}{'kept':>8}{'rejected':>9}{'exec%':>8}{'gold%':>8}"
              f"{'judge':>7}  top reject reasons"]
     for stage, q in report["stages"].items():
         reasons = sorted(q["reject_reason_counts"].items(), key=lambda kv: -kv[1])[:3]
         rates = (f"{'-':>8}{'-':>8}{'-':>7}" if q["exec_pass_rate"] is None else
                  f"{q['exec_pass_rate'] * 100:>7.1f}%{q['gold_match_rate'] * 100:>7.1f}%"
                  f"{q['judge_score']['mean']:>7.2f}")
-        lines.append(f"{stage:<11}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
+        lines.append(f"{stage:<18}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
                      + ", ".join(f"{k} {v}" for k, v in reasons))
     for decision in report["gate_decisions"]:
         lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "

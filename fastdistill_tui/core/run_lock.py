@@ -1,10 +1,12 @@
-"""One process at a time per run: an advisory lock on runs/<run_id>/.lock. The OS releases it
-when the process ends however it ends (SIGKILL included), so a lock is never stale."""
+"""One process at a time per run (runs/<run_id>/.lock) and per config (locks/<config hash>.lock
+in the data dir, so two processes started on one config do not both pay for every answer): advisory
+locks that the OS releases when the process ends however it ends (SIGKILL included), so a lock
+is never stale."""
 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,14 +32,23 @@ def hold_run_lock(run_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def is_locked(run_dir: Path) -> bool:
-    """True while another process holds the run."""
-    if not (run_dir / LOCK_NAME).exists():
-        return False
-    with open(run_dir / LOCK_NAME, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
+@contextmanager
+def hold_config_lock(locks: Path, config_hash: str,
+                     running_run: Callable[[], str | None]) -> Iterator[None]:
+    """Refuse a second process on the same config; `running_run` names the run it holds."""
+    locks.mkdir(parents=True, exist_ok=True)
+    handle = open(locks / f"{config_hash}.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        run_id = running_run() or "a run"
+        raise InputError(f"run {run_id} of this config is in use by another fastdistill "
+                         f"process; two processes on one config would pay twice for every "
+                         f"answer", hint="wait for it to finish (a rerun then reuses its "
+                                         "answers), or stop it") from None
+    try:
+        yield
+    finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+        handle.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
+from .stages.registry import STUDENT_EVAL_PHASES
 from .store import Store
 
 Row = dict[str, Any]
@@ -33,6 +34,12 @@ def _answered(r: Row) -> bool:
 
 def _reason(r: Row) -> str | None:
     return r["reason"]
+
+
+def _select_reason(r: Row, min_score: float) -> str:
+    if r["rejected_at"]:
+        return r["reason"]
+    return "gold_empty" if r["gold_empty"] else f"score_below_{min_score:g}"
 
 
 class WikiSQLTally:
@@ -60,7 +67,7 @@ class WikiSQLTally:
 def stage_views(min_score: float, selected: bool) -> list[StageView]:
     views = [
         StageView("gold_check", lambda r: True, lambda r: bool(r["gold_ok"]),
-                  lambda r: "gold_error", ("sample_id", "gold_ok", "gold_empty")),
+                  lambda r: r["reason"] or "gold_error", ("sample_id", "gold_ok", "gold_empty")),
         StageView("teacher", lambda r: bool(r["gold_ok"]), lambda r: bool(r["teacher_ok"]),
                   _reason, ("sample_id", "cache_key", "teacher_ok")),
         StageView("clean", _answered, lambda r: r["rejected_at"] != "clean", _reason,
@@ -78,7 +85,7 @@ def stage_views(min_score: float, selected: bool) -> list[StageView]:
     if selected:
         views += [
             StageView("select", lambda r: bool(r["gold_ok"]), lambda r: bool(r["selected"]),
-                      lambda r: r["reason"] if r["rejected_at"] else f"score_below_{min_score:g}",
+                      lambda r: _select_reason(r, min_score),
                       ("sample_id", "selected", "split")),
             StageView("export", lambda r: bool(r["selected"]), lambda r: True, _reason,
                       ("sample_id", "split", "sql")),
@@ -88,9 +95,11 @@ def stage_views(min_score: float, selected: bool) -> list[StageView]:
 
 def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: str,
                       min_score: float, selected: bool, read: int, duplicates: int,
-                      extras: dict[str, dict[str, Any]]) -> None:
+                      extras: dict[str, dict[str, Any]],
+                      student: dict[str, Any] | None = None) -> None:
     """read/duplicates: rows the producer read and dropped as duplicates (not stored);
-    extras: additional fields per stage's quality report."""
+    extras: additional fields per stage's quality report; student: what the student stages
+    did (empty when they did not run)."""
     reports, manifests = run_dir / "reports", run_dir / "manifests"
     _write_ingest_reports(store, run_id, reports, manifests, config_hash, read, duplicates)
     views = stage_views(min_score, selected)
@@ -114,13 +123,51 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
         extra = dict(extras.get(view.stage) or {})
         if view.stage == "score" and wikisql.total:
             extra["wikisql"] = wikisql.report()
+        if view.stage == "select":  # answered and executed, but nothing to check them against
+            extra["dropped_gold_empty"] = tallies["select"].reasons["gold_empty"]
         report = tallies[view.stage].report(extra)
         artifacts.write_json(reports / f"{view.stage}.quality_report.json", report)
         artifacts.write_json(manifests / f"{view.stage}.manifest.json",
                              digests[view.stage].manifest())
+    if student:
+        _write_student_reports(store, run_id, reports, manifests, config_hash, student)
     marks = (json.loads(m) for (m,) in store.conn.execute(
-        "SELECT marks FROM results WHERE run_id = ?", (run_id,)))
+        "SELECT marks FROM results WHERE run_id = ? UNION ALL"
+        " SELECT marks FROM student_results WHERE run_id = ?", (run_id, run_id)))
     artifacts.write_json(reports / "timing_report.json", artifacts.timing_report(run_id, marks))
+
+
+def _write_student_reports(store: Store, run_id: str, reports: Path, manifests: Path,
+                           config_hash: str, student: dict[str, Any]) -> None:
+    """student_eval_pre/post from their stored answers (kept = the SQL executed), train from
+    its loss curve and adapter."""
+    shared = {key: student[key] for key in ("model", "eval_split", "disjoint_from_distilled",
+                                            "distilled_overlap")}
+    for stage, phase in STUDENT_EVAL_PHASES.items():
+        if stage not in student:
+            continue
+        tally = artifacts.QualityTally(run_id, stage)
+        digest = artifacts.ManifestDigest(run_id, stage, ("sample_id", "sql", "exec_ok",
+                                                          "gold_match", "reason"), config_hash)
+        for row in store.student_results(run_id, phase):
+            tally.add(row, bool(row["exec_ok"]), row["reason"])
+            digest.add(row)
+        artifacts.write_json(reports / f"{stage}.quality_report.json",
+                             tally.report({"phase": phase, **shared, **student[stage]}))
+        artifacts.write_json(manifests / f"{stage}.manifest.json", digest.manifest())
+    train = student.get("train")
+    if train is None:
+        return
+    adapter = Path(train["adapter_dir"]) / "adapters.safetensors"
+    tally = artifacts.QualityTally(run_id, "train")
+    tally.total = tally.kept = train["iteration"]
+    artifacts.write_json(reports / "train.quality_report.json", tally.report({
+        "exec_pass_rate": None, "gold_match_rate": None, "judge_score": None,
+        "model": student["model"], "blas": student["blas"], "plan": student["plan"], **train}))
+    manifest = artifacts.ManifestDigest(run_id, "train", ("adapter",), config_hash).manifest()
+    manifest.update(count=train["iteration"], field_hash=artifacts.file_sha256(adapter)
+                    if adapter.exists() else None, adapter=str(adapter))
+    artifacts.write_json(manifests / "train.manifest.json", manifest)
 
 
 def _write_ingest_reports(store: Store, run_id: str, reports: Path, manifests: Path,

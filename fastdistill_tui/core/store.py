@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import SetupError
 from .types import Answer, Completion, Failure
 
 SCHEMA = """
@@ -86,6 +87,30 @@ CREATE TABLE IF NOT EXISTS results (
     lf_exec_match INTEGER,
     PRIMARY KEY (run_id, sample_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS student_answers (
+    cache_key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    truncated INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS student_results (
+    run_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    cache_key TEXT NOT NULL,
+    sql TEXT,
+    exec_ok INTEGER NOT NULL,
+    gold_match INTEGER NOT NULL,
+    score REAL NOT NULL,
+    rejected_at TEXT,
+    reason TEXT,
+    detail TEXT NOT NULL,
+    marks TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, sample_id)
+) WITHOUT ROWID;
 -- the home list's counts per run (run_index.py) read these instead of the wide rows
 CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
 CREATE INDEX IF NOT EXISTS results_summary
@@ -116,6 +141,23 @@ class ResultRow:
     lf_exec_match: bool | None = None
 
 
+@dataclass
+class StudentResultRow:
+    """One eval-split question answered by the student, before (pre) or after (post) training."""
+
+    sample_id: str
+    seq: int
+    cache_key: str
+    sql: str | None
+    exec_ok: bool
+    gold_match: bool
+    score: float
+    rejected_at: str | None
+    reason: str | None
+    detail: str
+    marks: dict[str, float]
+
+
 SCHEMA_VERSION = 2
 #: Columns added after version 1, which a store from an earlier version gets on open.
 ADDED_COLUMNS = {"results": [("lf_match", "INTEGER"), ("lf_exec_match", "INTEGER")]}
@@ -129,13 +171,20 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=10000")
-        self.conn.executescript(SCHEMA)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=10000")
+            self.conn.executescript(SCHEMA)
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            where = getattr(exc, "filename", None) or self.path
+            raise SetupError(f"cannot open the run store: {reason}", path=str(where),
+                             hint="check that the data directory (XDG_DATA_HOME or "
+                                  "run.data_dir) is writable and the disk is not full") from None
         self._pending_samples: list[tuple] = []
         self._pending_answers: list[tuple] = []
         self._pending_results: list[tuple] = []
@@ -179,9 +228,13 @@ class Store:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def latest_unfinished_run(self, config_hash: str) -> str | None:
+        """The newest run of this config that did not complete: a rerun continues it (a
+        gate-failed run too, so that a rerun with the gate overridden picks up its answers; not
+        a dataset_invalid one, whose gold failures a fixed dataset must not inherit)."""
         row = self.conn.execute(
             "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled',"
-            " 'teacher_unreachable') ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
+            " 'teacher_unreachable', 'failed', 'gate_failed', 'student_failed')"
+            " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
         return row[0] if row else None
 
     def set_run_status(self, run_id: str, status: str) -> None:
@@ -214,12 +267,27 @@ class Store:
 
     def done_sample_ids(self, run_id: str, final_teacher_failures: Iterable[str]) -> set[str]:
         """Samples a resume need not redo: all with a result, except those whose teacher
-        answer failed for a reason worth asking again."""
+        answer failed for a reason worth asking again, and those whose gold query timed out."""
         final = tuple(f"teacher_{reason}" for reason in final_teacher_failures)
         marks = ",".join("?" * len(final)) or "NULL"
         return {r[0] for r in self.conn.execute(
             "SELECT sample_id FROM results WHERE run_id = ? AND NOT (gold_ok = 1 AND"
-            f" teacher_ok = 0 AND reason NOT IN ({marks}))", (run_id, *final))}
+            f" teacher_ok = 0 AND reason NOT IN ({marks})) AND NOT (gold_ok = 0 AND"
+            " reason = 'gold_timeout')", (run_id, *final))}
+
+    def result_flags(self, run_id: str) -> dict[str, tuple]:
+        """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
+        rejected_at) of every stored result: what a resume counts for finished samples."""
+        return {row[0]: row[1:] for row in self.conn.execute(
+            "SELECT sample_id, gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,"
+            " rejected_at FROM results WHERE run_id = ?", (run_id,))}
+
+    def first_gold_failure(self, run_id: str) -> tuple[str, str]:
+        """(source file:line, detail) of the run's first sample whose gold SQL failed."""
+        row = self.conn.execute(
+            "SELECT s.source, r.detail FROM results r JOIN samples s USING (run_id, sample_id)"
+            " WHERE r.run_id = ? AND r.gold_ok = 0 ORDER BY s.seq LIMIT 1", (run_id,)).fetchone()
+        return (row[0], row[1] or "") if row else ("", "")
 
     # -- teacher cache ----------------------------------------------------------------------
     def get_answer(self, cache_key: str) -> Answer | None:
@@ -289,6 +357,56 @@ class Store:
         self._pending_samples.clear()
         self._pending_answers.clear()
         self._pending_results.clear()
+
+    # -- student ----------------------------------------------------------------------------
+    def get_student_answer(self, cache_key: str) -> dict[str, Any] | None:
+        """A generated student answer, cached across runs like the teacher's (same model,
+        adapter, prompt and generation settings give the same greedy text)."""
+        row = self.conn.execute("SELECT text, tokens_in, tokens_out, truncated FROM"
+                                " student_answers WHERE cache_key = ?", (cache_key,)).fetchone()
+        if row is None:
+            return None
+        return {"text": row[0], "tokens_in": row[1], "tokens_out": row[2],
+                "truncated": bool(row[3])}
+
+    def put_student_result(self, run_id: str, phase: str, r: StudentResultRow, *,
+                           answer: dict[str, Any] | None = None) -> None:
+        """One evaluated student answer (and, when freshly generated, the answer itself),
+        committed together so a stopped evaluation resumes where it stopped."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            if answer is not None:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO student_answers VALUES (?,?,?,?,?,?)",
+                    (r.cache_key, answer["text"], answer["tokens_in"], answer["tokens_out"],
+                     int(answer["truncated"]), time.time()))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO student_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, phase, r.sample_id, r.seq, r.cache_key, r.sql, int(r.exec_ok),
+                 int(r.gold_match), r.score, r.rejected_at, r.reason, r.detail,
+                 json.dumps(r.marks)))
+
+    def student_done_ids(self, run_id: str, phase: str) -> set[str]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT sample_id FROM student_results WHERE run_id = ? AND phase = ?",
+            (run_id, phase))}
+
+    def student_results(self, run_id: str, phase: str) -> Iterable[dict[str, Any]]:
+        """The phase's evaluated answers in sample_id order (the order manifests hash in)."""
+        cur = self.conn.execute("SELECT * FROM student_results WHERE run_id = ? AND phase = ?"
+                                " ORDER BY sample_id", (run_id, phase))
+        names = [d[0] for d in cur.description]
+        return (dict(zip(names, values)) for values in cur)
+
+    def distilled_overlap(self, run_id: str, sample_ids: Iterable[str]) -> int:
+        """How many of sample_ids were distilled (selected) in this run: 0 for a disjoint
+        eval split."""
+        ids = list(sample_ids)
+        if not ids:
+            return 0
+        selected = {r[0] for r in self.conn.execute(
+            "SELECT sample_id FROM results WHERE run_id = ? AND selected = 1", (run_id,))}
+        return sum(1 for i in ids if i in selected)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()

@@ -15,7 +15,8 @@ from .panel import Panel
 
 MARKS = {DONE: ("✓", "green"), RUNNING: ("▶", "bold cyan"), STOPPED: ("■", "yellow"),
          WAITING: ("·", "dim")}
-HEADER = (f"{'stage':<13}{'state':<10}{'done/total':>11}{'kept':>7}{'rej':>6}{'rate/s':>7}"
+NAME = 18  # student_eval_post
+HEADER = (f"{'stage':<{NAME}}{'state':<10}{'done/total':>10}{'kept':>6}{'rej':>5}{'rate/s':>7}"
           f"{'ETA':>6} ")
 
 
@@ -32,14 +33,14 @@ class StageTable(Panel):
     @staticmethod
     def _line(row: StageRow, bar_width: int) -> Text:
         mark, style = MARKS[row.state]
-        line = Text(f"{row.name:<13}", style="dim" if row.state == WAITING else "")
+        line = Text(f"{row.name:<{NAME}}", style="dim" if row.state == WAITING else "")
         line.append(f"{mark} {row.state:<8}", style=style)
         if row.state == WAITING:
             return line
         running = row.state == RUNNING
         done = f"{row.done}/{row.total}" if row.total else str(row.done)
         speed = rate(row.rate_per_s) if running and row.rate_per_s else "—"
-        line.append(f"{done:>11}{row.kept:>7}{row.rejected:>6}{speed:>7}"
+        line.append(f"{done:>10}{row.kept:>6}{row.rejected:>5}{speed:>7}"
                     f"{clock(row.eta_s) if running else '—':>6} ")
         fraction = row.done / row.total if row.total else float(row.state == DONE)
         line.append_text(bar_text(fraction, bar_width, "green" if row.state == DONE else "cyan"))

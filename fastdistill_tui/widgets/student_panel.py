@@ -40,7 +40,7 @@ class StudentPanel(Vertical):
                 text.append(f"  val {t.val_loss:.3f}")
             text.append(f"\n{t.tokens_per_s:.0f} tok/s", style="dim")
             if t.iteration < t.total_iterations:
-                text.append(f"  ETA {clock(state.train_eta_s())}")
+                text.append(f"  ETA {clock(t.eta_s)}")
             line.update(text)
         curve = self.query_one("#loss-curve", Sparkline)
         curve.data = state.losses

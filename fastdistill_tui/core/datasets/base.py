@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,6 +162,24 @@ def require_file(path: Path, what: str, *, hint: str, field: str | None = None,
         raise InputError(f"{what} not found: {path}", path=str(source), line=line, field=field,
                          hint=hint)
     raise InputError(f"{what} not found", path=str(path), field=field, hint=hint)
+
+
+def check_sqlite(db_path: Path, *, source: Path, line: int) -> None:
+    """A dataset's database must open as SQLite and hold tables: a corrupt or empty file is a
+    defect of the dataset, named here, not a gold_error on every question later."""
+    try:
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                  ).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"cannot read {db_path} as SQLite: {exc}", path=str(source), line=line,
+                         hint="the database file is corrupt; replace it") from None
+    if not tables:
+        raise InputError(f"database {db_path} has no tables", path=str(source), line=line,
+                         hint="the database file is empty; replace it")
 
 
 def empty_split_error(path: Path) -> InputError:

@@ -53,9 +53,12 @@ def _fetch(url: str, part: Path, progress: Progress | None) -> None:
                 part.unlink()  # the partial file does not fit what the server sends
                 _stream_into(client, url, part, progress)
     except httpx.HTTPError as exc:
-        raise InputError(f"download interrupted: {exc.__class__.__name__}: {exc}",
-                         path=str(part), hint="the partial file is kept; rerun the command to "
-                                              "resume the download") from None
+        kept = part.exists() and part.stat().st_size > 0
+        raise InputError(f"download of {url} failed: {exc.__class__.__name__}: {exc}",
+                         path=str(part),
+                         hint="the partial file is kept; rerun the command to resume the "
+                              "download" if kept else
+                              "check the network or give another --url, then rerun") from None
 
 
 def _stream_into(client: httpx.Client, url: str, part: Path,

@@ -1,8 +1,9 @@
 """A JSONL file of {question, sql, db} rows (+ optional evidence, db_id).
 
-`db` is a SQLite file path, relative to the JSONL file's directory unless absolute; the schema
-is read from the file itself (sqlite_master + PRAGMA table_info / foreign_key_list), opened
-read-only. The single split is named after the file stem.
+`db` is a SQLite file path relative to the JSONL file's directory, and must stay inside it (a
+dataset from elsewhere must not read, and send to a teacher, the schema of any file on the
+machine); the schema is read from the file itself (sqlite_master + PRAGMA table_info /
+foreign_key_list), opened read-only. The single split is named after the file stem.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class JsonlDataset(Dataset):
             db_path = resolved.get(db)
             if db_path is None:
                 db_path = resolved[db] = (self.path.parent / db).resolve()
+                if not db_path.is_relative_to(self.path.parent):
+                    raise InputError(f"database path {db!r} leads outside the dataset's "
+                                     f"directory {self.path.parent}", path=str(self.path),
+                                     line=line, field="db",
+                                     hint="put the database beside the JSONL file or below it")
             db_id = get_field(row, "db_id", str, path=self.path, line=line, required=False,
                               default=db_path.stem)
             key = (db_path, db_id)

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..types import Column, Example, Schema, Table
-from .base import TASK_ID, Dataset, get_field, load_json, normalize_type, require_file
+from .base import (TASK_ID, Dataset, check_sqlite, get_field, load_json, normalize_type,
+                   require_file)
 
 
 class SpiderDataset(Dataset):
@@ -88,10 +89,16 @@ class SpiderDataset(Dataset):
                 raise InputError(f"{where}unknown db_id {db_id!r}", path=str(path), line=line,
                                  field="db_id", hint=f"not in {self._tables_file(split).name}")
             if db_id not in checked:
+                db_file = database_dir / db_id / f"{db_id}.sqlite"
+                if not db_file.resolve().is_relative_to(database_dir.resolve()):
+                    raise InputError(f"{where}db_id {db_id!r} leads outside {database_dir}",
+                                     path=str(path), line=line, field="db_id",
+                                     hint="a db_id is a directory name under the database "
+                                          "directory")
                 checked[db_id] = require_file(
-                    database_dir / db_id / f"{db_id}.sqlite", f"{where}database file",
-                    field="db_id", source=path, line=line,
+                    db_file, f"{where}database file", field="db_id", source=path, line=line,
                     hint=f"expected {database_dir.name}/{db_id}/{db_id}.sqlite")
+                check_sqlite(checked[db_id], source=path, line=line)
             yield Example(task_id=TASK_ID, question=question, schema=schema,
                           db_path=str(checked[db_id]), gold_sql=gold_sql,
                           source=f"{path}:{line}", evidence=evidence)

@@ -5,7 +5,10 @@ hash), with the real headers as column names so that teachers see meaningful nam
 shards of SHARD_TABLES tables: SQLite re-reads its schema table on every CREATE TABLE, so one
 file of WikiSQL's ~18,000 train tables took minutes to build (quadratic). Gold SQL is
 rendered from the logical form with the official semantics (lib/query.py of
-salesforce/WikiSQL): string values lowercased, numbers for real columns.
+salesforce/WikiSQL): string values lowercased, numbers for real columns (sql/wikisql.py's
+operator tables and number parsing, the ones the official metrics use). Text columns compare
+case-insensitively over all of Unicode (COLLATE NOCASE_UNICODE, see sql/unicode_case.py), as the
+official evaluation does with its lowercased cells: SQLite's NOCASE folds ASCII only.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -23,18 +25,16 @@ from typing import Any
 
 from ..errors import InputError
 from ..prompt import quote_ident, quote_string
+from ..sql import unicode_case
+from ..sql.wikisql import AGG_OPS, COND_OPS, parse_number, to_real
 from ..types import Column, Example, Schema, Table
 from .base import (TASK_ID, Dataset, count_lines, empty_split_error, file_sha256, get_field,
                    read_jsonl, require_file)
 
-AGG_OPS = ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
-COND_OPS = ("=", ">", "<", "OP")  # "OP" is a placeholder in the official lib: never rendered
 COLUMN_TYPES = ("text", "real")
-BUILD_VERSION = 2  # bump when the built database layout changes, so caches are rebuilt
+BUILD_VERSION = 3  # bump when the built database layout changes, so caches are rebuilt
 SHARD_TABLES = 1000
 META_TABLE = "_wikisql_tables"  # id -> table name, columns, types; read instead of re-parsing
-
-_NUMBER = re.compile(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -71,21 +71,6 @@ def column_names(headers: list[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_number(value: Any) -> float | None:
-    """A real cell or condition value: numbers as is, strings without thousands separators."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().replace(",", "").replace("\u202f", "").replace("\u00a0", "")
-        try:
-            return float(text)
-        except ValueError:
-            return None
-    return None
-
-
 def _format_number(number: float) -> str:
     return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
 
@@ -103,9 +88,7 @@ def render_value(value: Any, column_type: str) -> str:
     compares numbers (thousands separators dropped, else the first number in the string);
     strings are lowercased."""
     if column_type == "real":
-        number = parse_number(value)
-        if number is None and isinstance(value, str) and (found := _NUMBER.search(value)):
-            number = float(found.group())
+        number = to_real(value)
         if number is not None:
             return _format_number(number)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -155,7 +138,7 @@ def _read_table(row: dict[str, Any], path: Path, line: int) -> tuple[WikiTable, 
 def _create_table(conn: sqlite3.Connection, table: WikiTable, rows: list[list[Any]]) -> None:
     columns = ", ".join(
         f"{quote_ident(name)} REAL" if col_type == "real"
-        else f"{quote_ident(name)} TEXT COLLATE NOCASE"
+        else f"{quote_ident(name)} TEXT COLLATE {unicode_case.COLLATION}"
         for name, col_type in zip(table.columns, table.types))
     conn.execute(f"CREATE TABLE {quote_ident(table.name)} ({columns})")
     converters = [parse_number if t == "real" else _cell_text for t in table.types]
@@ -209,6 +192,7 @@ def build_database(tables_file: Path, out_dir: Path) -> dict[str, WikiTable]:
 
 def _open_shard(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.create_collation(unicode_case.COLLATION, unicode_case.compare)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("BEGIN")
     conn.execute(f"CREATE TABLE {META_TABLE} (id TEXT PRIMARY KEY, name TEXT, "
@@ -227,6 +211,7 @@ def _read_meta(out_dir: Path) -> dict[str, WikiTable]:
     for shard in sorted(out_dir.glob("tables-*.db")):
         conn = sqlite3.connect(f"{shard.resolve().as_uri()}?mode=ro", uri=True)
         try:
+            conn.execute("PRAGMA trusted_schema = OFF")
             for table_id, name, columns, types in conn.execute(
                     f"SELECT id, name, columns, types FROM {META_TABLE}"):
                 tables[table_id] = WikiTable(table_id, name, tuple(json.loads(columns)),

@@ -23,9 +23,22 @@ class Provider(ABC):
     #: batch, which a resume recomputes). Billed, remote answers are committed as they arrive.
     local: bool = False
 
+    @property
+    def rate_limited(self) -> int:
+        """HTTP 429 answers received so far (0 for teachers without a server)."""
+        return 0
+
+    def paused_s(self) -> float:
+        """Seconds left of a server-requested pause (Retry-After), 0 when none."""
+        return 0.0
+
     @abstractmethod
     async def complete(self, messages: Messages, params: GenParams) -> Answer:
         """Answer one chat request: a Completion, or a Failure with its reason."""
+
+    def stop(self) -> None:
+        """Stop waiting: requests sleeping before a retry give up at once (reason
+        "cancelled"); what is on the wire finishes. Called when the user stops the run."""
 
     async def aclose(self) -> None:
         """Release connections, models, threads."""

@@ -12,6 +12,8 @@ Retries (max_retries from TeacherConfig; attempts = 1 + retries at most):
   truncated body, malformed JSON,
   empty content                         -> exponential backoff with full jitter, then retry
   other 4xx, finish_reason=length       -> final at once
+After stop() (the user stopped the run) no new attempt starts and every wait before a retry ends
+at once with the reason "cancelled": a stop never waits out a Retry-After or a backoff.
 Tokens and cost add up over every billed attempt: a retried empty answer still costs money.
 """
 
@@ -105,11 +107,35 @@ class JsonPoster:
         self.backoff = backoff or Backoff()
         self.limits = limits or RateLimits.from_config(teacher)
         self._headers = headers or {}
-        self._secrets = [s for s in secrets if s]
+        self._secrets = [s for s in secrets if s] + [
+            value for name, value in self._headers.items() if name.lower() == "authorization"]
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._stopping: asyncio.Event | None = None
+        self._stopped = False
+        self.rate_limited = 0  # 429 answers received
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _wait(self, waiting: Any) -> bool:
+        """Await a wait (a coroutine) unless stop() comes first; False when stopped."""
+        if self._stopped:
+            waiting.close()
+            return False
+        assert self._stopping is not None
+        task = asyncio.ensure_future(waiting)
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (task, stopper):
+                pending.cancel()
+        return not self._stopped
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -122,6 +148,8 @@ class JsonPoster:
             self._client = make_client(concurrency=self.concurrency, transport=self.transport,
                                        timeout_s=self.timeout_s, headers=self._headers)
             self._slots = asyncio.Semaphore(self.concurrency)
+            self._stopping = asyncio.Event()  # a new loop is a new run: not stopped
+            self._stopped = False
             self._loop = loop
         return self._client, self._slots
 
@@ -152,8 +180,10 @@ class JsonPoster:
         cost = 0.0
         attempt = 0
         while True:
+            if not await self._wait(self.limits.before_request(token_estimate)):
+                return (Failure("cancelled", "stopped by the user before a retry"),
+                        max(attempt, 1), (tokens_in, tokens_out, cost))
             attempt += 1
-            await self.limits.before_request(token_estimate)
             answer, retry_after = await self._attempt(client, slots, url, payload, parse)
             tokens_in += answer.tokens_in
             tokens_out += answer.tokens_out
@@ -168,7 +198,7 @@ class JsonPoster:
             log.debug("teacher request failed (%s), retry %d of %d", answer.reason, attempt,
                       self.max_retries)
             if retry_after is None:  # a 429's wait is the cool-down at the top of the loop
-                await asyncio.sleep(self.backoff.delay(attempt - 1, self._rng))
+                await self._wait(asyncio.sleep(self.backoff.delay(attempt - 1, self._rng)))
 
     async def _attempt(self, client: httpx.AsyncClient, slots: asyncio.Semaphore, url: str,
                        payload: dict[str, Any], parse: Callable[[Any], Answer]
@@ -180,11 +210,13 @@ class JsonPoster:
                     response = await client.post(url, json=payload)
             except (TimeoutError, httpx.TransportError) as exc:
                 reason = classify_exception(exc)
+                cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
                 detail = (f"no complete answer within {self.timeout_s:g}s" if reason == "timeout"
-                          else self.redact(f"{type(exc).__name__}: {exc}"))
+                          else self.redact(f"{type(cause).__name__}: {cause}"))
                 return Failure(reason, detail), None
         status = response.status_code
         if status == 429:
+            self.rate_limited += 1
             delay = parse_retry_after(response.headers.get("Retry-After"),
                                       self.backoff.default_retry_after_s)
             return Failure("rate_limited", f"HTTP 429, retry after {delay:.2f}s",

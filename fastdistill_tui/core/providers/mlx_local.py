@@ -63,7 +63,8 @@ class MLXLocalProvider(Provider):
             try:
                 answers = await loop.run_in_executor(self._thread, self._generate, jobs)
             except Exception as exc:  # a load or generation error fails this batch only
-                answers = [Failure("error", f"mlx: {type(exc).__name__}: {exc}")] * len(batch)
+                reason = "error" if self._loaded is not None else "model_load"
+                answers = [Failure(reason, f"mlx: {type(exc).__name__}: {exc}")] * len(batch)
             for request, answer in zip(batch, answers):
                 if not request.future.done():  # its caller may have been cancelled
                     latency = time.monotonic() - request.started

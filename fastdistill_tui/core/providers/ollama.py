@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import TeacherConfig
+from ..config import TeacherConfig, basic_auth, redact_url, url_credentials
 from ..types import Answer, GenParams
 from .base import Messages, Provider
 from .http_client import Backoff, JsonPoster, estimate_tokens
@@ -18,12 +18,24 @@ class OllamaProvider(Provider):
                  name: str = "ollama", backoff: Backoff | None = None) -> None:
         self.name = name
         self.model = model
+        secrets = url_credentials(base_url)
+        base_url, headers = basic_auth(base_url)
         self.base_url = base_url.rstrip("/")
         self._teacher = teacher
-        self._http = JsonPoster(teacher, backoff=backoff)
+        self._http = JsonPoster(teacher, headers=headers, secrets=secrets, backoff=backoff)
 
     def __repr__(self) -> str:
-        return f"OllamaProvider(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OllamaProvider(model={self.model!r}, base_url={redact_url(self.base_url)!r})"
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    @property
+    def rate_limited(self) -> int:
+        return self._http.rate_limited
+
+    def paused_s(self) -> float:
+        return self._http.limits.cool_down.remaining()
 
     def request_body(self, messages: Messages, params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": list(messages), "stream": False,

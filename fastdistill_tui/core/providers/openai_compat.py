@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import TeacherConfig
+from ..config import TeacherConfig, basic_auth, redact_url, url_credentials
 from ..types import Answer, Completion, Failure, GenParams
 from .base import Messages, Provider
 from .http_client import Backoff, JsonPoster, estimate_tokens
@@ -39,17 +39,20 @@ class OpenAICompatProvider(Provider):
                  backoff: Backoff | None = None) -> None:
         self.name = name
         self.model = model
+        secrets = [api_key, *url_credentials(base_url)]
+        base_url, headers = basic_auth(base_url)  # an API key, if any, is what authenticates
         self.base_url = base_url.rstrip("/")
         self._teacher = teacher
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = JsonPoster(teacher, headers=headers, secrets=[api_key], backoff=backoff)
+        if api_key:
+            headers = {"Authorization": f"Bearer {api_key}"}
+        self._http = JsonPoster(teacher, headers=headers, secrets=secrets, backoff=backoff)
         # OpenRouter models whose reasoning is mandatory answer 400 to {"enabled": false};
         # after the first such answer the field is no longer sent.
         self._reasoning_switch = name == "openrouter"
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, "
-                f"base_url={self.base_url!r})")
+                f"base_url={redact_url(self.base_url)!r})")
 
     def request_body(self, messages: Messages, params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": list(messages),
@@ -87,6 +90,16 @@ class OpenAICompatProvider(Provider):
                 else price_cost(tokens_in, tokens_out, self._teacher))
         return answer_from(content, finish_reason, tokens_in=tokens_in, tokens_out=tokens_out,
                            cost=cost, limit_param="max_tokens")
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    @property
+    def rate_limited(self) -> int:
+        return self._http.rate_limited
+
+    def paused_s(self) -> float:
+        return self._http.limits.cool_down.remaining()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -2,7 +2,9 @@
 
 Teachers wrap SQL in thinking blocks, Markdown fences, labels ("SQL:") and prose. The order of
 preference is: the first fence holding SQL, then SQL after a label or at the start of a line,
-then an inline code span. Only the first statement is kept.
+then an inline code span. A cleaner may drop the prose around the SQL, never part of it: where
+the end of an unfenced statement is unclear, or a second statement follows the first, the answer
+is rejected with a reason code rather than guessed at.
 """
 
 from __future__ import annotations
@@ -10,10 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_REASONING_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.IGNORECASE | re.DOTALL)
-_UNTERMINATED_LEADING = re.compile(r"^\s*<(think|thinking|reasoning)>", re.IGNORECASE)
-# Some APIs put the opening tag in the prompt template, so the answer starts mid-thought.
-_ORPHAN_CLOSE = re.compile(r"^.*?</(think|thinking|reasoning)>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
 
 # A fenced block: ```lang\n body ``` (an unterminated last fence runs to the end).
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -22,6 +21,7 @@ _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 # so that prose such as "With this table ..." is not taken for SQL.
 _QUERY_START = (r"(?:select\b|with\s+(?:recursive\s+)?[^\s(]+\s*(?:\([^)]*\)\s*)?"
                 r"as\s*(?:not\s+)?(?:materialized\s+)?\()")
+_QUERY_START_RE = re.compile(_QUERY_START, re.IGNORECASE)
 _STATEMENT_KEYWORD = re.compile(
     r"\s*(?:" + _QUERY_START + r"|(?:insert|update|delete|replace|create|drop|alter|pragma"
     r"|attach|detach|vacuum|begin|commit)\b)", re.IGNORECASE)
@@ -35,12 +35,26 @@ _INLINE_CODE = re.compile(r"`(" + _QUERY_START + r"[^`]*)`", re.IGNORECASE)
 _PROSE_LINE = re.compile(
     r"^\s*(?:This|The|These|Here|Explanation|Note|It|I|We|In this|That|Which)\b", re.MULTILINE)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# Text after a blank line that can only continue the statement before it.
+_CONTINUES = re.compile(
+    r"\s*(?:[),=<>+*/|%.-]|(?:from|where|and|or|not|group|order|having|limit|offset|join|inner"
+    r"|left|right|full|outer|cross|natural|on|using|union|intersect|except|as|when|then|else"
+    r"|end|between|in|is|like|glob|collate|asc|desc|window)\b)", re.IGNORECASE)
+# The end of a statement that cannot be its end.
+_DANGLING = re.compile(
+    r"(?:[(,=<>+*/|%-]|\b(?:select|from|where|and|or|not|join|on|by|group|order|having|limit"
+    r"|offset|union|all|intersect|except|as|in|is|like|between|case|when|then|else|distinct"
+    r"|inner|left|right|outer|cross|natural|using|with))\s*$", re.IGNORECASE)
+_LITERAL_OR_COMMENT = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class CleanResult:
     """`sql` is the extracted statement (no trailing `;`), or None with a `reason`:
-    "empty_output" (nothing but whitespace or reasoning) or "no_sql_found"."""
+    "empty_output" (nothing but whitespace or reasoning), "no_sql_found",
+    "multiple_statements" (a second statement follows the first) or "unclear_sql_end"
+    (unfenced SQL whose end cannot be told from the prose after it)."""
 
     sql: str | None
     reason: str | None
@@ -51,19 +65,53 @@ def clean_output(text: str) -> CleanResult:
     if not answer.strip():
         return CleanResult(None, "empty_output")
     for extract in (_from_fences, _from_text, _from_inline_code):
-        sql = extract(answer)
-        if sql:
-            return CleanResult(sql, None)
+        result = extract(answer)
+        if result is not None:
+            return result
     return CleanResult(None, "no_sql_found")
 
 
 def strip_reasoning(text: str) -> str:
-    """Remove <think>/<reasoning> blocks, a closing tag with no opening one, and an unterminated
-    leading block (a model cut off while thinking has given no answer)."""
-    text = _REASONING_BLOCK.sub("", text)
-    if _UNTERMINATED_LEADING.match(text):
-        return ""
-    return _ORPHAN_CLOSE.sub("", text, count=1)
+    """Remove <think>/<reasoning> blocks, everything before a closing tag with no opening one,
+    and an unterminated leading block (a model cut off while thinking has given no answer).
+    A tag inside a SQL string literal (`SELECT '</think>'`) is text, not a tag."""
+    tags = [m for m in _TAG.finditer(text) if not _in_sql_string(text, m.start())]
+    kept: list[str] = []
+    position = index = 0
+    orphan_seen = False
+    while index < len(tags):
+        tag = tags[index]
+        index += 1
+        if tag.start() < position:
+            continue
+        if tag.group(1):  # a closing tag without an opening one: the answer starts after it
+            if not orphan_seen:
+                orphan_seen = True
+                kept, position = [], tag.end()
+            continue
+        name = tag.group(2).lower()
+        close = next((j for j in range(index, len(tags)) if tags[j].group(1)
+                      and tags[j].group(2).lower() == name), None)
+        if close is None:
+            if not "".join(kept).strip() and not text[position:tag.start()].strip():
+                return ""
+            continue
+        kept.append(text[position:tag.start()])
+        position, index = tags[close].end(), close + 1
+        orphan_seen = True  # a closing tag after a block is not an orphan's
+    kept.append(text[position:])
+    return "".join(kept)
+
+
+def _in_sql_string(text: str, position: int) -> bool:
+    """Whether `position` falls inside a string literal of a query that starts earlier on the
+    same line."""
+    line = text[text.rfind("\n", 0, position) + 1:position]
+    start = _QUERY_START_RE.search(line)
+    if start is None:
+        return False
+    rest = _LITERAL_OR_COMMENT.sub(" ", line[start.start():])
+    return "'" in rest or '"' in rest
 
 
 _QUOTE_CLOSERS = {"'": "'", '"': '"', "`": "`", "[": "]"}
@@ -109,37 +157,83 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-def _first_statement(sql: str) -> str:
+def _single_statement(sql: str) -> CleanResult | None:
+    """The first statement of `sql`, rejected when another statement follows it (pieces
+    after a `;` that are prose are dropped)."""
     statements = split_statements(_drop_leading_comments(sql))
-    return statements[0] if statements else ""
+    if not statements:
+        return None
+    if any(_STATEMENT_KEYWORD.match(_drop_leading_comments(s)) for s in statements[1:]):
+        return CleanResult(None, "multiple_statements")
+    return CleanResult(statements[0], None)
 
 
-def _from_fences(answer: str) -> str | None:
+def _from_fences(answer: str) -> CleanResult | None:
     for match in _FENCE.finditer(answer):
         lang, body = match.group(1).lower(), match.group(2)
         if lang in ("sql", "sqlite") or _STATEMENT_KEYWORD.match(_drop_leading_comments(body)):
-            sql = _first_statement(body)
-            if sql:
-                return sql
+            result = _single_statement(body)
+            if result is not None:
+                return result
     return None
 
 
-def _from_text(answer: str) -> str | None:
+def _from_text(answer: str) -> CleanResult | None:
     starts = [m.end() for m in (_SQL_AT_LINE_START.search(answer), _SQL_AFTER_LABEL.search(answer))
               if m]
     if not starts:
         return None
     rest = answer[min(starts):]
-    # Without a fence, the statement also ends at a blank line or a line of prose.
-    ends = [m.start() for m in (_BLANK_LINE.search(rest), _PROSE_LINE.search(rest, 1)) if m]
-    if ends:
-        rest = rest[:min(ends)]
-    return _first_statement(rest).rstrip("`").strip() or None
+    # Without a fence, the statement also ends at a blank line or a line of prose -- unless
+    # what follows can only continue it.
+    end = _unfenced_end(rest)
+    head, tail = rest[:end], rest[end:]
+    if _STATEMENT_KEYWORD.match(tail):
+        return CleanResult(None, "multiple_statements")
+    result = _single_statement(head)
+    if result is None or result.sql is None:
+        return result
+    sql = result.sql.rstrip("`").strip()
+    if not sql:
+        return None
+    if tail.strip() and ";" not in head and _incomplete(sql):
+        return CleanResult(None, "unclear_sql_end")
+    return CleanResult(sql, None)
 
 
-def _from_inline_code(answer: str) -> str | None:
+def _unfenced_end(rest: str) -> int:
+    position = 1
+    while True:
+        ends = [m for m in (_BLANK_LINE.search(rest, position), _PROSE_LINE.search(rest, position))
+                if m]
+        if not ends:
+            return len(rest)
+        end = min(ends, key=lambda m: m.start())
+        if _inside_literal_or_comment(rest[:end.start()]):
+            position = end.end()
+            continue
+        if end.re is _BLANK_LINE and (_CONTINUES.match(rest, end.end()) or _DANGLING.search(
+                _LITERAL_OR_COMMENT.sub(" ", rest[:end.start()]))):
+            position = end.end()
+            continue
+        return end.start()
+
+
+def _inside_literal_or_comment(sql: str) -> bool:
+    rest = _LITERAL_OR_COMMENT.sub(" ", sql)
+    return any(q in rest for q in ("'", '"', "`", "/*")) or bool(re.search(r"\[[^\]]*$", rest))
+
+
+def _incomplete(sql: str) -> bool:
+    """Unbalanced parentheses, an open literal, or a last word that needs more after it."""
+    code = _LITERAL_OR_COMMENT.sub(" ", sql)
+    return (code.count("(") != code.count(")") or _inside_literal_or_comment(sql)
+            or bool(_DANGLING.search(code)))
+
+
+def _from_inline_code(answer: str) -> CleanResult | None:
     match = _INLINE_CODE.search(answer)
-    return _first_statement(match.group(1)) if match else None
+    return _single_statement(match.group(1)) if match else None
 
 
 def _drop_leading_comments(body: str) -> str:

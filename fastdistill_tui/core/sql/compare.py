@@ -3,7 +3,8 @@
 Results are multisets of rows (duplicates count); row order matters only when the gold's
 outermost query has ORDER BY. Numbers unify (1 == 1.0) and floats match within a tolerance;
 NULL equals NULL; bytes are compared as UTF-8 text. Column names never matter (aliases vary);
-column positions matter unless column_order="ignore".
+column positions matter unless column_order="ignore". A result cut at the row or byte cap is
+never a match: its missing rows are unknown.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ _ASSIGNMENT_BUDGET_ROWS = 100_000
 @dataclass(frozen=True)
 class CompareResult:
     """`reason` is None on a match, else: the prediction's own error code (exec_error, timeout,
-    empty_sql, denied, multiple_statements), gold_error, col_count, row_count, value_mismatch
-    or order_mismatch."""
+    empty_sql, denied, multiple_statements), gold_error, col_count, truncated (either result
+    was cut at a cap), row_count, value_mismatch or order_mismatch."""
 
     match: bool
     reason: str | None
@@ -91,7 +92,9 @@ def compare_results(pred: ExecResult, gold: ExecResult, *, ordered: bool,
         return CompareResult(False, pred.error)
     if len(pred.columns) != len(gold.columns):
         return CompareResult(False, "col_count")
-    if len(pred.rows) != len(gold.rows) or pred.truncated != gold.truncated:
+    if pred.truncated or gold.truncated:
+        return CompareResult(False, "truncated")
+    if len(pred.rows) != len(gold.rows):
         return CompareResult(False, "row_count")
     pred_rows = [tuple(normalize_value(v) for v in row) for row in pred.rows]
     gold_rows = [tuple(normalize_value(v) for v in row) for row in gold.rows]

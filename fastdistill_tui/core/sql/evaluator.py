@@ -16,7 +16,9 @@ from .gold_cache import GoldCache
 @dataclass(frozen=True)
 class EvalOutcome:
     """`reason` is None on a gold match; otherwise a code from compare.CompareResult, or
-    "empty_sql" (no prediction) or "gold_error" (the gold query itself fails)."""
+    "empty_sql" (no prediction), "gold_error" (the gold query itself fails) or "gold_empty"
+    (the prediction also returns no rows: an empty gold result cannot tell a right query from
+    a wrong one, so it is never a gold match)."""
 
     exec_ok: bool
     gold_match: bool
@@ -76,6 +78,10 @@ class Evaluator:
         compared = compare_results(pred, gold, ordered=self._gold_is_ordered(gold_sql),
                                    float_tol=self.config.float_tol,
                                    column_order=self.config.column_order)
+        if compared.match and not gold.rows:
+            return EvalOutcome(True, False, "gold_empty", "both results are empty: the gold "
+                               "result cannot tell a right answer from a wrong one",
+                               gold_empty=True, seconds=seconds)
         return EvalOutcome(True, compared.match, compared.reason, gold_empty=not gold.rows,
                            pred_truncated=pred.truncated, seconds=seconds)
 

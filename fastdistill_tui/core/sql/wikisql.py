@@ -2,7 +2,9 @@
 
 A logical form is {"sel": column index, "agg": index into AGG_OPS, "conds": [[column index,
 index into COND_OPS, value], ...]}. The semantics follow the official lib/query.py and
-lib/dbengine.py (salesforce/WikiSQL), with one fix noted in `execute_logical_form`.
+lib/dbengine.py (salesforce/WikiSQL), with one fix noted in `execute_logical_form`. The operator
+tables and the number parsing here are the only ones: the dataset loader renders gold SQL with
+them too, so gold SQL and logical forms never disagree on a value.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from typing import Any
 
 from sqlglot import exp
 
+from . import unicode_case
 from .canonical import parse_query
 
-AGG_OPS = ["", "MAX", "MIN", "COUNT", "SUM", "AVG"]
-COND_OPS = ["=", ">", "<", "OP"]
+AGG_OPS = ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
+COND_OPS = ("=", ">", "<", "OP")  # "OP" is a placeholder in the official lib: never rendered
 
 _NUMBER = re.compile(r"[-+]?\d*\.\d+|\d+")  # the official num_re
+_WHOLE_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_THOUSANDS = str.maketrans("", "", ",\u00a0\u202f\u2009 ")  # separators inside a number
 _AGG_FUNCS = {exp.Max: 1, exp.Min: 2, exp.Count: 3, exp.Sum: 4, exp.Avg: 5}
 _COMPARISONS = {exp.EQ: 0, exp.GT: 1, exp.LT: 2}
 _FLIPPED = {0: 0, 1: 2, 2: 1}  # "5 < col" is "col > 5"
@@ -48,10 +53,11 @@ def execute_logical_form(conn_or_db_path: sqlite3.Connection | str | os.PathLike
     """Run `SELECT agg(col) FROM table WHERE col op ? AND ...` and return the single values.
 
     As in the official DBEngine: string values are lowercased when `lower` (so the table's
-    text must be stored lowercased or declared COLLATE NOCASE), and a value compared with a
-    column declared `real` is converted to a float, taking the first number in the text when
-    the whole text is not one. Unlike the official code, two conditions on one column each
-    keep their own value (the official dict of parameters let the last one win).
+    text must be stored lowercased or declared COLLATE NOCASE_UNICODE), and a value compared
+    with a column declared `real` is converted by `to_real`. Unlike the official code, two
+    conditions on one column each keep their own value (the official dict of parameters let the
+    last one win). A connection passed in must have unicode_case installed where the table
+    uses its collation.
     Raises ValueError/IndexError for a logical form that does not fit the table.
     """
     conn = _connect(conn_or_db_path)
@@ -61,12 +67,14 @@ def execute_logical_form(conn_or_db_path: sqlite3.Connection | str | os.PathLike
         agg = AGG_OPS[lf["agg"]]
         select = f"{agg}({column})" if agg else column
         clauses, params = [], []
-        for col_index, op_index, value in lf["conds"]:
-            name = columns[col_index]
+        for col_index, op_index, lf_value in lf["conds"]:
+            name, value = columns[col_index], lf_value
             if lower and isinstance(value, str):
                 value = value.lower()
-            if types.get(name.lower()) == "real" and not isinstance(value, (int, float)):
-                value = _to_float(str(value))
+            if types.get(name.lower()) == "real":
+                value = to_real(value)
+                if value is None:
+                    raise ValueError(f"no number in {lf_value!r} for a real column")
             clauses.append(f"{_quote(name)} {COND_OPS[op_index]} ?")
             params.append(value)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
@@ -123,13 +131,21 @@ def _condition(node: exp.Expression, index: dict[str, int]) -> list[Any] | None:
     op = _COMPARISONS.get(type(node))
     if op is None:
         return None
-    left, right = node.this, node.expression
+    left, right = _string_or_node(node.this, index), _string_or_node(node.expression, index)
     if isinstance(right, exp.Column) and not isinstance(left, exp.Column):
         left, right, op = right, left, _FLIPPED[op]
     value = _literal(right)
     if not isinstance(left, exp.Column) or left.name.lower() not in index or value is None:
         return None
     return [index[left.name.lower()], op, value]
+
+
+def _string_or_node(node: exp.Expression, index: dict[str, int]) -> exp.Expression:
+    """SQLite reads a double-quoted name that is no column as a string ("france"): so do we."""
+    if (isinstance(node, exp.Column) and not node.table and node.this.args.get("quoted")
+            and node.name.lower() not in index):
+        return exp.Literal.string(node.name)
+    return node
 
 
 def _literal(node: exp.Expression) -> str | int | float | None:
@@ -144,14 +160,27 @@ def _literal(node: exp.Expression) -> str | int | float | None:
     return -number if negative else number
 
 
-def _to_float(text: str) -> float:
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        numbers = _NUMBER.findall(text)
-        if not numbers:
-            raise ValueError(f"no number in {text!r} for a real column") from None
-        return float(numbers[0])
+def parse_number(value: Any) -> float | None:
+    """A whole value as a number: numbers as they are, text without thousands separators
+    (",", no-break and thin spaces); None for anything else (also "nan", "inf", "1_000")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().translate(_THOUSANDS)
+        if _WHOLE_NUMBER.fullmatch(text):
+            return float(text)
+    return None
+
+
+def to_real(value: Any) -> float | None:
+    """A value compared with a real column, as the official lib converts it: the whole value
+    as a number, else the first number in its text (official num_re); None without one."""
+    number = parse_number(value)
+    if number is None and isinstance(value, str) and (found := _NUMBER.search(value)):
+        number = float(found.group())
+    return number
 
 
 def _declared_types(conn: sqlite3.Connection, table_name: str) -> dict[str, str]:
@@ -163,7 +192,10 @@ def _connect(conn_or_db_path: sqlite3.Connection | str | os.PathLike[str]) -> sq
     if isinstance(conn_or_db_path, sqlite3.Connection):
         return conn_or_db_path
     path = urllib.parse.quote(os.path.abspath(os.fspath(conn_or_db_path)))
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    unicode_case.install(conn)
+    return conn
 
 
 def _quote(identifier: str) -> str:

@@ -33,6 +33,7 @@ class WorkItem:
     score: float = 0.0
     lf_match: bool | None = None  # WikiSQL logical-form accuracy; None without a logical form
     lf_exec_match: bool | None = None  # WikiSQL official execution accuracy
+    stage: str = ""  # the stage working on the sample now (names where an exception struck)
     rejected_at: str | None = None  # the stage that rejected the sample
     reason: str | None = None  # its reason code
     detail: str = ""

@@ -12,12 +12,14 @@ from .base import WorkItem
 
 
 async def check_gold(item: WorkItem, evaluator: Evaluator) -> None:
-    """Rows whose gold SQL does not execute are dataset defects: skipped with a reason."""
+    """Rows whose gold SQL does not execute are dataset defects: skipped with a reason
+    ("gold_timeout" apart: a timeout depends on load, so a resume tries it again)."""
     result = await evaluator.check_gold(item.example.db_path, item.example.gold_sql)
     item.gold_ok = result.ok
     item.gold_empty = result.ok and not result.rows
     if not result.ok:
-        item.reject("gold_check", "gold_error", f"{result.error}: {result.detail}")
+        reason = "gold_timeout" if result.error == "timeout" else "gold_error"
+        item.reject("gold_check", reason, f"{result.error}: {result.detail}")
 
 
 async def evaluate(item: WorkItem, evaluator: Evaluator) -> None:

@@ -1,5 +1,7 @@
 """score: the judge. Default: the rule score (1.0 gold match, 0.5 executes, 0.0 otherwise);
-optionally an LLM judge through any configured provider."""
+optionally an LLM judge through any configured provider, asked only about SQL that passed the
+rules and executed (a rejected answer's score is already decided, and a judge costs money).
+A judge answer without a usable score keeps the rule score and is counted as unusable."""
 
 from __future__ import annotations
 
@@ -14,14 +16,19 @@ class Scorer:
     def __init__(self, judge: Provider | None = None, params: GenParams | None = None) -> None:
         self.judge = judge
         self.params = params or GenParams(temperature=0.0, max_tokens=16)
+        self.judged = 0  # answers the judge was asked about
+        self.unusable = 0  # of those, answers with no usable score
 
     async def score(self, item: WorkItem) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
         item.score = rule_score(exec_ok, gold_match)
-        if self.judge is not None and item.sql:
+        if self.judge is not None and item.sql and item.alive:
             ex = item.example
             judged = await llm_judge_score(self.judge, ex.question, compact_schema(ex.schema),
                                            item.sql, self.params)
-            if judged is not None:
+            self.judged += 1
+            if judged is None:
+                self.unusable += 1
+            else:
                 item.score = judged

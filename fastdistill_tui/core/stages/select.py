@@ -1,5 +1,6 @@
 """select: keep scored answers at or above min_score and split them train/valid by a hash of
-sample_id, so the split never depends on order or on which other samples exist."""
+sample_id, so the split never depends on order or on which other samples exist. A sample whose
+gold result is empty is never kept: the gold cannot tell its answer right from wrong."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def select(store: Store, run_id: str, min_score: float, valid_fraction: float) -
     One UPDATE in SQLite, so memory does not grow with the run."""
     conn = store.conn
     conn.create_function("fd_valid_bucket", 1, valid_bucket, deterministic=True)
-    eligible = ("run_id = :run AND gold_ok = 1 AND teacher_ok = 1 AND sql IS NOT NULL"
-                " AND rejected_at IS NULL AND score >= :min_score")
+    eligible = ("run_id = :run AND gold_ok = 1 AND gold_empty = 0 AND teacher_ok = 1"
+                " AND sql IS NOT NULL AND rejected_at IS NULL AND score >= :min_score")
     params = {"run": run_id, "min_score": min_score, "vf": valid_fraction, "now": time.time()}
     with conn:
         conn.execute("BEGIN")

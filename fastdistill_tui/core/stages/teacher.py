@@ -15,10 +15,13 @@ from .base import WorkItem
 
 
 def cache_key(provider: str, model: str, messages: list[dict[str, str]],
-              params: GenParams) -> str:
-    """sha256(provider, model, rendered messages, generation params) — DESIGN §3."""
-    blob = json.dumps([provider, model, messages, params.to_json()], sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False)
+              params: GenParams, endpoint: str = "") -> str:
+    """sha256(provider, model, rendered messages, generation params) — DESIGN §3 — plus the
+    server's URL for remote teachers: one model name on two servers is two teachers."""
+    parts: list[object] = [provider, model, messages, params.to_json()]
+    if endpoint:
+        parts.append(endpoint)
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -46,7 +49,7 @@ FINAL_FAILURES = frozenset({"length"})
 #: Fresh failures that say the teacher cannot be reached or used at all (after retries): a
 #: streak of them stops the run (a wrong URL, key or model name, or a request it rejects).
 UNREACHABLE_FAILURES = frozenset({"connection", "http_400", "http_401", "http_403", "http_404",
-                                  "http_422"})
+                                  "http_422", "model_load"})
 
 
 class StoredAnswers(Provider):
@@ -54,9 +57,11 @@ class StoredAnswers(Provider):
     FINAL_FAILURES come from the store; other failures are recorded with their reason and
     asked again on the next run or resume (after a fixed key or a provider outage)."""
 
-    def __init__(self, provider: Provider, store: Store) -> None:
-        self.provider, self.store = provider, store
+    def __init__(self, provider: Provider, store: Store, endpoint: str = "") -> None:
+        self.provider, self.store, self.endpoint = provider, store, endpoint
         self.name, self.model, self.local = provider.name, provider.model, provider.local
+        self.fresh = 0  # requests made (answers not from the store) and what they cost
+        self.cost = 0.0
 
     def stored(self, key: str) -> Answer | None:
         answer = self.store.get_answer(key)
@@ -66,13 +71,20 @@ class StoredAnswers(Provider):
 
     async def ask(self, key: str, messages: list[dict[str, str]], params: GenParams) -> Answer:
         answer = await self.provider.complete(messages, params)
+        if not answer.ok and answer.reason == "cancelled":
+            return answer  # never asked: nothing to keep
+        self.fresh += 1
+        self.cost += answer.cost
         # billed remote answers are committed at once; free local ones with the next batch
         self.store.put_answer(key, self.name, self.model, answer, commit_now=not self.local)
         return answer
 
     async def complete(self, messages: list[dict[str, str]], params: GenParams) -> Answer:
-        key = cache_key(self.name, self.model, messages, params)
+        key = cache_key(self.name, self.model, messages, params, self.endpoint)
         return self.stored(key) or await self.ask(key, messages, params)
+
+    def stop(self) -> None:
+        self.provider.stop()
 
     async def aclose(self) -> None:
         await self.provider.aclose()
@@ -81,8 +93,9 @@ class StoredAnswers(Provider):
 class TeacherStage:
     name = "teacher"
 
-    def __init__(self, provider: Provider, store: Store, params: GenParams) -> None:
-        self.answers = StoredAnswers(provider, store)
+    def __init__(self, provider: Provider, store: Store, params: GenParams,
+                 endpoint: str = "") -> None:
+        self.answers = StoredAnswers(provider, store, endpoint)
         self.params = params
         self.counter = RequestCounter()
         self.unreachable_streak = 0  # consecutive fresh UNREACHABLE_FAILURES
@@ -92,7 +105,7 @@ class TeacherStage:
         item.messages = render_messages(ex.schema, ex.question, ex.evidence)
         item.prompt_tokens = prompt_tokens(item.messages)
         item.cache_key = cache_key(self.answers.name, self.answers.model, item.messages,
-                                   self.params)
+                                   self.params, self.answers.endpoint)
 
     async def run(self, item: WorkItem) -> None:
         self.prepare(item)
@@ -106,6 +119,10 @@ class TeacherStage:
                 answer = await self.answers.ask(item.cache_key, item.messages, self.params)
             finally:
                 counter.in_flight -= 1
+            if not answer.ok and answer.reason == "cancelled":
+                item.answer = answer
+                item.reject(self.name, "teacher_cancelled", answer.detail)
+                return  # neither fresh nor failed: it goes to the resume
             counter.fresh += 1
             counter.retries += max(0, answer.attempts - 1)
             counter.tokens_in += answer.tokens_in

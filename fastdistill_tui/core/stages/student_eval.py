@@ -1,0 +1,182 @@
+"""student_eval_pre and student_eval_post: the student's greedy answers to the dataset's eval
+split, generated in batches by the student worker (mlx-lm's BatchGenerator, not one prompt at a
+time) and judged by the teacher's own cleaner, rules, sandboxed executor and scorer. Both phases
+are this one function (DESIGN §6), so a before/after difference is the training's alone.
+
+Answers are cached in the store by (model, adapter, prompt, max_tokens) like the teacher's, and
+each evaluated answer is committed as it comes, so a stopped evaluation resumes where it stopped
+and a rerun of the same config generates nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..prompt import render_messages
+from ..sql.evaluator import Evaluator
+from ..store import Store, StudentResultRow
+from ..student.blas import Blas
+from ..student.client import run_worker
+from ..types import Completion, Example
+from . import execeval
+from .base import WorkItem
+from .canonicalize import assign_sample_id, canonicalize
+from .clean import clean
+from .rules import apply_rules
+from .score import Scorer
+
+
+@dataclass(frozen=True)
+class StudentModel:
+    path: Path
+    key: str  # identity of the weights, for the answer cache
+    adapter: Path | None = None
+    adapter_key: str = ""
+
+
+@dataclass
+class EvalSummary:
+    phase: str
+    total: int
+    exec_ok: int
+    gold_match: int
+    generated: int  # answers generated now (the rest came from the cache or a stopped run)
+    seconds_generating: float
+    stopped: bool
+
+    @property
+    def exec_pass_rate(self) -> float:
+        return self.exec_ok / self.total if self.total else 0.0
+
+    @property
+    def gold_match_rate(self) -> float:
+        return self.gold_match / self.total if self.total else 0.0
+
+
+def model_key(path: Path) -> str:
+    """The weights' identity: config plus each weight file's name, size and mtime."""
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for weights in sorted(path.glob("*.safetensors")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def answer_key(model: StudentModel, messages: list[dict[str, str]], max_tokens: int) -> str:
+    blob = json.dumps([model.key, model.adapter_key, messages, max_tokens, "greedy"],
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def eval_items(examples: list[Example]) -> list[WorkItem]:
+    """The eval questions as work items, deduplicated by sample_id, in file order."""
+    items, seen = [], set()
+    for example in examples:
+        item = WorkItem(example)
+        canonicalize(item)
+        assign_sample_id(item)
+        if item.sample_id in seen:
+            continue
+        seen.add(item.sample_id)
+        item.seq = len(items)
+        item.messages = render_messages(example.schema, example.question, example.evidence)
+        items.append(item)
+    return items
+
+
+def fresh_item(item: WorkItem) -> WorkItem:
+    """A copy of an eval question with no outcome yet: each phase judges its own answers."""
+    return WorkItem(item.example, seq=item.seq, canonical_input=item.canonical_input,
+                    schema_hash=item.schema_hash, sample_id=item.sample_id,
+                    messages=item.messages)
+
+
+async def evaluate_student(phase: str, model: StudentModel, questions: list[WorkItem], *,
+                           store: Store, run_id: str, evaluator: Evaluator, scorer: Scorer,
+                           max_tokens: int, batch_size: int, blas: Blas,
+                           cancel: threading.Event,
+                           progress: Callable[[int, int], None]) -> EvalSummary:
+    done = store.student_done_ids(run_id, phase)
+    items = [fresh_item(q) for q in questions]
+    total, finished = len(items), 0
+    todo = []
+    for item in items:
+        item.cache_key = answer_key(model, item.messages, max_tokens)
+        if item.sample_id in done:
+            finished += 1
+        else:
+            todo.append(item)
+    progress(finished, total)
+
+    async def judge(item: WorkItem, answer: dict[str, Any], fresh: bool) -> None:
+        nonlocal finished
+        item.mark("student_gen")
+        item.answer = Completion(answer["text"], tokens_in=answer["tokens_in"],
+                                 tokens_out=answer["tokens_out"])
+        clean(item)
+        if item.alive:
+            apply_rules(item)
+        if item.alive:
+            await execeval.evaluate(item, evaluator)
+        await scorer.score(item)
+        item.mark("student_eval")
+        outcome = item.outcome
+        store.put_student_result(run_id, phase, StudentResultRow(
+            sample_id=item.sample_id, seq=item.seq, cache_key=item.cache_key, sql=item.sql,
+            exec_ok=bool(outcome and outcome.exec_ok),
+            gold_match=bool(outcome and outcome.gold_match), score=item.score,
+            rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
+            marks=item.marks), answer=answer if fresh else None)
+        finished += 1
+        progress(finished, total)
+
+    to_generate = []
+    for item in todo:
+        item.marks = {}
+        item.mark("distilled")
+        cached = store.get_student_answer(item.cache_key)
+        if cached is not None:
+            await judge(item, cached, fresh=False)
+        else:
+            to_generate.append(item)
+    seconds, stopped = 0.0, False
+    if to_generate and not cancel.is_set():
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def consume() -> None:
+            while (message := await queue.get()) is not None:
+                await judge(to_generate[message["index"]], message, fresh=True)
+
+        consumer = asyncio.create_task(consume())
+        job = {"cmd": "generate", "model": str(model.path),
+               "adapter": str(model.adapter) if model.adapter else None,
+               "prompts": [item.messages for item in to_generate], "max_tokens": max_tokens,
+               "batch_size": batch_size}
+        try:
+            last = await run_worker(job, lambda m: queue.put_nowait(m)
+                                    if m["type"] == "generated" else None, blas, cancel)
+        finally:
+            queue.put_nowait(None)
+            await consumer
+        seconds = last.get("seconds", 0.0)
+        stopped = last["type"] == "stopped"
+    stopped = stopped or (cancel.is_set() and finished < total)
+    return summarize(store, run_id, phase, generated=len(to_generate), seconds=seconds,
+                     stopped=stopped)
+
+
+def summarize(store: Store, run_id: str, phase: str, *, generated: int = 0,
+              seconds: float = 0.0, stopped: bool = False) -> EvalSummary:
+    total = exec_ok = gold = 0
+    for row in store.student_results(run_id, phase):
+        total += 1
+        exec_ok += row["exec_ok"]
+        gold += row["gold_match"]
+    return EvalSummary(phase, total, exec_ok, gold, generated, seconds, stopped)

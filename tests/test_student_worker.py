@@ -1,0 +1,104 @@
+"""The student worker on a tiny model built here: training lowers the loss and writes an adapter
+that loads and changes the answers; batched greedy generation equals one-at-a-time; a cancelled
+training keeps a usable adapter, resumes where it stopped, and a rerun reuses the result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import replace
+
+import pytest
+
+from fastdistill_tui.core.stages.train import train_student
+from fastdistill_tui.core.student.blas import find_blas
+from fastdistill_tui.core.student.client import StudentError, run_worker
+from fastdistill_tui.core.student.profiles import PROFILES
+from student_helpers import chat_rows, tiny_student, write_chat_data
+
+PLAN = replace(PROFILES["quick"], iters=16, batch_size=4, learning_rate=1e-3, num_layers=2,
+               lora_rank=8, max_seq_length=128, steps_per_eval=16, save_every=2, val_batches=1)
+PROMPTS = [row["messages"][:2] for row in chat_rows(3)] + [
+    [{"role": "user", "content": "What is the age of the singer?"}],
+    [{"role": "user", "content": "0123"}],
+    [{"role": "system", "content": "SQL only."}, {"role": "user", "content": "How many?"}]]
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    return tiny_student(tmp_path_factory.mktemp("student"))
+
+
+def generate(model, prompts, batch_size, adapter=None, max_tokens=12):
+    out = {}
+    job = {"cmd": "generate", "model": str(model), "adapter": adapter and str(adapter),
+           "prompts": prompts, "max_tokens": max_tokens, "batch_size": batch_size}
+    asyncio.run(run_worker(job, lambda m: out.__setitem__(m["index"], m)
+                           if m["type"] == "generated" else None, find_blas(2)))
+    return [out[i]["text"] for i in range(len(prompts))]
+
+
+def train(student, data, root, cancel=None, on_train=None, plan=PLAN):
+    seen = []
+
+    def progress(message):
+        seen.append(message)
+        if on_train and message["type"] == "train":
+            on_train(message)
+
+    outcome = asyncio.run(train_student(
+        plan, student, "tiny", data, adapters_root=root / "adapters",
+        run_adapters=root / "run_adapters", blas=find_blas(2),
+        cancel=cancel or threading.Event(), progress=progress))
+    return outcome, seen
+
+
+def test_training_lowers_the_loss_and_its_adapter_changes_the_answers(student, tmp_path):
+    data = write_chat_data(tmp_path / "data")
+    outcome, seen = train(student, data, tmp_path)
+    losses = [m["loss"] for m in seen if m["type"] == "train"]
+    assert outcome.status == "trained" and outcome.iteration == PLAN.iters
+    assert len(losses) == PLAN.iters and max(losses[-3:]) < losses[0] * 0.3
+    assert [it for it, _ in outcome.val_losses] == [0, PLAN.iters - 1]
+    for name in ("adapters.safetensors", "adapter_config.json", "progress.json"):
+        assert (tmp_path / "run_adapters" / name).exists()
+    before = generate(student, PROMPTS[:3], 8)
+    after = generate(student, PROMPTS[:3], 8, adapter=outcome.adapter_dir)
+    assert after != before
+    assert after[0].startswith("SELECT")  # what it was trained to answer
+
+
+def test_batched_generation_equals_one_at_a_time(student):
+    batched = generate(student, PROMPTS, 4)
+    sequential = generate(student, PROMPTS, 1)
+    assert batched == sequential
+    assert len(set(batched)) > 1  # the prompts get different answers: the check has teeth
+
+
+def test_cancel_keeps_a_usable_adapter_then_resume_finishes_and_rerun_reuses(student,
+                                                                             tmp_path):
+    data = write_chat_data(tmp_path / "data")
+    cancel = threading.Event()
+    plan = replace(PLAN, iters=12)
+    stopped, _ = train(student, data, tmp_path, cancel=cancel, plan=plan,
+                       on_train=lambda m: m["iteration"] >= 3 and cancel.set())
+    assert stopped.status == "stopped" and 3 <= stopped.iteration < plan.iters
+    progress = json.loads((stopped.adapter_dir / "progress.json").read_text())
+    assert progress == {**progress, "iteration": stopped.iteration, "finished": False}
+    assert generate(student, PROMPTS[:1], 1, adapter=stopped.adapter_dir)  # it loads
+
+    resumed, seen = train(student, data, tmp_path, plan=plan)
+    first = next(m for m in seen if m["type"] == "train")
+    assert resumed.status == "trained" and resumed.resumed_from == stopped.iteration
+    assert first["iteration"] == stopped.iteration + 1 and resumed.iteration == plan.iters
+
+    again, seen = train(student, data, tmp_path, plan=plan)
+    assert again.status == "reused" and seen == [] and again.adapter_dir == resumed.adapter_dir
+
+
+def test_a_worker_crash_is_reported_with_its_last_words(tmp_path):
+    job = {"cmd": "generate", "model": str(tmp_path / "missing"), "adapter": None,
+           "prompts": [], "max_tokens": 4, "batch_size": 2}
+    with pytest.raises(StudentError, match="not an mlx-lm model directory"):
+        asyncio.run(run_worker(job, lambda m: None, find_blas(2)))
