@@ -36,6 +36,7 @@ def build_store(runs: int, samples: int) -> None:
 
     config = cfg.load_config()
     config.dataset.limit = samples
+    config.student.enabled = False
     store = Store(store_path(config))
     try:
         engine = Engine(config, store, run_id="seed")

@@ -25,6 +25,7 @@ def make_run(run_id: str, limit: int, min_total: int, min_score: float,
     config.dataset.limit = limit
     config.gates.teacher_eval.min_total = min_total
     config.select.min_score = min_score
+    config.student.enabled = False  # training takes minutes; these tests are about the list
     store = Store(store_path(config))
     try:
         engine = Engine(config, store, run_id=run_id)

@@ -51,7 +51,7 @@ async def test_new_run_refuses_a_bad_limit_with_the_cli_message(capsys):
         await pilot.press("ctrl+s")
         status = str(app.screen.query_one("#new-run-status").render())
         assert status == f"error: {expected}", (status, expected)
-        assert "dataset.limit" in status
+        assert "--limit" in status
         assert app.engine is None and isinstance(app.screen, NewRunScreen)
         await fill(pilot, "#limit", "abc")
         await pilot.press("ctrl+s")
@@ -69,6 +69,7 @@ async def test_new_run_with_good_values_starts_the_dashboard_with_its_thresholds
     async with app.run_test(size=(120, 40)) as pilot:
         await open_form(pilot, "n", NewRunScreen)
         await fill(pilot, "#limit", "40")
+        await fill(pilot, "#student", "none")
         await fill(pilot, "#concurrency", "4")
         await fill(pilot, "#gate-min_total", "20")
         await pilot.press("ctrl+s")
@@ -78,6 +79,7 @@ async def test_new_run_with_good_values_starts_the_dashboard_with_its_thresholds
         assert app.state.total == 40
         config = app.run_request.config
         assert config.teacher.concurrency == 4 and config.gates.teacher_eval.min_total == 20
+        assert not config.student.enabled
 
 
 def test_save_settings_keeps_unknown_keys_and_names_a_bad_key(tmp_path):

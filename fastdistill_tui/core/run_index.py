@@ -27,14 +27,22 @@ WITH sample_counts AS (
     SELECT used.run_id, SUM(a.cost) AS cost
     FROM results AS used JOIN teacher_answers AS a ON a.cache_key = used.cache_key
     GROUP BY used.run_id
+), student AS (
+    SELECT run_id, AVG(CASE WHEN phase = 'pre' THEN gold_match END) AS pre,
+           AVG(CASE WHEN phase = 'post' THEN gold_match END) AS post
+    FROM student_results GROUP BY run_id
 )
 SELECT r.run_id, r.created_at, r.finished_at, r.status, r.dataset, r.teacher,
        COALESCE(s.samples, 0), COALESCE(c.kept, 0), COALESCE(c.answered, 0),
-       COALESCE(c.exec_ok, 0), COALESCE(c.gold_match, 0), COALESCE(k.cost, 0.0)
+       COALESCE(c.exec_ok, 0), COALESCE(c.gold_match, 0), COALESCE(k.cost, 0.0),
+       CASE WHEN json_extract(r.config_json, '$.student.enabled')
+            THEN COALESCE(json_extract(r.config_json, '$.student.spec'), '') ELSE '' END,
+       st.pre, st.post
 FROM runs AS r
 LEFT JOIN sample_counts AS s ON s.run_id = r.run_id
 LEFT JOIN result_counts AS c ON c.run_id = r.run_id
 LEFT JOIN costs AS k ON k.run_id = r.run_id
+LEFT JOIN student AS st ON st.run_id = r.run_id
 ORDER BY r.created_at DESC
 """
 
@@ -60,6 +68,9 @@ class RunSummary:
     exec_ok: int
     gold_match: int
     cost: float
+    student: str  # "" where the run trains no student
+    student_pre: float | None  # the student's gold-match rate before and after training
+    student_post: float | None
 
     @property
     def exec_rate(self) -> float | None:

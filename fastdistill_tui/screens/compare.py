@@ -116,8 +116,16 @@ class CompareScreen(Screen):
                           "—" if pb is None else f"{pb * 1000:.2f}", _delta(pa, pb, 1000.0))
         return table
 
-    def _student_table(self) -> str:
-        return "student pre → post: not recorded (no student in these runs)"
+    def _student_table(self) -> Table | str:
+        """Gold-match of each run's student before and after training."""
+        if not (self.a.student or self.b.student):
+            return "neither run trained a student"
+        table = Table("run", "student", "pre", "post", "post − pre", box=None,
+                      padding=(0, 2, 0, 0))
+        for name, run in (("A", self.a), ("B", self.b)):
+            table.add_row(name, run.student or "—", _num(run.student_pre),
+                          _num(run.student_post), _delta(run.student_pre, run.student_post))
+        return table
 
     def _samples_table(self) -> Table | str:
         if not self.differences:

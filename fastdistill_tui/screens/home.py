@@ -24,6 +24,15 @@ def _rate_pair(run: RunSummary) -> str:
     return f"{run.exec_rate:.2f}/{run.gold_rate:.2f}"
 
 
+def _student_rates(run: RunSummary) -> str:
+    """Gold-match before → after training; a phase not (yet) evaluated shows as —."""
+    if run.student_pre is None and run.student_post is None:
+        return NONE
+    pre = NONE if run.student_pre is None else f"{run.student_pre:.2f}"
+    post = NONE if run.student_post is None else f"{run.student_post:.2f}"
+    return f"{pre}→{post}"
+
+
 def _wall(run: RunSummary) -> str:
     seconds = run.wall_s
     if seconds is None:
@@ -41,11 +50,11 @@ COLUMNS: list[tuple[str, Callable[[RunSummary], str], Callable[[RunSummary], Any
     ("status", lambda r: r.status, lambda r: r.status),
     ("dataset", lambda r: r.dataset, lambda r: r.dataset),
     ("teacher", lambda r: r.teacher, lambda r: r.teacher),
-    ("student", lambda r: NONE, lambda r: ""),  # no student in this release
+    ("student", lambda r: r.student or NONE, lambda r: r.student),
     ("samples", lambda r: str(r.samples), lambda r: r.samples),
     ("kept", lambda r: str(r.kept), lambda r: r.kept),
     ("exec/gold", _rate_pair, lambda r: (r.exec_rate or 0.0, r.gold_rate or 0.0)),
-    ("pre→post", lambda r: NONE, lambda r: 0),
+    ("pre→post", _student_rates, lambda r: (r.student_post or 0.0, r.student_pre or 0.0)),
     ("wall", _wall, lambda r: r.wall_s or 0.0),
     ("cost", lambda r: f"${r.cost:.4f}", lambda r: r.cost),
 ]

@@ -23,7 +23,7 @@ FIELDS = [
     ("teacher", "teacher", "builtin | openai:MODEL | openrouter:MODEL | ollama:MODEL | mlx:PATH"),
     ("base_url", "base URL", "server URL for openai/ollama (empty: the provider's)"),
     ("concurrency", "concurrency", "teacher requests in flight"),
-    ("student", "student", "student model (not in this release)"),
+    ("student", "student", "smollm2 | model dir | HF id; none: no student (empty: config)"),
 ]
 GATE_FIELDS = ("min_total", "exec_pass_rate", "gold_match_rate", "judge_mean")
 
@@ -67,10 +67,14 @@ class NewRunScreen(Screen):
         path = self._text("dataset_path")
         argv = ["--dataset", "bundled" if kind == "bundled" else f"{kind}:{path}"]
         for field, option in (("limit", "--limit"), ("teacher", "--teacher"),
-                              ("base_url", "--base-url"), ("concurrency", "--concurrency"),
-                              ("student", "--student")):
+                              ("base_url", "--base-url"), ("concurrency", "--concurrency")):
             if self._text(field):
                 argv += [option, self._text(field)]
+        student = self._text("student")
+        if student.lower() == "none":
+            argv.append("--no-student")
+        elif student:
+            argv += ["--student", student]
         return argv
 
     def gates(self) -> dict[str, str]:
