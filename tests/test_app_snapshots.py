@@ -101,11 +101,13 @@ def test_compare(snap_compare):
                         press=["down", "space", "down", "space", "c"])
 
 
-def test_settings(snap_compare, tmp_path, monkeypatch):
-    """The form on a config file with two settings changed from the defaults."""
+def test_settings(snap_compare, monkeypatch):
+    """The form on a config file with two settings changed from the defaults (at a fixed path:
+    the screen shows it)."""
     from fastdistill_tui.core import config as cfg
 
-    path = tmp_path / "config.toml"
+    path = Path("/tmp/fastdistill-snapshot/config.toml")
+    path.parent.mkdir(exist_ok=True)
     path.write_text('[teacher]\nconcurrency = 8\n[dataset]\nlimit = 200\n', encoding="utf-8")
     monkeypatch.setenv("FASTDISTILL_CONFIG", str(path))
     assert snap_compare(FastDistillApp(home=cfg.load_config()), terminal_size=(120, 40),
