@@ -373,9 +373,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     from .core.store import Store
 
     app = create_app(args)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise InputError("the app needs a terminal, and stdin or stdout is not one",
-                         field="--headless", hint="add --headless to run without the app")
+    require_display()
     app.run()
     if app.aborted:  # leave now, not after the requests in flight: the run stays resumable
         request = app.run_request
@@ -481,6 +479,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def require_display() -> None:
+    """The app draws on a terminal, or through a driver that needs none (TEXTUAL_DRIVER:
+    textual-serve's web driver, for `fastdistill serve`)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get(
+            "TEXTUAL_DRIVER"):
+        raise InputError("the app needs a terminal, and stdin or stdout is not one",
+                         field="--headless", hint="add --headless to run without the app")
+
+
 def cmd_home() -> int | None:
     """`fastdistill` with no options: the stored runs, where there are any (None: none yet,
     so the offline default run opens as before)."""
@@ -489,6 +496,7 @@ def cmd_home() -> int | None:
     app = create_home_app(cfg.load_config())
     if app is None:
         return None
+    require_display()
     app.run()
     if app.result.line:
         print(app.result.line, file=sys.stderr)

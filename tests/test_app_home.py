@@ -158,6 +158,7 @@ def test_fastdistill_with_no_options_and_no_runs_starts_the_default_run_not_home
 
 
 def test_fastdistill_with_no_options_opens_home_when_runs_exist(stored, monkeypatch):
+    monkeypatch.setattr("fastdistill_tui.cli.require_display", lambda: None)  # pytest: no tty
     monkeypatch.setattr(FastDistillApp, "run", lambda self: self.exit(0))
     monkeypatch.setattr("fastdistill_tui.cli.cmd_run", lambda args: pytest.fail("ran"))
     assert main([]) == 0
