@@ -173,11 +173,14 @@ class HeadlessPrinter:
                 self.teacher_done.append((event.ts, event.done))
                 while event.ts - self.teacher_done[0][0] > self.RATE_WINDOW_S:
                     self.teacher_done.popleft()
-            if event.ts - self.last >= self.every_s:
-                self.last = event.ts
-                self.status_line()
+            # While samples stream, a tick's StageProgress events end with RequestStats: the
+            # line waits for it, so its counters all come from that tick. Later stages (select
+            # on) report one at a time.
+            if "score" in self.finished:
+                self.maybe_status_line(event.ts)
         elif kind == "RequestStats":
             self.requests = event
+            self.maybe_status_line(event.ts)
         elif kind == "StageStarted":
             self.progress.setdefault(event.stage, (0, 0))  # the line keeps pipeline order
         elif kind == "RunFinished":
@@ -189,8 +192,9 @@ class HeadlessPrinter:
         elif kind == "StageFinished":
             self.progress[event.stage] = (event.total, event.total)
             self.finished.add(event.stage)
-            self.say(f"[{event.stage}] done: {event.kept} kept, {event.rejected} rejected "
-                     f"in {event.seconds:.1f}s")
+            counted = (f"{event.total} iterations" if event.stage == "train"  # no samples
+                       else f"{event.kept} kept, {event.rejected} rejected")
+            self.say(f"[{event.stage}] done: {counted} in {event.seconds:.1f}s")
         elif kind == "GateEvaluated":
             when = "early check" if event.early else "final"
             verdict = "passed" if event.passed else "FAILED"
@@ -210,6 +214,11 @@ class HeadlessPrinter:
                      f"{event.exec_pass_rate:.3f}, gold-match {event.gold_match_rate:.3f}")
         elif kind == "Log":
             self.say(f"{event.level}: {event.message}")
+
+    def maybe_status_line(self, ts: float) -> None:
+        if ts - self.last >= self.every_s:
+            self.last = ts
+            self.status_line()
 
     def current_rate(self) -> float | None:
         if len(self.teacher_done) < 2:

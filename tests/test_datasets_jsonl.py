@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
 from dataset_helpers import SAENGER_DB, make_sqlite, write_jsonl
 
+from fastdistill_tui.core.datasets.base import open_dataset_db
 from fastdistill_tui.core.datasets.jsonl import read_sqlite_schema
 from fastdistill_tui.core.datasets.registry import open_dataset
 from fastdistill_tui.core.types import Column, Table
@@ -49,3 +53,14 @@ def test_schema_is_read_without_writing(tmp_path):
     assert read_sqlite_schema(db, "x").tables == (Table("t", (Column("a", "integer"),)),)
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.sqlite"]  # no journal left
+
+
+def test_dataset_databases_open_read_only_without_trusted_schema(tmp_path):
+    db = make_sqlite(tmp_path / "d.sqlite", "CREATE TABLE t (a);")
+    conn = open_dataset_db(db)
+    try:
+        assert conn.execute("PRAGMA trusted_schema").fetchone() == (0,)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            conn.execute("INSERT INTO t VALUES (1)")
+    finally:
+        conn.close()

@@ -55,3 +55,29 @@ def test_gate_lines_name_each_number():
     assert first == ("gate teacher_eval (final) passed: answers 1300 (min_total 50), "
                      "exec_pass_rate 0.700 (≥ 0.500)")
     assert second == "gate teacher_eval overridden (--override-gate)"
+
+
+def test_training_finishes_with_its_iterations_not_kept_and_rejected():
+    p, out = printer()
+    p(ev.StageFinished("r", stage="train", total=45, kept=45, rejected=0, seconds=307.8))
+    p(ev.StageFinished("r", stage="student_eval_post", total=96, kept=52, rejected=44,
+                       seconds=117.6))
+    assert out.getvalue().splitlines() == [
+        "[train] done: 45 iterations in 307.8s",
+        "[student_eval_post] done: 52 kept, 44 rejected in 117.6s"]
+
+
+def test_a_status_line_holds_one_tick_of_counters_and_waits_for_its_request_stats():
+    out = io.StringIO()
+    p = cli.HeadlessPrinter(out, every_s=2.0)
+    for stage in ("canonical", "dedup", "gold_check"):
+        p(ev.StageStarted("r", stage=stage))
+    p(progress("canonical", 255, 1300, 5.0))  # the first of the tick: no line yet
+    p(progress("dedup", 250, 1300, 5.0))
+    p(progress("gold_check", 200, 1300, 5.0))
+    assert out.getvalue() == ""
+    p(ev.RequestStats("r", cached=0, fresh=0, failed=0, in_flight=0, tokens_in=0,
+                      tokens_out=0, cost=0.0, ts=5.0))
+    assert out.getvalue().splitlines() == [
+        "canonical 255/1300 | dedup 250/1300 | gold_check 200/1300 | requests cached 0 "
+        "fresh 0 failed 0 in-flight 0 retries 0 cost $0.0000"]

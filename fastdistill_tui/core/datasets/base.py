@@ -6,7 +6,6 @@ first malformed row with an InputError that names the file, the line and the fie
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
@@ -113,14 +112,6 @@ def load_json(path: Path) -> Any:
                          line=exc.lineno) from None
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def count_lines(path: Path) -> int:
     """Non-blank lines of a file, read in binary chunks."""
     with open(path, "rb") as fh:
@@ -164,11 +155,19 @@ def require_file(path: Path, what: str, *, hint: str, field: str | None = None,
     raise InputError(f"{what} not found", path=str(path), field=field, hint=hint)
 
 
+def open_dataset_db(db_path: Path) -> sqlite3.Connection:
+    """A dataset's database, read-only and with `trusted_schema` off: a view or trigger in a
+    file we did not write runs no function that is not known to be harmless."""
+    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
+
+
 def check_sqlite(db_path: Path, *, source: Path, line: int) -> None:
     """A dataset's database must open as SQLite and hold tables: a corrupt or empty file is a
     defect of the dataset, named here, not a gold_error on every question later."""
     try:
-        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = open_dataset_db(db_path)
         try:
             tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                   ).fetchone()[0]

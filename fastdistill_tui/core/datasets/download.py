@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
+from ..artifacts import file_sha256
 from ..errors import InputError
-from .base import file_sha256
 
 WIKISQL_URL = "https://github.com/salesforce/WikiSQL/raw/master/data.tar.bz2"
 ARCHIVE_NAME = "data.tar.bz2"

@@ -15,12 +15,12 @@ from pathlib import Path
 from ..errors import InputError
 from ..types import Column, Example, Schema, Table
 from .base import (TASK_ID, Dataset, count_lines, empty_split_error, get_field, normalize_type,
-                   read_jsonl)
+                   open_dataset_db, read_jsonl)
 
 
 def read_sqlite_schema(db_path: Path, db_id: str) -> Schema:
     """The schema of a SQLite file (user tables only), opened read-only."""
-    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = open_dataset_db(db_path)
     try:
         names = [name for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "

@@ -28,8 +28,9 @@ from ..prompt import quote_ident, quote_string
 from ..sql import unicode_case
 from ..sql.wikisql import AGG_OPS, COND_OPS, parse_number, to_real
 from ..types import Column, Example, Schema, Table
-from .base import (TASK_ID, Dataset, count_lines, empty_split_error, file_sha256, get_field,
-                   read_jsonl, require_file)
+from ..artifacts import file_sha256
+from .base import (TASK_ID, Dataset, count_lines, empty_split_error, get_field, read_jsonl,
+                   require_file)
 
 COLUMN_TYPES = ("text", "real")
 BUILD_VERSION = 3  # bump when the built database layout changes, so caches are rebuilt
