@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import sys
@@ -51,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a default config file")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.add_argument("--path", help="where to write (default: the platformdirs config file)")
+
+    serve = sub.add_parser("serve", help="the app in a browser (pip install '.[serve]')")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
 
     data = sub.add_parser("data", help="datasets")
     data_sub = data.add_subparsers(dest="data_command")
@@ -376,9 +382,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     from .core.store import Store
 
     app = create_app(args)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise InputError("the app needs a terminal, and stdin or stdout is not one",
-                         field="--headless", hint="add --headless to run without the app")
+    require_display()
     app.run()
     if app.aborted:  # leave now, not after the requests in flight: the run stays resumable
         request = app.run_request
@@ -441,6 +445,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Each browser tab gets its own `fastdistill` (home, or the default run), drawn by
+    textual-serve over a websocket."""
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise InputError("the serve extra is not installed", field="serve",
+                         hint="pip install '.[serve]' (textual-serve)") from None
+    command = f"{shlex.quote(sys.executable)} -m fastdistill_tui"
+    print(f"serving the app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    Server(command, host=args.host, port=args.port, title="FastDistill").serve()
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from .core.datasets.download import download_wikisql
 
@@ -470,6 +488,33 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def require_display() -> None:
+    """The app draws on a terminal, or through a driver that needs none (TEXTUAL_DRIVER:
+    textual-serve's web driver, for `fastdistill serve`)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get(
+            "TEXTUAL_DRIVER"):
+        raise InputError("the app needs a terminal, and stdin or stdout is not one",
+                         field="--headless", hint="add --headless to run without the app")
+
+
+def cmd_home() -> int | None:
+    """`fastdistill` with no options: the stored runs, where there are any (None: none yet,
+    so the offline default run opens as before)."""
+    from .app import create_home_app
+
+    app = create_home_app(cfg.load_config())
+    if app is None:
+        return None
+    require_display()
+    app.run()
+    if app.result.line:
+        print(app.result.line, file=sys.stderr)
+    if app.aborted:  # a resumed run aborted: as cmd_app, don't wait for requests in flight
+        sys.stderr.flush()
+        os._exit(130)
+    return app.return_code or 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .core.student.models import resolve_student
 
@@ -483,12 +528,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    given = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "locate": cmd_locate, "init": cmd_init,
-                "data": cmd_data, "models": cmd_models}
+                "data": cmd_data, "models": cmd_models, "serve": cmd_serve}
     try:
         if args.command is None:
-            return cmd_run(args)
+            home = cmd_home() if not given else None
+            return cmd_run(args) if home is None else home
         return handlers[args.command](args)
     except FastDistillError as exc:
         print(f"error: {exc}" if exc.exit_code else str(exc), file=sys.stderr)

@@ -67,3 +67,48 @@ def test_gate_prompt(snap_compare):
 
 def test_finished_run_with_student(snap_compare):
     assert snap_compare(FastDistillApp(replay=recorded()), terminal_size=(120, 40))
+
+
+# -- home, compare: real runs in a real store with fixed ids and times (tests/stored_runs.py) --
+def _stored_app_with_fixed_timings():
+    """The timing reports are measured, so they differ each time: the comparison snapshot
+    draws the recorded one (tests/data) for both runs."""
+    from stored_runs import RUNS, make_runs
+
+    from fastdistill_tui.app import create_home_app
+    from fastdistill_tui.core.engine import run_dir_for
+
+    config = make_runs()
+    for run_id, *_ in RUNS:
+        target = run_dir_for(config, run_id) / "reports" / "timing_report.json"
+        target.write_text(TIMING.read_text(encoding="utf-8"), encoding="utf-8")
+    return create_home_app(config)
+
+
+TIMING = Path(__file__).parent / "data" / "timing_report.json"
+
+
+def test_home(snap_compare):
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(120, 40))
+
+
+def test_home_at_80x24(snap_compare):
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(80, 24))
+
+
+def test_compare(snap_compare):
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(120, 40),
+                        press=["down", "space", "down", "space", "c"])
+
+
+def test_settings(snap_compare, monkeypatch):
+    """The form on a config file with two settings changed from the defaults (at a fixed path:
+    the screen shows it)."""
+    from fastdistill_tui.core import config as cfg
+
+    path = Path("/tmp/fastdistill-snapshot/config.toml")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text('[teacher]\nconcurrency = 8\n[dataset]\nlimit = 200\n', encoding="utf-8")
+    monkeypatch.setenv("FASTDISTILL_CONFIG", str(path))
+    assert snap_compare(FastDistillApp(home=cfg.load_config()), terminal_size=(120, 40),
+                        press=["comma"])

@@ -111,6 +111,10 @@ CREATE TABLE IF NOT EXISTS student_results (
     marks TEXT NOT NULL,
     PRIMARY KEY (run_id, phase, sample_id)
 ) WITHOUT ROWID;
+-- the home list's counts per run (run_index.py) read these instead of the wide rows
+CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
+CREATE INDEX IF NOT EXISTS results_summary
+    ON results (run_id, selected, gold_ok, teacher_ok, exec_ok, gold_match, cache_key);
 """
 
 

@@ -41,7 +41,7 @@ class RunScreen(Screen):
                 yield _titled(StudentPanel(id="student"), "Student")
             yield _titled(ResultPanel(id="result"), "Result")
             yield _titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # the keys of a run need the room
 
     def show(self, state: RunState, now: float) -> None:
         """Redraw every panel from the state (called by the app's message handlers)."""

@@ -1,0 +1,125 @@
+"""The new-run form and the settings form, driven by Textual's pilot: bad input is refused with
+the command line's message; a saved setting is read back by `fastdistill run --headless`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from test_app import wait_for
+
+from fastdistill_tui.app import FastDistillApp
+from fastdistill_tui.cli import main
+from fastdistill_tui.core import config as cfg
+from fastdistill_tui.core.errors import ConfigError
+from fastdistill_tui.core.settings_file import current_values, save_settings
+from fastdistill_tui.screens.new_run import NewRunScreen
+from fastdistill_tui.screens.settings import SettingsScreen
+
+
+def home_app() -> FastDistillApp:
+    return FastDistillApp(home=cfg.load_config())
+
+
+async def open_form(pilot, key: str, screen_type) -> None:
+    # no runs stored: the home screen is empty but still takes its keys
+    await wait_for(pilot, lambda: pilot.app.screen.query("DataTable"), "home")
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type)
+                   and pilot.app.screen.query("Input"), "the form")
+
+
+async def fill(pilot, selector: str, text: str) -> None:
+    box = pilot.app.screen.query_one(selector)
+    box.value = text
+    await pilot.pause()
+
+
+def cli_error(argv: list[str], capsys) -> str:
+    assert main(["run", "--headless", *argv]) == 2
+    return capsys.readouterr().err.strip().removeprefix("error: ")
+
+
+async def test_new_run_refuses_a_bad_limit_with_the_cli_message(capsys):
+    expected = cli_error(["--limit", "-5", "--no-student"], capsys)
+    app = home_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, "n", NewRunScreen)
+        await fill(pilot, "#limit", "-5")
+        await pilot.press("ctrl+s")
+        status = str(app.screen.query_one("#new-run-status").render())
+        assert status == f"error: {expected}", (status, expected)
+        assert "--limit" in status
+        assert app.engine is None and isinstance(app.screen, NewRunScreen)
+        await fill(pilot, "#limit", "abc")
+        await pilot.press("ctrl+s")
+        status = str(app.screen.query_one("#new-run-status").render())
+        assert "--limit" in status and "'abc'" in status
+        await fill(pilot, "#limit", "60")
+        await fill(pilot, "#gate-gold_match_rate", "lots")
+        await pilot.press("ctrl+s")
+        status = str(app.screen.query_one("#new-run-status").render())
+        assert "gates.teacher_eval.gold_match_rate" in status and app.engine is None
+
+
+async def test_new_run_with_good_values_starts_the_dashboard_with_its_thresholds():
+    app = home_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, "n", NewRunScreen)
+        await fill(pilot, "#limit", "40")
+        await fill(pilot, "#student", "none")
+        await fill(pilot, "#concurrency", "4")
+        await fill(pilot, "#gate-min_total", "20")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.run_screen, "the dashboard")
+        await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
+        assert app.state.finished.status == "completed"  # min_total 20: 40 answers pass
+        assert app.state.total == 40
+        config = app.run_request.config
+        assert config.teacher.concurrency == 4 and config.gates.teacher_eval.min_total == 20
+        assert not config.student.enabled
+
+
+def test_save_settings_keeps_unknown_keys_and_names_a_bad_key(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('future_section = { a = 1 }\n[teacher]\nspec = "builtin"\nnew_knob = 3\n',
+                    encoding="utf-8")
+    save_settings(path, {"teacher.concurrency": "7", "run.override_gates": "teacher_eval"})
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data["future_section"] == {"a": 1} and data["teacher"]["new_knob"] == 3
+    assert data["teacher"]["concurrency"] == 7 and data["run"]["override_gates"] == [
+        "teacher_eval"]
+    before = path.read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="teacher.concurrency"):
+        save_settings(path, {"teacher.concurrency": "0"})
+    with pytest.raises(ConfigError, match="gates.teacher_eval.judge_mean"):
+        save_settings(path, {"gates.teacher_eval.judge_mean": "high"})
+    assert path.read_text(encoding="utf-8") == before
+
+
+async def test_settings_round_trip_to_toml_that_headless_run_reads(capsys):
+    path = cfg.default_config_path()
+    app = home_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, "comma", SettingsScreen)
+        await fill(pilot, "#set-teacher--concurrency", "zero")
+        await pilot.press("ctrl+s")
+        status = str(app.screen.query_one("#settings-status").render())
+        assert "teacher.concurrency" in status and not path.exists()
+        await fill(pilot, "#set-teacher--concurrency", "3")
+        await fill(pilot, "#set-dataset--limit", "25")
+        await fill(pilot, "#set-gates--teacher_eval--min_total", "10")
+        await pilot.press("ctrl+s")
+        assert path.exists(), str(app.screen.query_one("#settings-status").render())
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data == {"teacher": {"concurrency": 3}, "dataset": {"limit": 25},
+                    "gates": {"teacher_eval": {"min_total": 10}}}
+    assert current_values(path)["dataset.limit"] == "25"
+    # the file is what `fastdistill run --headless` reads: 25 samples, and the gate passes
+    # on 25 answers only because min_total came down to 10
+    done = subprocess.run([sys.executable, "-m", "fastdistill_tui", "run", "--headless",
+                           "--no-student"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "25 samples" in done.stderr and "completed" in done.stderr
