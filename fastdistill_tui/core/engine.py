@@ -757,8 +757,8 @@ class Engine:
         fresh_rate = rc.fresh / max(now - rc.started, 1e-6)
         self.emit(ev.RequestStats(
             self.run_id, cached=rc.cached, fresh=rc.fresh, failed=rc.failed,
-            in_flight=rc.in_flight, ready_ahead=self._ready_ahead, tokens_in=rc.tokens_in, tokens_out=rc.tokens_out,
-            cost=rc.cost, requests_per_min=rc.per_minute(rc.fresh),
+            in_flight=rc.in_flight, ready_ahead=self._ready_ahead, tokens_in=rc.tokens_in,
+            tokens_out=rc.tokens_out, cost=rc.cost, requests_per_min=rc.per_minute(rc.fresh),
             tokens_per_min=rc.per_minute(rc.tokens_in + rc.tokens_out),
             projected_cost=rc.cost + (rc.cost / rc.fresh * remaining if rc.fresh else 0.0),
             eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,
