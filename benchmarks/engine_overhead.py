@@ -11,6 +11,15 @@ A second row ("orchestration only") replaces the SQL work — cleaning, the sqlg
 and fingerprint, sandboxed execution and comparison — by pass-throughs, to separate the engine's
 own cost (streaming, hashing, dedup, the store, events, reports, export) from the evaluation
 contract's. Peak RSS is the child's ru_maxrss. Prints a markdown table.
+
+Each per-sample row is the median of --repeats runs (fresh data dirs) with its range, and the
+load average read before and after them: on a busy machine the figures rise with the load.
+The large run measures memory (which load does not change) and runs once.
+
+    python benchmarks/engine_overhead.py --profile 25 --samples 10000   # cProfile, top 25
+
+`--profile N` runs the full pipeline once under cProfile and prints its top N entries by own
+time (cProfile slows the run: read the shares, not the seconds).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import json
 import os
 import platform
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,7 +81,7 @@ def skip_sql_evaluation() -> None:
     engine.execeval.check_gold, engine.execeval.evaluate = check_gold, evaluate
 
 
-def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
+def child(dataset: Path, data_dir: Path, orchestration_only: bool, profile: int = 0) -> None:
     from fastdistill_tui.core.config import Config
     from fastdistill_tui.core.engine import Engine
     from fastdistill_tui.core.providers.base import Provider
@@ -98,7 +108,16 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
     store = Store(data_dir / "fastdistill.sqlite")
     engine = Engine(config, store, provider=InstantTeacher())
     start = time.perf_counter()
-    outcome = asyncio.run(engine.run(lambda e: None, lambda e: False))
+    if profile:
+        import cProfile
+        import pstats
+        profiler = cProfile.Profile()
+        outcome = profiler.runcall(asyncio.run, engine.run(lambda e: None, lambda e: False))
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(profile)
+        stats.sort_stats("cumulative").print_stats("fastdistill_tui", profile)  # by stage
+    else:
+        outcome = asyncio.run(engine.run(lambda e: None, lambda e: False))
     seconds = time.perf_counter() - start
     exported = sum(1 for split in ("train", "valid")
                    for _ in open(outcome.run_dir / "mlx" / f"{split}.jsonl"))
@@ -106,13 +125,14 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool) -> None:
     print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported}))
 
 
-def measure(n: int, work: Path, orchestration_only: bool = False) -> dict[str, float]:
+def measure(n: int, work: Path, orchestration_only: bool = False, repeat: int = 0
+            ) -> dict[str, float]:
     dataset = work / f"data{n}" / "questions.jsonl"
     if not dataset.exists():
         make_dataset(dataset.parent, n)
     mode = "orchestration" if orchestration_only else "full"
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(dataset),
-                             str(work / f"run{n}-{mode}"), mode], stdout=subprocess.PIPE,
+                             str(work / f"run{n}-{mode}-{repeat}"), mode], stdout=subprocess.PIPE,
                             text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -129,25 +149,45 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--rss-samples", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each per-sample row")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile one full run and print the top N entries")
     parser.add_argument("--child", nargs=3, metavar=("DATASET", "DATA_DIR", "MODE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]), args.child[2] == "orchestration")
+        child(Path(args.child[0]), Path(args.child[1]), args.child[2] == "orchestration",
+              args.profile)
+        return
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = make_dataset(Path(tmp) / "data", args.samples)
+            subprocess.run([sys.executable, __file__, "--child", str(dataset),
+                            str(Path(tmp) / "run"), "full", "--profile", str(args.profile)],
+                           check=True)
         return
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    print("| pipeline | samples | wall s | ms/sample | peak RSS MB | exported | status |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    runs = [(args.samples, False), (args.samples, True)]
+    print("| pipeline | samples | runs | median wall s | median ms/sample | ms/sample range | "
+          "peak RSS MB | exported | status | load (1 min) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|---|")
+    runs = [(args.samples, False, args.repeats), (args.samples, True, args.repeats)]
     if args.rss_samples != args.samples:
-        runs.append((args.rss_samples, False))
+        runs.append((args.rss_samples, False, 1))
     with tempfile.TemporaryDirectory() as tmp:
-        for n, orchestration_only in runs:
-            r = measure(n, Path(tmp), orchestration_only)
+        for n, orchestration_only, repeats in runs:
+            loads, results = [os.getloadavg()[0]], []
+            for repeat in range(repeats):
+                results.append(measure(n, Path(tmp), orchestration_only, repeat))
+                loads.append(os.getloadavg()[0])
+            ms = [r["ms_per_sample"] for r in results]
             label = "orchestration only" if orchestration_only else "full"
-            print(f"| {label} | {n:,} | {r['seconds']:.1f} | {r['ms_per_sample']:.3f} | "
-                  f"{r['peak_rss_mb']:.0f} | {r['exported']:,} | {r['status']} |", flush=True)
+            print(f"| {label} | {n:,} | {repeats} | "
+                  f"{statistics.median(r['seconds'] for r in results):.1f} | "
+                  f"{statistics.median(ms):.3f} | {min(ms):.3f}–{max(ms):.3f} | "
+                  f"{max(r['peak_rss_mb'] for r in results):.0f} | {results[0]['exported']:,} | "
+                  f"{', '.join(sorted({r['status'] for r in results}))} | "
+                  f"{min(loads):.1f}–{max(loads):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

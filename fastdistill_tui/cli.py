@@ -240,7 +240,7 @@ class HeadlessPrinter:
         r = self.requests
         if r is not None:
             line = (f"requests cached {r.cached} fresh {r.fresh} failed {r.failed} "
-                    f"in-flight {r.in_flight} retries {r.retries}")
+                    f"in-flight {r.in_flight} ready {r.ready_ahead} retries {r.retries}")
             if r.rate_limited:
                 line += f" 429s {r.rate_limited}"
             if r.paused_s > 0:

@@ -80,4 +80,4 @@ def test_a_status_line_holds_one_tick_of_counters_and_waits_for_its_request_stat
                       tokens_out=0, cost=0.0, ts=5.0))
     assert out.getvalue().splitlines() == [
         "canonical 255/1300 | dedup 250/1300 | gold_check 200/1300 | requests cached 0 "
-        "fresh 0 failed 0 in-flight 0 retries 0 cost $0.0000"]
+        "fresh 0 failed 0 in-flight 0 ready 0 retries 0 cost $0.0000"]

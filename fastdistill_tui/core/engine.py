@@ -65,6 +65,10 @@ EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
               "judge_unusable": 2, "gate_failed": 3, "cancelled": 130, "failed": 1,
               "student_failed": 1}
 CANCEL_POLL_S = 0.1  # how often a stop request is passed on to requests waiting to retry
+#: Gold-checked samples kept ready ahead of the teacher, as a multiple of its concurrency: gold
+#: checks run in tasks of their own, so a slow check never leaves a request slot empty.
+PREFETCH_FACTOR = 4
+GOLD_CHECKS_PER_SQL_THREAD = 2  # gold checks at once: one waiting per SQL thread that runs one
 
 #: A stage's total is what the stage named here passes on (its total less its rejections);
 #: the first stages' totals come from the validation pass.
@@ -170,6 +174,7 @@ class Engine:
         self._judge_tally: dict[str, Any] = {}  # the LLM judge's asked/unusable counts
         self._student_dir: Path | None = None  # the student's mlx-lm model, when enabled
         self._student_report: dict[str, Any] = {}  # what the student stages did, for reports
+        self._ready_ahead = 0  # gold-checked samples waiting for a teacher slot
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -341,7 +346,11 @@ class Engine:
     async def _stream(self, dataset: Dataset, split: str, teacher: TeacherStage,
                       evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
         concurrency = max(1, min(self.config.teacher.concurrency, self._plan.samples))  # no idle
+        checkers = GOLD_CHECKS_PER_SQL_THREAD * self.config.eval.workers
         queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=concurrency * 2)
+        ready: asyncio.Queue[tuple[WorkItem, dict[str, float]] | None] = asyncio.Queue(
+            maxsize=max(1, int(PREFETCH_FACTOR * concurrency)))
+        checkers_left = checkers
         done_ids = (self.store.done_sample_ids(self.run_id, FINAL_FAILURES) if self.resume
                     else set())
         self._done_flags = self.store.result_flags(self.run_id) if done_ids else {}
@@ -379,14 +388,34 @@ class Engine:
                 await queue.put(item)
             self._finish_stage("canonical")
             self._finish_stage("dedup")
-            for _ in range(concurrency):
+            for _ in range(checkers):
                 await queue.put(None)
 
-        async def work() -> None:
+        async def check() -> None:
+            nonlocal checkers_left
             while (item := await queue.get()) is not None:
                 if cancel.is_set() or self._stop_reason:
                     continue  # drain: not written, so a resume picks it up
-                await self._process(item, teacher, evaluator, scorer, cancel)
+                own = {"queue_wait": time.perf_counter() - item.queued_at}
+                if await self._check_gold(item, evaluator, own):
+                    item.queued_at = time.perf_counter()
+                    await ready.put((item, own))
+                    self._ready_ahead += 1
+                else:
+                    self._store_result(item, own)
+            checkers_left -= 1
+            if not checkers_left:  # the last checker ends the teacher workers
+                for _ in range(concurrency):
+                    await ready.put(None)
+
+        async def work() -> None:
+            while (entry := await ready.get()) is not None:
+                item, own = entry
+                self._ready_ahead -= 1
+                if cancel.is_set() or self._stop_reason:
+                    continue  # drain: not written, so a resume picks it up
+                own["queue_wait"] += time.perf_counter() - item.queued_at
+                await self._process(item, own, teacher, evaluator, scorer, cancel)
 
         async def pass_on_cancel() -> None:
             while not cancel.is_set():
@@ -398,6 +427,7 @@ class Engine:
         reporter = asyncio.create_task(self._report_loop(teacher))
         watcher = asyncio.create_task(pass_on_cancel())
         tasks = [asyncio.create_task(produce()),
+                 *(asyncio.create_task(check()) for _ in range(checkers)),
                  *(asyncio.create_task(work()) for _ in range(concurrency))]
         try:
             await asyncio.gather(*tasks)
@@ -409,9 +439,23 @@ class Engine:
         for name in ("gold_check", "teacher", "clean", "rules", "execeval", "score"):
             self._finish_stage(name)
 
-    async def _process(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
-                       scorer: Scorer, cancel: threading.Event) -> None:
-        own = {"queue_wait": time.perf_counter() - item.queued_at}  # stage -> seconds of work
+    async def _check_gold(self, item: WorkItem, evaluator: Evaluator,
+                          own: dict[str, float]) -> bool:
+        """The gold check, ahead of the teacher; True when the sample goes on to the teacher.
+        A check that raises rejects that sample only."""
+        item.stage = "gold_check"
+        try:
+            with timed(own, "gold_check"):
+                await execeval.check_gold(item, evaluator)
+        except Exception as exc:  # noqa: BLE001 - one sample's bug rejects that sample only
+            self._reject_internal(item, exc)
+            return False
+        self._count("gold_check", item.gold_ok)
+        return item.gold_ok
+
+    async def _process(self, item: WorkItem, own: dict[str, float], teacher: TeacherStage,
+                       evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
+        """A gold-checked sample from the teacher on; `own` maps stage -> seconds of work."""
         try:
             if not await self._run_sample(item, teacher, evaluator, scorer, cancel, own):
                 return
@@ -439,40 +483,35 @@ class Engine:
     async def _run_sample(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
                           scorer: Scorer, cancel: threading.Event,
                           own: dict[str, float]) -> bool:
-        """The per-sample stages, each timed into `own`; False when the sample is left for a
-        resume (cancelled)."""
-        item.stage = "gold_check"
-        with timed(own, "gold_check"):
-            await execeval.check_gold(item, evaluator)
-        self._count("gold_check", item.gold_ok)
-        if item.gold_ok:
-            await self._gate_open.wait()
-            if cancel.is_set() or self._stop_reason:
-                return False
-            item.stage = "teacher"
-            with timed(own, "teacher"):
-                await teacher.run(item)
-            if item.reason == "teacher_cancelled":
-                return False  # not written: a resume asks again
-            self._count("teacher", item.alive)
-            if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
-                self._stop_unreachable(item)
-            if item.alive:
-                self._stage_step("clean", clean, item, own)
-            if item.alive:
-                self._stage_step("rules", apply_rules, item, own)
-            item.mark("filtered")
-            if item.alive:
-                item.stage = "execeval"
-                self._start_stage("execeval")
-                with timed(own, "execeval"):
-                    await execeval.evaluate(item, evaluator)
-                self._count("execeval", item.alive)
-            item.stage = "score"
-            self._start_stage("score")
-            with timed(own, "score"):
-                await execeval.wikisql_metrics(item)
-                await scorer.score(item)
+        """The stages after a passed gold check, each timed into `own`; False when the sample is
+        left for a resume (cancelled)."""
+        await self._gate_open.wait()
+        if cancel.is_set() or self._stop_reason:
+            return False
+        item.stage = "teacher"
+        with timed(own, "teacher"):
+            await teacher.run(item)
+        if item.reason == "teacher_cancelled":
+            return False  # not written: a resume asks again
+        self._count("teacher", item.alive)
+        if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
+            self._stop_unreachable(item)
+        if item.alive:
+            self._stage_step("clean", clean, item, own)
+        if item.alive:
+            self._stage_step("rules", apply_rules, item, own)
+        item.mark("filtered")
+        if item.alive:
+            item.stage = "execeval"
+            self._start_stage("execeval")
+            with timed(own, "execeval"):
+                await execeval.evaluate(item, evaluator)
+            self._count("execeval", item.alive)
+        item.stage = "score"
+        self._start_stage("score")
+        with timed(own, "score"):
+            await execeval.wikisql_metrics(item)
+            await scorer.score(item)
         return True
 
     def _store_result(self, item: WorkItem, own: dict[str, float]) -> None:
@@ -718,8 +757,8 @@ class Engine:
         fresh_rate = rc.fresh / max(now - rc.started, 1e-6)
         self.emit(ev.RequestStats(
             self.run_id, cached=rc.cached, fresh=rc.fresh, failed=rc.failed,
-            in_flight=rc.in_flight, tokens_in=rc.tokens_in, tokens_out=rc.tokens_out,
-            cost=rc.cost, requests_per_min=rc.per_minute(rc.fresh),
+            in_flight=rc.in_flight, ready_ahead=self._ready_ahead, tokens_in=rc.tokens_in,
+            tokens_out=rc.tokens_out, cost=rc.cost, requests_per_min=rc.per_minute(rc.fresh),
             tokens_per_min=rc.per_minute(rc.tokens_in + rc.tokens_out),
             projected_cost=rc.cost + (rc.cost / rc.fresh * remaining if rc.fresh else 0.0),
             eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,

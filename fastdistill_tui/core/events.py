@@ -80,6 +80,7 @@ class RequestStats(Event):
     paused_s: float = 0.0  # seconds left of the server's Retry-After pause, 0 when none
     judge_requests: int = 0  # the LLM judge's requests (not from the store) and their cost
     judge_cost: float = 0.0
+    ready_ahead: int = 0  # gold-checked samples waiting for a request slot (0: teacher starved)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("RequestStats",))

@@ -1,5 +1,6 @@
-"""The teacher's requests: cached / fresh / failed / in flight, tokens per minute, cost so far
-and projected at the current rate."""
+"""The teacher's requests: cached / fresh / failed / in flight (and gold-checked samples ready
+ahead: 0 while requests are below the limit means the teacher is starved), tokens per minute,
+cost so far and projected at the current rate."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class RequestPanel(Panel):
         counts.add_column(no_wrap=True, justify="right", width=7)
         counts.add_column(ratio=1)
         counts.add_row("fresh", str(r.fresh), "  cached", str(r.cached))
-        counts.add_row("failed", str(r.failed), "  in flight", str(r.in_flight))
+        counts.add_row("failed", str(r.failed), "  in flight", str(r.in_flight),
+                        Text(f"  {r.ready_ahead} ready ahead", style="dim"))
         counts.add_row("retries", str(r.retries), "  req/min", f"{r.requests_per_min:.0f}")
         tokens = r.tokens_in + r.tokens_out
         share_in = r.tokens_in / tokens if tokens else 0.0

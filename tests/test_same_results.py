@@ -1,0 +1,55 @@
+"""Performance work changes no result: the same inputs give byte-identical exports and the same
+quality reports whatever the concurrency, the prefetch window or the order answers arrive in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from loopback_server import LoopbackServer
+from test_engine import gold_responder, make_dataset
+
+from fastdistill_tui import cli
+from fastdistill_tui.core import engine
+
+STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
+          "select", "export")
+#: sha256 of train.jsonl + valid.jsonl for the job below, taken before the prefetch window
+#: existed (issue 13). A change meant to alter the exports updates it, and says why.
+EXPECTED_EXPORT_SHA256 = "3569f423c9506665ea468ac995c433fd8bdaf4a0e0534295fb3f91a99601223b"
+
+
+def run_once(tmp_path: Path, monkeypatch, name: str, data: Path, base_url: str,
+             concurrency: int) -> dict[str, object]:
+    """One fresh run (own data dir: no cached answers); its exports and quality reports."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / name))
+    assert cli.main(["run", "--headless", "--dataset", f"jsonl:{data}", "--teacher",
+                     "openai:m", "--base-url", base_url,
+                     "--concurrency", str(concurrency)]) == 0
+    run_dir = next((tmp_path / name / "fastdistill" / "runs").iterdir())
+    result: dict[str, object] = {f: (run_dir / "mlx" / f).read_bytes()
+                                 for f in ("train.jsonl", "valid.jsonl")}
+    for stage in STAGES:
+        q = json.loads((run_dir / "reports" / f"{stage}.quality_report.json").read_text())
+        for volatile in ("run_id", "created_at", "gold_cache"):
+            q.pop(volatile, None)
+        result[stage] = q
+        result[stage + "_hash"] = json.loads(
+            (run_dir / "manifests" / f"{stage}.manifest.json").read_text())["field_hash"]
+    return result
+
+
+def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys):
+    data, gold = make_dataset(tmp_path / "data", 150)
+    with LoopbackServer(responder=gold_responder(gold, wrong_every=7), latency_s=0.01) as srv:
+        serial = run_once(tmp_path, monkeypatch, "serial", data, srv.base_url, 1)
+        wide = run_once(tmp_path, monkeypatch, "wide", data, srv.base_url, 32)
+        monkeypatch.setattr(engine, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
+        unfetched = run_once(tmp_path, monkeypatch, "unfetched", data, srv.base_url, 32)
+    assert wide == serial
+    assert unfetched == serial
+    exported = hashlib.sha256(serial["train.jsonl"] + serial["valid.jsonl"]).hexdigest()
+    assert exported == EXPECTED_EXPORT_SHA256
+    assert serial["score"]["total"] == 150 and serial["gold_check"]["kept"] == 150
