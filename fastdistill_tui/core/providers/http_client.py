@@ -33,6 +33,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from ..config import TeacherConfig
 from ..types import Answer, Completion, Failure
+from .base import Provider
 from .limits import RateLimits, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -248,3 +249,23 @@ def _retryable(answer: Answer) -> bool:
 def estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
     """A TPM reservation before the real usage is known: ~4 characters a token, plus the cap."""
     return sum(len(str(m.get("content", ""))) for m in messages) // 4 + max_tokens
+
+
+class HttpProvider(Provider):
+    """A teacher behind a JSON HTTP API: stop, 429 counts, pauses and closing go to its
+    JsonPoster (`self._http`), which the subclass creates."""
+
+    _http: JsonPoster
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    @property
+    def rate_limited(self) -> int:
+        return self._http.rate_limited
+
+    def paused_s(self) -> float:
+        return self._http.limits.cool_down.remaining()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -6,14 +6,14 @@ from typing import Any
 
 from ..config import TeacherConfig, basic_auth, redact_url, url_credentials
 from ..types import Answer, GenParams
-from .base import Messages, Provider
-from .http_client import Backoff, JsonPoster, estimate_tokens
+from .base import Messages
+from .http_client import Backoff, HttpProvider, JsonPoster, estimate_tokens
 from .openai_compat import answer_from, price_cost
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
 
-class OllamaProvider(Provider):
+class OllamaProvider(HttpProvider):
     def __init__(self, teacher: TeacherConfig, *, model: str, base_url: str = DEFAULT_OLLAMA_URL,
                  name: str = "ollama", backoff: Backoff | None = None) -> None:
         self.name = name
@@ -26,16 +26,6 @@ class OllamaProvider(Provider):
 
     def __repr__(self) -> str:
         return f"OllamaProvider(model={self.model!r}, base_url={redact_url(self.base_url)!r})"
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    @property
-    def rate_limited(self) -> int:
-        return self._http.rate_limited
-
-    def paused_s(self) -> float:
-        return self._http.limits.cool_down.remaining()
 
     def request_body(self, messages: Messages, params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": list(messages), "stream": False,
@@ -58,5 +48,3 @@ class OllamaProvider(Provider):
         return answer_from(content, data.get("done_reason") or "stop", tokens_in=tokens_in,
                            tokens_out=tokens_out, cost=cost, limit_param="num_predict")
 
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -6,8 +6,8 @@ from typing import Any
 
 from ..config import TeacherConfig, basic_auth, redact_url, url_credentials
 from ..types import Answer, Completion, Failure, GenParams
-from .base import Messages, Provider
-from .http_client import Backoff, JsonPoster, estimate_tokens
+from .base import Messages
+from .http_client import Backoff, HttpProvider, JsonPoster, estimate_tokens
 
 NO_THINK_SUFFIX = " /no_think"  # Qwen3's soft switch; its chat template honours it per turn
 
@@ -31,7 +31,7 @@ def answer_from(content: str, finish_reason: str, *, tokens_in: int, tokens_out:
                       finish_reason=finish_reason)
 
 
-class OpenAICompatProvider(Provider):
+class OpenAICompatProvider(HttpProvider):
     """POST {base_url}/chat/completions. OpenRouter-only fields go only to name="openrouter"."""
 
     def __init__(self, teacher: TeacherConfig, *, model: str, base_url: str,
@@ -90,19 +90,6 @@ class OpenAICompatProvider(Provider):
                 else price_cost(tokens_in, tokens_out, self._teacher))
         return answer_from(content, finish_reason, tokens_in=tokens_in, tokens_out=tokens_out,
                            cost=cost, limit_param="max_tokens")
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    @property
-    def rate_limited(self) -> int:
-        return self._http.rate_limited
-
-    def paused_s(self) -> float:
-        return self._http.limits.cool_down.remaining()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 def _text(content: Any) -> str:
