@@ -102,6 +102,9 @@ def model_config(metadata: dict[str, Any], has_output: bool) -> dict[str, Any]:
 def build_tokenizer(metadata: dict[str, Any]) -> Any:
     """A transformers fast tokenizer from a gpt2-style (byte-level BPE) GGUF vocabulary."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    # Only the tokenizer is needed: keep its "PyTorch was not found" advice off the user's screen.
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     from transformers import PreTrainedTokenizerFast
 
     kind = _meta(metadata, "tokenizer.ggml.model")
