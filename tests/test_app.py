@@ -65,6 +65,13 @@ def failing_gate_config(tmp_path: Path) -> Path:
     return path
 
 
+def failing_gate_app(tmp_path: Path, data: Path, base_url: str):
+    """The app on a loopback teacher whose answers fail the gate (gold match ≥ 0.9)."""
+    return create_app(["--config", str(failing_gate_config(tmp_path)), "--dataset",
+                       f"jsonl:{data}", "--teacher", "openai:m", "--base-url", base_url,
+                       "--concurrency", "4"])
+
+
 async def test_offline_run_advances_every_row_to_done_with_timings_and_requests(tmp_path):
     messages: list = []
     events_file = tmp_path / "events.jsonl"
@@ -106,9 +113,7 @@ async def test_failing_gate_opens_the_prompt_and_override_continues(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)
     messages: list = []
     with LoopbackServer(responder=gold_responder(gold, wrong_every=2)) as srv:
-        app = create_app(["--config", str(failing_gate_config(tmp_path)), "--dataset",
-                          f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
-                          srv.base_url, "--concurrency", "4"])
+        app = failing_gate_app(tmp_path, data, srv.base_url)
         async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
             for answered in range(2):  # the early check, then the final one
                 await wait_for(pilot, lambda: prompt_open(app)
@@ -139,9 +144,7 @@ async def test_failing_gate_opens_the_prompt_and_override_continues(tmp_path):
 async def test_abort_at_the_gate_stops_the_run_and_is_recorded(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)
     with LoopbackServer(responder=gold_responder(gold, wrong_every=2)) as srv:
-        app = create_app(["--config", str(failing_gate_config(tmp_path)), "--dataset",
-                          f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
-                          srv.base_url, "--concurrency", "4"])
+        app = failing_gate_app(tmp_path, data, srv.base_url)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: prompt_open(app), "the prompt")
             await pilot.press("a")
@@ -269,9 +272,7 @@ async def test_replayed_student_events_fill_the_student_panel():
 async def test_stop_while_the_gate_prompt_is_open_drops_the_question(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)
     with LoopbackServer(responder=gold_responder(gold, wrong_every=2)) as srv:
-        app = create_app(["--config", str(failing_gate_config(tmp_path)), "--dataset",
-                          f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
-                          srv.base_url, "--concurrency", "4"])
+        app = failing_gate_app(tmp_path, data, srv.base_url)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: prompt_open(app), "the prompt")
             await pilot.press("s")
