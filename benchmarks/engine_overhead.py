@@ -66,6 +66,7 @@ def skip_sql_evaluation() -> None:
     """Pass-throughs for the SQL stages: every answer is taken as clean, valid and matching."""
     from fastdistill_tui.core import engine
     from fastdistill_tui.core.sql.evaluator import EvalOutcome
+    from fastdistill_tui.core.sql.rule_pool import RuleChecker, RuleOutcome
 
     def clean(item):
         item.sql = item.answer.text
@@ -77,7 +78,10 @@ def skip_sql_evaluation() -> None:
         item.outcome = EvalOutcome(exec_ok=True, gold_match=True, reason=None)
         item.mark("eval")
 
-    engine.clean, engine.apply_rules = clean, lambda item: None
+    async def check_rules(self, sql):
+        return RuleOutcome(None, "", "", 0.0)
+
+    engine.clean, RuleChecker.check = clean, check_rules
     engine.execeval.check_gold, engine.execeval.evaluate = check_gold, evaluate
 
 

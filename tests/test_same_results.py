@@ -13,6 +13,7 @@ from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui import cli
 from fastdistill_tui.core import engine
+from fastdistill_tui.core.sql import rule_pool
 
 STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
           "select", "export")
@@ -33,6 +34,8 @@ def run_once(tmp_path: Path, monkeypatch, name: str, data: Path, base_url: str,
                                  for f in ("train.jsonl", "valid.jsonl")}
     for stage in STAGES:
         q = json.loads((run_dir / "reports" / f"{stage}.quality_report.json").read_text())
+        if stage == "rules":
+            result["rule_workers"] = q.pop("workers")
         for volatile in ("run_id", "created_at", "gold_cache"):
             q.pop(volatile, None)
         result[stage] = q
@@ -46,9 +49,16 @@ def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys
     with LoopbackServer(responder=gold_responder(gold, wrong_every=7), latency_s=0.01) as srv:
         serial = run_once(tmp_path, monkeypatch, "serial", data, srv.base_url, 1)
         wide = run_once(tmp_path, monkeypatch, "wide", data, srv.base_url, 32)
+        monkeypatch.setattr(rule_pool, "MIN_SAMPLES", 0)  # rule checks in a worker process
+        pooled = run_once(tmp_path, monkeypatch, "pooled", data, srv.base_url, 32)
         monkeypatch.setattr(engine, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
         unfetched = run_once(tmp_path, monkeypatch, "unfetched", data, srv.base_url, 32)
+    assert serial.pop("rule_workers") == {"processes": 0, "answers_checked": 0}
+    assert pooled.pop("rule_workers") == {"processes": 1, "answers_checked": 150}
+    unfetched.pop("rule_workers")
+    wide.pop("rule_workers")
     assert wide == serial
+    assert pooled == serial
     assert unfetched == serial
     exported = hashlib.sha256(serial["train.jsonl"] + serial["valid.jsonl"]).hexdigest()
     assert exported == EXPECTED_EXPORT_SHA256

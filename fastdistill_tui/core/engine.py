@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -42,6 +43,7 @@ from .run_lock import hold_config_lock, hold_run_lock
 from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
 from .sql.judge import rule_score
+from .sql.rule_pool import RuleChecker, worker_count
 from .stages import execeval
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
@@ -49,7 +51,7 @@ from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
 from .stages.registry import STAGES, STUDENT_STAGES
-from .stages.rules import apply_rules
+from .stages.rules import apply_rule_outcome
 from .stages.score import Scorer
 from .stages.select import select
 from .stages.teacher import FINAL_FAILURES, StoredAnswers, TeacherStage
@@ -175,6 +177,7 @@ class Engine:
         self._student_dir: Path | None = None  # the student's mlx-lm model, when enabled
         self._student_report: dict[str, Any] = {}  # what the student stages did, for reports
         self._ready_ahead = 0  # gold-checked samples waiting for a teacher slot
+        self._rules = RuleChecker(0)  # the run's own, with workers, is made by _run
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -251,6 +254,8 @@ class Engine:
                 (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
             self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
             evaluator = Evaluator(config.eval)
+            self._rules = RuleChecker(worker_count(os.cpu_count(), self._plan.samples),
+                                      on_failure=lambda message: self.log("warning", message))
             judge = None
             try:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
@@ -278,6 +283,7 @@ class Engine:
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()
+                self._rules.close()
                 await provider.aclose()
                 if judge is not None:
                     await judge.aclose()
@@ -499,7 +505,12 @@ class Engine:
         if item.alive:
             self._stage_step("clean", clean, item, own)
         if item.alive:
-            self._stage_step("rules", apply_rules, item, own)
+            item.stage = "rules"
+            self._start_stage("rules")
+            outcome = await self._rules.check(item.sql or "")
+            own["rules"] = outcome.seconds
+            apply_rule_outcome(item, outcome)
+            self._count("rules", item.alive)
         item.mark("filtered")
         if item.alive:
             item.stage = "execeval"
@@ -788,6 +799,8 @@ class Engine:
             min_score=self.config.select.min_score, selected=self.counters["select"].finished,
             read=self.counters["canonical"].done, duplicates=dedup.rejected,
             extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
+                    "rules": {"workers": {"processes": self._rules.workers,
+                                          "answers_checked": self._rules.checked_in_workers}},
                     "score": {"gold_cache": gold_cache_stats, **self._judge_tally}},
             student=self._student_report)
         run = store.get_run(run_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from .canonical import parse_query
+from .canonical import parse_query, sql_fingerprint
 from .clean import split_statements
 
 # Statement types that change data; rejected even when nested (e.g. a CTE wrapping a DELETE).
@@ -37,6 +37,13 @@ def rule_verdict(sql: str, *, min_chars: int = 8, max_chars: int = 8000
     if not is_read_only_query(tree):
         return "not_select", None
     return None, tree
+
+
+def rule_check(sql: str) -> tuple[str | None, str]:
+    """What the rules stage keeps of an answer: (None, its fingerprint) when it may be executed,
+    else (reason, "")."""
+    reason, tree = rule_verdict(sql)
+    return (reason, "") if reason is not None else (None, sql_fingerprint(sql, tree))
 
 
 def is_read_only_query(tree: exp.Expression) -> bool:

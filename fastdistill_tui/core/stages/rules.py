@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from ..sql.canonical import sql_fingerprint
-from ..sql.rules import rule_verdict
+from ..sql.rule_pool import RuleOutcome, rule_outcome
 from .base import WorkItem
 
 
 def apply_rules(item: WorkItem) -> None:
-    reason, tree = rule_verdict(item.sql or "")
-    if reason is not None:
-        item.reject("rules", reason)
+    """The rule check on this thread (the engine sends its answers to a RuleChecker)."""
+    apply_rule_outcome(item, rule_outcome(item.sql or ""))
+
+
+def apply_rule_outcome(item: WorkItem, outcome: RuleOutcome) -> None:
+    if outcome.reason is not None:
+        item.reject("rules", outcome.reason, outcome.detail)
     else:
-        item.sql_fingerprint = sql_fingerprint(item.sql, tree)
+        item.sql_fingerprint = outcome.fingerprint
