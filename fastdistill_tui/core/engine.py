@@ -356,7 +356,10 @@ class Engine:
         queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=concurrency * 2)
         ready: asyncio.Queue[tuple[WorkItem, dict[str, float]] | None] = asyncio.Queue(
             maxsize=max(1, int(PREFETCH_FACTOR * concurrency)))
-        checkers_left = checkers
+        # answers wait here for evaluation, so no request slot waits on the evaluation
+        answered: asyncio.Queue[tuple[WorkItem, dict[str, float]] | None] = asyncio.Queue(
+            maxsize=concurrency)
+        checkers_left, workers_left = checkers, concurrency
         done_ids = (self.store.done_sample_ids(self.run_id, FINAL_FAILURES) if self.resume
                     else set())
         self._done_flags = self.store.result_flags(self.run_id) if done_ids else {}
@@ -415,13 +418,30 @@ class Engine:
                     await ready.put(None)
 
         async def work() -> None:
+            nonlocal workers_left
             while (entry := await ready.get()) is not None:
                 item, own = entry
                 self._ready_ahead -= 1
                 if cancel.is_set() or self._stop_reason:
                     continue  # drain: not written, so a resume picks it up
                 own["queue_wait"] += time.perf_counter() - item.queued_at
-                await self._process(item, own, teacher, evaluator, scorer, cancel)
+                if not await self._ask_teacher(item, own, teacher, cancel):
+                    continue
+                if self._early_gate_pending():  # no slot runs ahead of what the gate has seen
+                    await self._evaluate_answer(item, own, evaluator, scorer)
+                else:
+                    item.queued_at = time.perf_counter()
+                    await answered.put((item, own))  # the slot takes its next sample at once
+            workers_left -= 1
+            if not workers_left:  # the last teacher worker ends the evaluators
+                for _ in range(concurrency):
+                    await answered.put(None)
+
+        async def evaluate() -> None:
+            while (entry := await answered.get()) is not None:
+                item, own = entry
+                own["queue_wait"] += time.perf_counter() - item.queued_at
+                await self._evaluate_answer(item, own, evaluator, scorer)
 
         async def pass_on_cancel() -> None:
             while not cancel.is_set():
@@ -434,7 +454,8 @@ class Engine:
         watcher = asyncio.create_task(pass_on_cancel())
         tasks = [asyncio.create_task(produce()),
                  *(asyncio.create_task(check()) for _ in range(checkers)),
-                 *(asyncio.create_task(work()) for _ in range(concurrency))]
+                 *(asyncio.create_task(work()) for _ in range(concurrency)),
+                 *(asyncio.create_task(evaluate()) for _ in range(concurrency))]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -459,16 +480,28 @@ class Engine:
         self._count("gold_check", item.gold_ok)
         return item.gold_ok
 
-    async def _process(self, item: WorkItem, own: dict[str, float], teacher: TeacherStage,
-                       evaluator: Evaluator, scorer: Scorer, cancel: threading.Event) -> None:
-        """A gold-checked sample from the teacher on; `own` maps stage -> seconds of work."""
+    async def _ask_teacher(self, item: WorkItem, own: dict[str, float],
+                           teacher: TeacherStage, cancel: threading.Event) -> bool:
+        """The teacher stage of a gold-checked sample, timed into `own` (stage -> seconds of
+        work); True when the answer goes on to evaluation, False when the sample is left for
+        a resume (cancelled) or already stored (its processing raised)."""
         try:
-            if not await self._run_sample(item, teacher, evaluator, scorer, cancel, own):
-                return
+            await self._gate_open.wait()
+            if cancel.is_set() or self._stop_reason:
+                return False
+            item.stage = "teacher"
+            with timed(own, "teacher"):
+                await teacher.run(item)
+            if item.reason == "teacher_cancelled":
+                return False  # not written: a resume asks again
+            self._count("teacher", item.alive)
+            if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
+                self._stop_unreachable(item)
         except Exception as exc:  # noqa: BLE001 - one sample's bug rejects that sample only
             self._reject_internal(item, exc)
-        self._store_result(item, own)
-        await self._maybe_early_gate()
+            self._store_result(item, own)
+            return False
+        return True
 
     def _reject_internal(self, item: WorkItem, exc: Exception) -> None:
         """Reject a sample whose processing raised, at the stage that raised, with the
@@ -486,44 +519,35 @@ class Engine:
         item.outcome = None
         item.score = 0.0
 
-    async def _run_sample(self, item: WorkItem, teacher: TeacherStage, evaluator: Evaluator,
-                          scorer: Scorer, cancel: threading.Event,
-                          own: dict[str, float]) -> bool:
-        """The stages after a passed gold check, each timed into `own`; False when the sample is
-        left for a resume (cancelled)."""
-        await self._gate_open.wait()
-        if cancel.is_set() or self._stop_reason:
-            return False
-        item.stage = "teacher"
-        with timed(own, "teacher"):
-            await teacher.run(item)
-        if item.reason == "teacher_cancelled":
-            return False  # not written: a resume asks again
-        self._count("teacher", item.alive)
-        if teacher.unreachable_streak >= UNREACHABLE_AFTER and not self._stop_reason:
-            self._stop_unreachable(item)
-        if item.alive:
-            self._stage_step("clean", clean, item, own)
-        if item.alive:
-            item.stage = "rules"
-            self._start_stage("rules")
-            outcome = await self._rules.check(item.sql or "")
-            own["rules"] = outcome.seconds
-            apply_rule_outcome(item, outcome)
-            self._count("rules", item.alive)
-        item.mark("filtered")
-        if item.alive:
-            item.stage = "execeval"
-            self._start_stage("execeval")
-            with timed(own, "execeval"):
-                await execeval.evaluate(item, evaluator)
-            self._count("execeval", item.alive)
-        item.stage = "score"
-        self._start_stage("score")
-        with timed(own, "score"):
-            await execeval.wikisql_metrics(item)
-            await scorer.score(item)
-        return True
+    async def _evaluate_answer(self, item: WorkItem, own: dict[str, float],
+                               evaluator: Evaluator, scorer: Scorer) -> None:
+        """The stages after the teacher, each timed into `own`; then the result is stored."""
+        try:
+            if item.alive:
+                self._stage_step("clean", clean, item, own)
+            if item.alive:
+                item.stage = "rules"
+                self._start_stage("rules")
+                outcome = await self._rules.check(item.sql or "")
+                own["rules"] = outcome.seconds
+                apply_rule_outcome(item, outcome)
+                self._count("rules", item.alive)
+            item.mark("filtered")
+            if item.alive:
+                item.stage = "execeval"
+                self._start_stage("execeval")
+                with timed(own, "execeval"):
+                    await execeval.evaluate(item, evaluator)
+                self._count("execeval", item.alive)
+            item.stage = "score"
+            self._start_stage("score")
+            with timed(own, "score"):
+                await execeval.wikisql_metrics(item)
+                await scorer.score(item)
+        except Exception as exc:  # noqa: BLE001 - one sample's bug rejects that sample only
+            self._reject_internal(item, exc)
+        self._store_result(item, own)
+        await self._maybe_early_gate()
 
     def _store_result(self, item: WorkItem, own: dict[str, float]) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
@@ -573,6 +597,14 @@ class Engine:
             self._count("score", True)
 
     # -- gates ------------------------------------------------------------------------------
+    def _early_gate_pending(self) -> bool:
+        """True until the early gate has been checked, when it could stop the run: meanwhile
+        each request slot waits for its answer's evaluation, so at most `concurrency` requests
+        are paid for beyond the first `min_total` answers of a teacher the gate stops."""
+        gate = self.config.gates.teacher_eval
+        return (gate.enabled and gate.min_total > 0 and not self._early_gate_done
+                and TEACHER_EVAL not in self.config.run.override_gates)
+
     async def _maybe_early_gate(self) -> None:
         gate = self.config.gates.teacher_eval
         if (not gate.enabled or self._early_gate_done or gate.min_total <= 0

@@ -181,7 +181,8 @@ class JsonPoster:
         cost = 0.0
         attempt = 0
         while True:
-            if not await self._wait(self.limits.before_request(token_estimate)):
+            if self._stopped or (not self.limits.open_now() and not await self._wait(
+                    self.limits.before_request(token_estimate))):
                 return (Failure("cancelled", "stopped by the user before a retry"),
                         max(attempt, 1), (tokens_in, tokens_out, cost))
             attempt += 1

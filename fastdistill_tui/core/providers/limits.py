@@ -98,6 +98,12 @@ class RateLimits:
     def from_config(cls, teacher: TeacherConfig) -> "RateLimits":
         return cls(rpm=teacher.rpm, tpm=teacher.tpm)
 
+    def open_now(self) -> bool:
+        """True when a request may go at once: no RPM/TPM limit and no cool-down running (the
+        common case, which then costs no wait at all)."""
+        return (not self.requests.enabled and not self.tokens.enabled
+                and self.cool_down.remaining() == 0)
+
     async def before_request(self, token_estimate: int) -> None:
         await self.cool_down.wait()
         await self.requests.acquire(1)
