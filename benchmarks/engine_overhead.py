@@ -10,7 +10,9 @@ figure is the whole pipeline's own cost per sample, everything but the teacher's
 A second row ("orchestration only") replaces the SQL work — cleaning, the sqlglot rule check
 and fingerprint, sandboxed execution and comparison — by pass-throughs, to separate the engine's
 own cost (streaming, hashing, dedup, the store, events, reports, export) from the evaluation
-contract's. Peak RSS is the child's ru_maxrss. Prints a markdown table.
+contract's. Peak RSS is the child's ru_maxrss; the rule-check worker process (runs of ≥ 500
+samples, core/sql/rule_pool.py) has its own, in the next column: the run's memory is their sum.
+Prints a markdown table.
 
 Each per-sample row is the median of --repeats runs (fresh data dirs) with its range, and the
 load average read before and after them: on a busy machine the figures rise with the load.
@@ -126,7 +128,21 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool, profile: int 
     exported = sum(1 for split in ("train", "valid")
                    for _ in open(outcome.run_dir / "mlx" / f"{split}.jsonl"))
     store.close()
-    print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported}))
+    print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported,
+                      "worker_rss_mb": rule_workers_peak_rss_mb()}))
+
+
+def rule_workers_peak_rss_mb() -> float:
+    """The rule-check workers' peak RSS (the largest one's), once they have exited."""
+    import multiprocessing
+    import resource
+
+    for _ in range(100):  # active_children() reaps the workers that have exited
+        if not multiprocessing.active_children():
+            break
+        time.sleep(0.05)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
 def measure(n: int, work: Path, orchestration_only: bool = False, repeat: int = 0
@@ -145,7 +161,8 @@ def measure(n: int, work: Path, orchestration_only: bool = False, repeat: int = 
     result = json.loads(out.strip().splitlines()[-1])
     rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
     return {"n": n, "seconds": result["seconds"], "ms_per_sample": result["seconds"] * 1000 / n,
-            "peak_rss_mb": rss_mb, "exported": result["exported"], "status": result["status"]}
+            "peak_rss_mb": rss_mb, "worker_rss_mb": result["worker_rss_mb"],
+            "exported": result["exported"], "status": result["status"]}
 
 
 def main() -> None:
@@ -173,8 +190,8 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
     print("| pipeline | samples | runs | median wall s | median ms/sample | ms/sample range | "
-          "peak RSS MB | exported | status | load (1 min) |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|---|---|")
+          "peak RSS MB | rule worker peak RSS MB | exported | status | load (1 min) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|")
     runs = [(args.samples, False, args.repeats), (args.samples, True, args.repeats)]
     if args.rss_samples != args.samples:
         runs.append((args.rss_samples, False, 1))
@@ -189,7 +206,8 @@ def main() -> None:
             print(f"| {label} | {n:,} | {repeats} | "
                   f"{statistics.median(r['seconds'] for r in results):.1f} | "
                   f"{statistics.median(ms):.3f} | {min(ms):.3f}–{max(ms):.3f} | "
-                  f"{max(r['peak_rss_mb'] for r in results):.0f} | {results[0]['exported']:,} | "
+                  f"{max(r['peak_rss_mb'] for r in results):.0f} | "
+                  f"{max(r['worker_rss_mb'] for r in results):.0f} | {results[0]['exported']:,} | "
                   f"{', '.join(sorted({r['status'] for r in results}))} | "
                   f"{min(loads):.1f}–{max(loads):.1f} |", flush=True)
 

@@ -166,19 +166,6 @@ INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
-def answer_row(cache_key: str, provider: str, model: str, answer: Answer) -> tuple[Any, ...]:
-    """A teacher_answers row."""
-    is_ok = isinstance(answer, Completion)
-    return (cache_key, provider, model, int(is_ok),
-            answer.text if is_ok else None,
-            None if is_ok else answer.reason,
-            None if is_ok else answer.detail,
-            None if is_ok else answer.http_status,
-            answer.finish_reason if is_ok else None,
-            answer.tokens_in, answer.tokens_out, answer.cost, answer.latency_s,
-            answer.attempts, time.time())
-
-
 class Store:
     """Thin data access over the run store. Use from one thread (the engine's event loop)."""
 
@@ -321,17 +308,19 @@ class Store:
                    commit_now: bool = True) -> None:
         """Persist a teacher answer before anything uses it: committed at once, or (for
         answers that are free to recompute) with the next flush, ahead of the results."""
-        row = answer_row(cache_key, provider, model, answer)
+        is_ok = isinstance(answer, Completion)
+        row = (cache_key, provider, model, int(is_ok),
+               answer.text if is_ok else None,
+               None if is_ok else answer.reason,
+               None if is_ok else answer.detail,
+               None if is_ok else answer.http_status,
+               answer.finish_reason if is_ok else None,
+               answer.tokens_in, answer.tokens_out, answer.cost, answer.latency_s,
+               answer.attempts, time.time())
         if commit_now:
             self.conn.execute(INSERT_ANSWER, row)
         else:
             self._pending_answers.append(row)
-
-    def put_answers(self, rows: list[tuple[Any, ...]]) -> None:
-        """Commit several answer_row()s in one transaction."""
-        with self.conn:
-            self.conn.execute("BEGIN")
-            self.conn.executemany(INSERT_ANSWER, rows)
 
     # -- results ----------------------------------------------------------------------------
     def queue_result(self, run_id: str, r: ResultRow) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..prompt import prompt_tokens, render_messages
 from ..providers.base import Provider
-from ..store import Store, answer_row
+from ..store import Store
 from ..types import Answer, Completion, GenParams
 from .base import WorkItem
 
@@ -54,11 +52,6 @@ UNREACHABLE_FAILURES = frozenset({"connection", "http_400", "http_401", "http_40
                                   "http_422", "model_load"})
 
 
-def _retrieve_exception(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class StoredAnswers(Provider):
     """A provider whose answers are persisted before use and reused: successful answers and
     FINAL_FAILURES come from the store; other failures are recorded with their reason and
@@ -69,8 +62,6 @@ class StoredAnswers(Provider):
         self.name, self.model, self.local = provider.name, provider.model, provider.local
         self.fresh = 0  # requests made (answers not from the store) and what they cost
         self.cost = 0.0
-        self._uncommitted: list[tuple[Any, ...]] = []  # billed answers of this loop turn
-        self._committed: asyncio.Future[None] | None = None  # done once they are committed
 
     def stored(self, key: str) -> Answer | None:
         answer = self.store.get_answer(key)
@@ -84,30 +75,9 @@ class StoredAnswers(Provider):
             return answer  # never asked: nothing to keep
         self.fresh += 1
         self.cost += answer.cost
-        if self.local:  # free to compute again: written with the next batch of results
-            self.store.put_answer(key, self.name, self.model, answer, commit_now=False)
-        else:  # billed: committed before use, in one transaction with this loop turn's others
-            await self._commit(answer_row(key, self.name, self.model, answer))
+        # billed remote answers are committed at once; free local ones with the next batch
+        self.store.put_answer(key, self.name, self.model, answer, commit_now=not self.local)
         return answer
-
-    async def _commit(self, row: tuple[Any, ...]) -> None:
-        if self._committed is None:
-            self._committed = asyncio.get_running_loop().create_future()
-            self._committed.add_done_callback(_retrieve_exception)  # its waiters may be gone
-            asyncio.get_running_loop().call_soon(self._write_uncommitted)
-        committed = self._committed
-        self._uncommitted.append(row)
-        await asyncio.shield(committed)  # a cancelled waiter must not cancel the others' commit
-
-    def _write_uncommitted(self) -> None:
-        rows, committed = self._uncommitted, self._committed
-        self._uncommitted, self._committed = [], None
-        try:
-            self.store.put_answers(rows)
-        except Exception as exc:  # noqa: BLE001 - each waiting request gets the failure
-            committed.set_exception(exc)
-            return
-        committed.set_result(None)
 
     async def complete(self, messages: list[dict[str, str]], params: GenParams) -> Answer:
         key = cache_key(self.name, self.model, messages, params, self.endpoint)
