@@ -133,14 +133,9 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool, profile: int 
 
 
 def rule_workers_peak_rss_mb() -> float:
-    """The rule-check workers' peak RSS (the largest one's), once they have exited."""
-    import multiprocessing
+    """The rule-check workers' peak RSS (the largest one's): the engine waited for them."""
     import resource
 
-    for _ in range(100):  # active_children() reaps the workers that have exited
-        if not multiprocessing.active_children():
-            break
-        time.sleep(0.05)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 

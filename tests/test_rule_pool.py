@@ -33,87 +33,87 @@ def without_seconds(outcomes):
     return [(o.reason, o.fingerprint, o.detail) for o in outcomes]
 
 
-async def check_all(checker: RuleChecker, sqls: list[str]):
-    return await asyncio.gather(*(checker.check(sql) for sql in sqls))
+def inline(sqls):
+    return without_seconds(rule_outcome(sql) for sql in sqls)
+
+
+def check_with(workers: int, sqls: list[str], between=None) -> tuple[RuleChecker, list, list]:
+    """Start a checker, check `sqls` (calling `between(checker)` halfway), close it; the
+    checker, the outcomes and the failure messages."""
+    failures: list[str] = []
+    checker = RuleChecker(workers, on_failure=failures.append)
+
+    async def scenario():
+        await checker.start()
+        try:
+            half = len(sqls) // 2
+            first = await asyncio.gather(*(checker.check(sql) for sql in sqls[:half]))
+            if between is not None:
+                between(checker)
+            rest = await asyncio.gather(*(checker.check(sql) for sql in sqls[half:]))
+            return first + rest
+        finally:
+            await checker.aclose()
+
+    return checker, asyncio.run(scenario()), failures
 
 
 def worker_pids(checker: RuleChecker) -> list[int]:
-    return list(checker._pool._processes)  # noqa: SLF001 - the test kills a worker
+    return [w.process.pid for w in checker._children]  # noqa: SLF001 - the test kills one
 
 
 def test_workers_give_the_inline_verdicts():
-    inline = [rule_outcome(sql) for sql in SQLS]
-    assert {o.reason for o in inline} == {None, "empty_sql", "too_short",
-                                          "multiple_statements", "not_select", "parse_error",
-                                          "internal_error"}
-    failures: list[str] = []
-    checker = RuleChecker(1, on_failure=failures.append)
-    try:
-        pooled = asyncio.run(check_all(checker, SQLS))
-    finally:
-        checker.close()
-    assert without_seconds(pooled) == without_seconds(inline)
+    assert {o.reason for o in map(rule_outcome, SQLS)} == {
+        None, "empty_sql", "too_short", "multiple_statements", "not_select", "parse_error",
+        "internal_error"}
+    checker, outcomes, failures = check_with(2, SQLS)
+    assert without_seconds(outcomes) == inline(SQLS)
     assert checker.checked_in_workers == len(SQLS)  # none was checked on this thread
     assert failures == []
-    assert all(o.seconds > 0 for o in pooled)
+    assert all(o.seconds > 0 for o in outcomes)
+
+
+def test_text_that_is_not_valid_unicode_crosses_the_pipe_unchanged():
+    sqls = ["SELECT 'caf\u00e9 \U0001f600' FROM t", "SELECT '\ud800' FROM t",
+            "SELECT \"名前\" FROM 表"]
+    checker, outcomes, failures = check_with(1, sqls)
+    assert without_seconds(outcomes) == inline(sqls)
+    assert checker.checked_in_workers == 3 and failures == []
 
 
 def test_no_workers_checks_inline():
-    checker = RuleChecker(0)
-    outcomes = asyncio.run(check_all(checker, SQLS[:10]))
-    assert without_seconds(outcomes) == without_seconds(rule_outcome(s) for s in SQLS[:10])
-    assert checker.checked_in_workers == 0
+    checker, outcomes, failures = check_with(0, SQLS[:10])
+    assert without_seconds(outcomes) == inline(SQLS[:10])
+    assert checker.checked_in_workers == 0 and failures == []
 
 
 def test_a_dead_worker_is_said_once_and_the_rest_is_checked_inline():
-    failures: list[str] = []
-    checker = RuleChecker(1, on_failure=failures.append)
-
-    async def scenario():
-        first = await check_all(checker, SQLS[:10])
+    def kill(checker):
         for pid in worker_pids(checker):
             os.kill(pid, signal.SIGKILL)
-        rest = await check_all(checker, SQLS[10:])
-        return first + rest
 
-    try:
-        outcomes = asyncio.run(scenario())
-    finally:
-        checker.close()
-    assert without_seconds(outcomes) == without_seconds(rule_outcome(s) for s in SQLS)
-    assert len(failures) == 1 and "rule-check workers failed" in failures[0]
-    assert checker.checked_in_workers == 10
+    checker, outcomes, failures = check_with(1, SQLS, between=kill)
+    assert without_seconds(outcomes) == inline(SQLS)
+    assert len(failures) == 1 and "rule-check workers failed" in failures[0], failures
+    assert checker.checked_in_workers == len(SQLS) // 2
 
 
-def test_workers_that_cannot_start_leave_the_checks_inline(monkeypatch):
-    def no_processes(*args, **kwargs):
-        raise OSError(38, "Function not implemented")  # e.g. no sem_open in a sandbox
-
-    monkeypatch.setattr(rule_pool, "ProcessPoolExecutor", no_processes)
-    failures: list[str] = []
-    checker = RuleChecker(2, on_failure=failures.append)
-    outcomes = asyncio.run(check_all(checker, SQLS[:10]))
-    assert without_seconds(outcomes) == without_seconds(rule_outcome(s) for s in SQLS[:10])
-    assert len(failures) == 1 and "Function not implemented" in failures[0]
+def test_a_worker_that_cannot_start_says_why_and_the_checks_run_inline(monkeypatch):
+    monkeypatch.setattr(RuleChecker, "worker_module", "fastdistill_tui.core.sql.no_such_module")
+    checker, outcomes, failures = check_with(1, SQLS[:10])
+    assert without_seconds(outcomes) == inline(SQLS[:10])
+    assert len(failures) == 1 and "No module named" in failures[0], failures
 
 
 def test_ctrl_c_is_left_to_the_engine():
     """SIGINT reaches the whole foreground process group: the worker must not die of it."""
-    failures: list[str] = []
-    checker = RuleChecker(1, on_failure=failures.append)
-
-    async def scenario():
-        await checker.check("SELECT 1 FROM t")
+    def interrupt(checker):
         for pid in worker_pids(checker):
             os.kill(pid, signal.SIGINT)
-        return await check_all(checker, SQLS[:10])
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        checker.close()
+    checker, outcomes, failures = check_with(1, SQLS, between=interrupt)
     assert failures == []
-    assert checker.checked_in_workers == 11
+    assert checker.checked_in_workers == len(SQLS)
 
 
 def test_worker_count_leaves_a_core_to_the_loop_and_skips_small_runs():
@@ -127,12 +127,15 @@ def test_worker_count_leaves_a_core_to_the_loop_and_skips_small_runs():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PDEATHSIG is Linux's")
 def test_no_worker_outlives_a_killed_engine(tmp_path):
     script = (
-        "import asyncio, sys\n"
+        "import asyncio\n"
         "from fastdistill_tui.core.sql.rule_pool import RuleChecker\n"
-        "checker = RuleChecker(1)\n"
-        "asyncio.run(checker.check('SELECT 1 FROM t'))\n"
-        "print(*checker._pool._processes, flush=True)\n"
-        "import time; time.sleep(600)\n")
+        "async def main():\n"
+        "    checker = RuleChecker(1)\n"
+        "    await checker.start()\n"
+        "    await checker.check('SELECT 1 FROM t')\n"
+        "    print(checker._children[0].process.pid, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         worker = int(parent.stdout.readline().split()[0])

@@ -256,6 +256,7 @@ class Engine:
             evaluator = Evaluator(config.eval)
             self._rules = RuleChecker(worker_count(os.cpu_count(), self._plan.samples),
                                       on_failure=lambda message: self.log("warning", message))
+            await self._rules.start()
             judge = None
             try:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
@@ -283,7 +284,7 @@ class Engine:
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()
-                self._rules.close()
+                await self._rules.aclose()
                 await provider.aclose()
                 if judge is not None:
                     await judge.aclose()

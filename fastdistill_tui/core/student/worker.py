@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..children import die_with_parent
-
 ADAPTER_FILE = "adapters.safetensors"
 PROGRESS_FILE = "progress.json"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Stopped(Exception):
@@ -40,7 +39,10 @@ class Channel:
         self.stop = False
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
-        die_with_parent()  # even a SIGKILLed engine leaves no worker behind
+        if sys.platform.startswith("linux"):  # die with the engine (even a SIGKILLed one)
+            import ctypes
+
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stop = True
