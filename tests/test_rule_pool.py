@@ -150,3 +150,24 @@ def test_no_worker_outlives_a_killed_engine(tmp_path):
             return
         time.sleep(0.1)
     pytest.fail(f"worker {worker} outlived its killed parent")
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_by_the_worker(tmp_path):
+    """multiprocessing's spawn would import the parent's script in the worker."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import asyncio\n"
+        "from fastdistill_tui.core.sql.rule_pool import RuleChecker\n"
+        "print('script body', flush=True)\n"
+        "failures = []\n"
+        "checker = RuleChecker(1, on_failure=failures.append)\n"
+        "async def main():\n"
+        "    await checker.start()\n"
+        "    await checker.check('SELECT a FROM t')\n"
+        "    await checker.aclose()\n"
+        "asyncio.run(main())\n"
+        "print('checked in workers', checker.checked_in_workers, failures, flush=True)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script body", "checked in workers 1 []"]
