@@ -10,9 +10,9 @@ figure is the whole pipeline's own cost per sample, everything but the teacher's
 A second row ("orchestration only") replaces the SQL work — cleaning, the sqlglot rule check
 and fingerprint, sandboxed execution and comparison — by pass-throughs, to separate the engine's
 own cost (streaming, hashing, dedup, the store, events, reports, export) from the evaluation
-contract's. Peak RSS is the child's ru_maxrss; the rule-check worker process (runs of ≥ 500
-samples, core/sql/rule_pool.py) has its own, in the next column: the run's memory is their sum.
-Prints a markdown table.
+contract's. Peak RSS is the child's ru_maxrss; runs of ≥ 500 samples also start a rule-check
+worker process (core/sql/rule_pool.py), so the next column is the peak of the two processes'
+summed PSS (Linux; 0 elsewhere), sampled every 0.2 s. Prints a markdown table.
 
 Each per-sample row is the median of --repeats runs (fresh data dirs) with its range, and the
 load average read before and after them: on a busy machine the figures rise with the load.
@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -128,16 +129,33 @@ def child(dataset: Path, data_dir: Path, orchestration_only: bool, profile: int 
     exported = sum(1 for split in ("train", "valid")
                    for _ in open(outcome.run_dir / "mlx" / f"{split}.jsonl"))
     store.close()
-    print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported,
-                      "worker_rss_mb": rule_workers_peak_rss_mb()}))
+    print(json.dumps({"status": outcome.status, "seconds": seconds, "exported": exported}))
 
 
-def rule_workers_peak_rss_mb() -> float:
-    """The rule-check workers' peak RSS (the largest one's): the engine waited for them."""
-    import resource
+class TreeMemory(threading.Thread):
+    """Samples (Linux) the proportional set size of a process and its children every 0.2 s:
+    the peak of their sum is the run's memory with its rule-check worker counted once for
+    the pages they share (ru_maxrss would count the worker's pre-exec copy of the parent)."""
 
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self.done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            pids = [self.pid] + [int(c) for t in Path(f"/proc/{self.pid}/task").glob("*")
+                                 for c in (t / "children").read_text().split()]
+            self.peak_mb = max(self.peak_mb, sum(map(pss_mb, pids)))
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass  # it has just ended
+    return 0.0
 
 
 def measure(n: int, work: Path, orchestration_only: bool = False, repeat: int = 0
@@ -149,14 +167,18 @@ def measure(n: int, work: Path, orchestration_only: bool = False, repeat: int = 
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(dataset),
                              str(work / f"run{n}-{mode}-{repeat}"), mode], stdout=subprocess.PIPE,
                             text=True)
+    memory = TreeMemory(proc.pid)
+    if Path("/proc/self/smaps_rollup").exists():
+        memory.start()
     out = proc.stdout.read()
+    memory.done.set()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit(f"child failed with status {status}")
     result = json.loads(out.strip().splitlines()[-1])
     rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
     return {"n": n, "seconds": result["seconds"], "ms_per_sample": result["seconds"] * 1000 / n,
-            "peak_rss_mb": rss_mb, "worker_rss_mb": result["worker_rss_mb"],
+            "peak_rss_mb": rss_mb, "tree_pss_mb": memory.peak_mb,
             "exported": result["exported"], "status": result["status"]}
 
 
@@ -185,7 +207,7 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}")
     print("| pipeline | samples | runs | median wall s | median ms/sample | ms/sample range | "
-          "peak RSS MB | rule worker peak RSS MB | exported | status | load (1 min) |")
+          "peak RSS MB | with its worker: peak PSS MB | exported | status | load (1 min) |")
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|")
     runs = [(args.samples, False, args.repeats), (args.samples, True, args.repeats)]
     if args.rss_samples != args.samples:
@@ -202,7 +224,7 @@ def main() -> None:
                   f"{statistics.median(r['seconds'] for r in results):.1f} | "
                   f"{statistics.median(ms):.3f} | {min(ms):.3f}–{max(ms):.3f} | "
                   f"{max(r['peak_rss_mb'] for r in results):.0f} | "
-                  f"{max(r['worker_rss_mb'] for r in results):.0f} | {results[0]['exported']:,} | "
+                  f"{max(r['tree_pss_mb'] for r in results):.0f} | {results[0]['exported']:,} | "
                   f"{', '.join(sorted({r['status'] for r in results}))} | "
                   f"{min(loads):.1f}–{max(loads):.1f} |", flush=True)
 

@@ -501,6 +501,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - one sample's bug rejects that sample only
             self._reject_internal(item, exc)
             self._store_result(item, own)
+            await self._maybe_early_gate()
             return False
         return True
 
