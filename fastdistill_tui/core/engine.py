@@ -50,7 +50,7 @@ from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
 from .stages.dedup import Deduplicator
 from .stages.export import export
-from .stages.registry import STAGES, STUDENT_STAGES
+from .stages.registry import STAGES, STREAM_STAGES, STUDENT_STAGES
 from .stages.rules import apply_rule_outcome
 from .stages.score import Scorer
 from .stages.select import select
@@ -76,8 +76,9 @@ GOLD_CHECKS_PER_SQL_THREAD = 2  # gold checks at once: one waiting per SQL threa
 #: the first stages' totals come from the validation pass.
 TOTAL_FROM = {"teacher": "gold_check", "clean": "teacher", "rules": "clean", "execeval": "rules",
               "score": "gold_check", "select": "score", "export": "select"}
-#: Stages timed per sample (own work, not waiting), in the order the timing bars show them.
-TIMED_STAGES = ("gold_check", "teacher", "clean", "rules", "execeval", "score")
+#: Stages timed per sample (own work, not waiting), in the order the timing bars show them:
+#: the streaming stages after dedup.
+TIMED_STAGES = tuple(s for s in STREAM_STAGES if s not in ("canonical", "dedup"))
 DECISION_POLL_S = 0.1  # how often a pending gate question looks at the cancel event
 
 Sink = Callable[[ev.Event], None]
@@ -123,17 +124,17 @@ def run_dir_for(config: Config, run_id: str) -> Path:
 def plan_split(dataset: Dataset, split: str, limit: int) -> SplitPlan:
     """Read (and so validate) the whole split once, counting as the producer will: rows up to
     the one that reaches --limit, samples after dedup and --limit."""
-    seen: set[str] = set()
-    rows_read = 0
+    dedup = Deduplicator()
+    rows_read = samples = 0
     for example in dataset.iter_examples(split):
-        if limit and len(seen) >= limit:
+        if limit and samples >= limit:
             continue  # keep reading: every row is validated, limit or not
         rows_read += 1
         item = WorkItem(example)
         canonicalize(item)
         assign_sample_id(item)
-        seen.add(item.sample_id)
-    return SplitPlan(rows_read, len(seen))
+        samples += dedup.is_new(item.sample_id)
+    return SplitPlan(rows_read, samples)
 
 
 @contextmanager
@@ -464,7 +465,7 @@ class Engine:
                 task.cancel()  # after a failure, no worker outlives the run
             self.store.flush()
         self._emit_progress(teacher)
-        for name in ("gold_check", "teacher", "clean", "rules", "execeval", "score"):
+        for name in TIMED_STAGES:
             self._finish_stage(name)
 
     async def _check_gold(self, item: WorkItem, evaluator: Evaluator,

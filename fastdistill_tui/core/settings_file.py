@@ -20,19 +20,6 @@ from . import config as cfg
 from .errors import ConfigError
 
 
-def setting_names(obj: Any = None, prefix: str = "") -> list[str]:
-    """Dotted names of every scalar setting, in the dataclasses' order: "teacher.spec", …"""
-    obj = cfg.Config() if obj is None else obj
-    names: list[str] = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            names += setting_names(value, f"{prefix}{f.name}.")
-        else:
-            names.append(f"{prefix}{f.name}")
-    return names
-
-
 def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -44,8 +31,8 @@ def as_text(value: Any) -> str:
 def current_values(path: Path) -> dict[str, str]:
     """The file's settings (defaults where it says nothing) as the form shows them; the
     environment is left out, since saving writes the file."""
-    config = cfg.config_from_dict(read_raw(path), str(path))
-    return {name: as_text(get_dotted(config.to_dict(), name)) for name in setting_names()}
+    values = cfg.config_from_dict(read_raw(path), str(path)).to_dict()
+    return {name: as_text(get_dotted(values, name)) for name in _types()}
 
 
 def read_raw(path: Path) -> dict[str, Any]:
@@ -62,9 +49,8 @@ def read_raw(path: Path) -> dict[str, Any]:
 def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
     """Write these settings (dotted name → text) into the file at path, keeping the rest of it.
     Raises ConfigError naming the key of the first bad value; the file is then untouched."""
-    raw = read_raw(path)
+    merged = read_raw(path)
     hints = _types()
-    merged: dict[str, Any] = _copy(raw)
     for name, text in values.items():
         if name not in hints:
             raise ConfigError(f"unknown key '{name}'", path=str(path), field=name)
@@ -84,6 +70,8 @@ def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
 
 
 def _types() -> dict[str, Any]:
+    """Every scalar setting's dotted name ("teacher.spec", …, in the dataclasses' order) and
+    its type."""
     types: dict[str, Any] = {}
 
     def walk(obj: Any, prefix: str) -> None:
@@ -113,10 +101,6 @@ def _known_only(raw: dict[str, Any], obj: Any = None) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _copy(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: _copy(v) if isinstance(v, dict) else v for k, v in raw.items()}
 
 
 def get_dotted(data: dict[str, Any], name: str) -> Any:

@@ -61,7 +61,7 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
         pre = await _student_eval(engine, "student_eval_pre", base, items, plan, evaluator,
                                   scorer, blas, cancel)
         if pre.stopped:
-            return _cancelled(engine)
+            return engine._cancelled()
         data_dir = engine.run_dir / "mlx"
         if not (data_dir / "train.jsonl").read_text(encoding="utf-8").strip():
             engine.log("warning", "no exported examples to train on: train and "
@@ -69,13 +69,13 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
             return "completed"
         trained = await _train(engine, plan, base, data_dir, blas, cancel)
         if trained.status == "stopped":
-            return _cancelled(engine)
+            return engine._cancelled()
         tuned = dataclasses.replace(base, adapter=trained.adapter_dir,
                                     adapter_key=trained.key)
         post = await _student_eval(engine, "student_eval_post", tuned, items, plan,
                                    evaluator, scorer, blas, cancel)
         if post.stopped:
-            return _cancelled(engine)
+            return engine._cancelled()
     except StudentError as exc:
         engine._stop_message = (f"{exc}; the run is kept: resume with "
                                 f"`fastdistill run --headless --resume {engine.run_id}`")
@@ -84,12 +84,6 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
                        f"{pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, gold-match "
                        f"{pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
     return "completed"
-
-
-def _cancelled(engine: Engine) -> str:
-    engine._stop_message = (f"stopped by the user; resume with "
-                            f"`fastdistill run --headless --resume {engine.run_id}`")
-    return "cancelled"
 
 
 async def _student_eval(engine: Engine, stage: str, model: StudentModel,

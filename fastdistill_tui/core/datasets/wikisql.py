@@ -29,8 +29,8 @@ from ..sql import unicode_case
 from ..sql.wikisql import AGG_OPS, COND_OPS, parse_number, to_real
 from ..types import Column, Example, Schema, Table
 from ..artifacts import file_sha256
-from .base import (TASK_ID, Dataset, count_lines, empty_split_error, get_field, read_jsonl,
-                   require_file)
+from .base import (TASK_ID, Dataset, count_lines, empty_split_error, get_field,
+                   open_dataset_db, read_jsonl, require_file)
 
 COLUMN_TYPES = ("text", "real")
 BUILD_VERSION = 3  # bump when the built database layout changes, so caches are rebuilt
@@ -210,9 +210,8 @@ def _close_shard(conn: sqlite3.Connection | None) -> None:
 def _read_meta(out_dir: Path) -> dict[str, WikiTable]:
     tables = {}
     for shard in sorted(out_dir.glob("tables-*.db")):
-        conn = sqlite3.connect(f"{shard.resolve().as_uri()}?mode=ro", uri=True)
+        conn = open_dataset_db(shard)
         try:
-            conn.execute("PRAGMA trusted_schema = OFF")
             for table_id, name, columns, types in conn.execute(
                     f"SELECT id, name, columns, types FROM {META_TABLE}"):
                 tables[table_id] = WikiTable(table_id, name, tuple(json.loads(columns)),

@@ -88,11 +88,11 @@ class _Guard:
     """Per-connection state the SQLite callbacks read: the deadline, what was denied, and the
     text bytes decoded so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, text_budget: int) -> None:
         self.deadline = math.inf
         self.denied: list[str] = []
         self.text_bytes = 0
-        self.text_budget = 0
+        self.text_budget = text_budget
 
     def authorize(self, action: int, arg1: str | None, arg2: str | None, _db: str | None,
                   _trigger: str | None) -> int:
@@ -295,7 +295,6 @@ class SqlExecutor:
         guard.deadline = job.deadline
         guard.denied.clear()
         guard.text_bytes = 0
-        guard.text_budget = self.max_result_bytes
         with self._cond:
             if job.future.done():  # the deadline passed while the connection opened
                 return _timeout(self.timeout_s)
@@ -355,9 +354,10 @@ class SqlExecutor:
         size = 0
         try:
             for row in cursor:
-                size += sum(_value_bytes(v) for v in row)
-                if len(rows) >= self.row_cap or size > self.max_result_bytes:
-                    return rows, True, size - sum(_value_bytes(v) for v in row)
+                row_bytes = sum(_value_bytes(v) for v in row)
+                if len(rows) >= self.row_cap or size + row_bytes > self.max_result_bytes:
+                    return rows, True, size
+                size += row_bytes
                 rows.append(row)
         except _ResultTooBig:
             if not rows:
@@ -369,7 +369,7 @@ class SqlExecutor:
         uri = "file:" + urllib.parse.quote(os.path.abspath(db_path)) + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         try:
-            guard = _Guard()
+            guard = _Guard(self.max_result_bytes)
             conn.text_factory = guard.decode_text
             # Pragmas before the authorizer denies them.
             conn.execute("PRAGMA query_only = ON")

@@ -90,12 +90,17 @@ def execution_match(conn_or_db_path: sqlite3.Connection | str | os.PathLike[str]
                     gold_lf: LogicalForm, lower: bool = True) -> bool:
     """Official execution accuracy: both result lists are equal. A prediction that cannot be
     executed is a miss; a gold that cannot is a dataset error and raises."""
-    gold = execute_logical_form(conn_or_db_path, table_name, columns, gold_lf, lower)
+    conn = _connect(conn_or_db_path)  # once for both queries
     try:
-        pred = execute_logical_form(conn_or_db_path, table_name, columns, pred_lf, lower)
-    except (ValueError, IndexError, TypeError, sqlite3.Error):
-        return False
-    return pred == gold
+        gold = execute_logical_form(conn, table_name, columns, gold_lf, lower)
+        try:
+            pred = execute_logical_form(conn, table_name, columns, pred_lf, lower)
+        except (ValueError, IndexError, TypeError, sqlite3.Error):
+            return False
+        return pred == gold
+    finally:
+        if conn is not conn_or_db_path:
+            conn.close()
 
 
 def sql_to_logical_form(sql: str, columns: Sequence[str]) -> LogicalForm | None:

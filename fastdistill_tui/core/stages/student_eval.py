@@ -104,15 +104,11 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
                            cancel: threading.Event,
                            progress: Callable[[int, int], None]) -> EvalSummary:
     done = store.student_done_ids(run_id, phase)
-    items = [fresh_item(q) for q in questions]
-    total, finished = len(items), 0
-    todo = []
-    for item in items:
+    total = len(questions)
+    todo = [fresh_item(q) for q in questions if q.sample_id not in done]
+    finished = total - len(todo)
+    for item in todo:
         item.cache_key = answer_key(model, item.messages, max_tokens)
-        if item.sample_id in done:
-            finished += 1
-        else:
-            todo.append(item)
     progress(finished, total)
 
     async def judge(item: WorkItem, answer: dict[str, Any], fresh: bool) -> None:
@@ -139,7 +135,6 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
 
     to_generate = []
     for item in todo:
-        item.marks = {}
         item.mark("distilled")
         cached = store.get_student_answer(item.cache_key)
         if cached is not None:
