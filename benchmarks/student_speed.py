@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -89,7 +88,6 @@ def bench_train(args: argparse.Namespace, model: Path) -> None:
         asyncio.run(train_student(plan, model, f"bench-{time.time()}", data,
                                   adapters_root=Path(tmp), run_adapters=Path(tmp) / "run",
                                   blas=blas, cancel=threading.Event(), progress=progress))
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:

@@ -107,8 +107,7 @@ def run_headless(base_url: str, dataset: Path, concurrency: int, source: Path) -
     The loopback answers `SELECT 1`, so the quality gate is overridden."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "XDG_DATA_HOME": f"{tmp}/data", "XDG_CACHE_HOME": f"{tmp}/cache",
-               "XDG_CONFIG_HOME": f"{tmp}/config", "FASTDISTILL_STUDENT_ENABLED": "0",
-               }
+               "XDG_CONFIG_HOME": f"{tmp}/config"}
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--dataset",

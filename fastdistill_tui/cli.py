@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from . import __version__
 from .core import config as cfg
 from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
-from .core.events import Event, event_to_json
+from .core.events import Event, write_event
 from .core.gates import GateDecision
 
 if TYPE_CHECKING:  # the engine and store load only when a command needs them
@@ -335,8 +335,7 @@ def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
     def sink(event: Event) -> None:
         printer(event)
         if events_out is not None:
-            events_out.write(json.dumps(event_to_json(event), ensure_ascii=False) + "\n")
-            events_out.flush()
+            write_event(events_out, event)
 
     cancel = threading.Event()
 

@@ -137,16 +137,15 @@ class EngineThread:
         from .core.store import Store
 
         request = self.request
-        sink: Callable[[ev.Event], None] = self.bridge
         events_out = None
         if request.events_path:
             Path(request.events_path).parent.mkdir(parents=True, exist_ok=True)
             events_out = open(request.events_path, "a", encoding="utf-8")
 
-            def sink(event: ev.Event) -> None:
-                events_out.write(json.dumps(ev.event_to_json(event), ensure_ascii=False) + "\n")
-                events_out.flush()
-                self.bridge(event)
+        def sink(event: ev.Event) -> None:
+            if events_out is not None:
+                ev.write_event(events_out, event)
+            self.bridge(event)
         try:
             store = Store(store_path(request.config))
             try:
@@ -164,7 +163,9 @@ class EngineThread:
                 f"{type(exc).__name__}: {exc} (details in {self._save_traceback()})", 1))
 
     def _save_traceback(self) -> Path:
-        path = self.request.config.runs_dir / self.request.run_id / "error.txt"
+        from .core.engine import run_dir_for
+
+        path = run_dir_for(self.request.config, self.request.run_id) / "error.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(traceback.format_exc(), encoding="utf-8")
         return path

@@ -21,7 +21,6 @@ class StageRow:
     rejected: int = 0
     rate_per_s: float = 0.0
     eta_s: float | None = None
-    seconds: float = 0.0
     planned: int = 0  # the total progress last promised; a stopped run ends short of it
 
 
@@ -68,7 +67,7 @@ class RunState:
             row = self.row(event.stage)
             row.planned = row.total
             row.state, row.done, row.total = DONE, event.total, event.total
-            row.kept, row.rejected, row.seconds = event.kept, event.rejected, event.seconds
+            row.kept, row.rejected = event.kept, event.rejected
             row.eta_s = None
         elif isinstance(event, ev.RequestStats):
             self.requests = event

@@ -7,7 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from loopback_server import LoopbackServer
 from test_engine import gold_responder, make_dataset
 

@@ -183,9 +183,7 @@ class Engine:
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
         if self._events_file is not None:
-            self._events_file.write(json.dumps(ev.event_to_json(event), ensure_ascii=False)
-                                    + "\n")
-            self._events_file.flush()
+            ev.write_event(self._events_file, event)
         try:
             self._sink(event)
         except Exception as exc:  # a broken display must not kill the run

@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 SCHEMA_VERSION = 2  # 2: TimingUpdated keyed by stage, RunStarted.stages
 
@@ -104,6 +105,11 @@ class GateEvaluated(Event):
     metrics: dict[str, dict[str, Any]]
     early: bool = False  # the early warning after the first min_total answers
 
+    @property
+    def answers(self) -> int:
+        """How many answers the gate judged."""
+        return int(self.metrics.get("min_total", {}).get("value", 0))
+
 
 @dataclass(frozen=True)
 class GateDecided(Event):
@@ -163,6 +169,12 @@ def event_to_json(event: Event) -> dict[str, Any]:
     data["type"] = type(event).__name__
     data["v"] = SCHEMA_VERSION
     return data
+
+
+def write_event(out: TextIO, event: Event) -> None:
+    """One event as a line of events.jsonl, flushed (a reader follows the file live)."""
+    out.write(json.dumps(event_to_json(event), ensure_ascii=False) + "\n")
+    out.flush()
 
 
 def event_from_json(data: dict[str, Any]) -> Event:

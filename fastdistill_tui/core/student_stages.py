@@ -63,7 +63,7 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
         if pre.stopped:
             return engine._cancelled()
         data_dir = engine.run_dir / "mlx"
-        if not (data_dir / "train.jsonl").read_text(encoding="utf-8").strip():
+        if not (data_dir / "train.jsonl").stat().st_size:  # nothing was selected for train
             engine.log("warning", "no exported examples to train on: train and "
                                   "student_eval_post skipped")
             return "completed"

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 
 from ..core.engine import STAGES
 from ..core.run_index import RunSummary
+from ..widgets.panel import titled
 
 METRICS = ("kept", "p_keep", "exec_pass_rate", "gold_match_rate")
 
@@ -69,14 +70,14 @@ class CompareScreen(Screen):
         yield Static(f"compare A {self.a.run_id} ({self.a.status}) with B {self.b.run_id} "
                      f"({self.b.status})", id="compare-title")
         with VerticalScroll(id="compare-body"):
-            yield _titled(Static(self._config_table(), id="compare-config"),
+            yield titled(Static(self._config_table(), id="compare-config"),
                           "Config differences")
-            yield _titled(Static(self._quality_table(), id="compare-quality"),
+            yield titled(Static(self._quality_table(), id="compare-quality"),
                           "Quality per stage · A → B (change)")
-            yield _titled(Static(self._timing_table(), id="compare-timing"),
+            yield titled(Static(self._timing_table(), id="compare-timing"),
                           "p50 per sample · A, B, change")
-            yield _titled(Static(self._student_table(), id="compare-student"), "Student")
-            yield _titled(Static(self._samples_table(), id="compare-samples"),
+            yield titled(Static(self._student_table(), id="compare-student"), "Student")
+            yield titled(Static(self._samples_table(), id="compare-samples"),
                           f"Kept by one, dropped by the other ({len(self.differences)})")
         yield Footer()
 
@@ -134,8 +135,3 @@ class CompareScreen(Screen):
         for question, kept_by_a in self.differences[:200]:
             table.add_row("A" if kept_by_a else "B", question)
         return table
-
-
-def _titled(widget, title: str):
-    widget.border_title = title
-    return widget

@@ -32,7 +32,7 @@ class GateScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         event = self.event
-        answers = int(event.metrics.get("min_total", {}).get("value", 0))
+        answers = event.answers
         when = "early check" if event.early else "all answers"
         with Vertical(id="gate-dialog") as dialog:
             dialog.border_title = (f"Gate {event.gate} failed — on {answers} answers of "

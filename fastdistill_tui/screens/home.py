@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from ..cli import format_seconds
 from ..core.run_index import RunSummary
 
 NONE = "—"
@@ -34,13 +35,7 @@ def _student_rates(run: RunSummary) -> str:
 
 
 def _wall(run: RunSummary) -> str:
-    seconds = run.wall_s
-    if seconds is None:
-        return NONE
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
+    return NONE if run.wall_s is None else format_seconds(run.wall_s)
 
 
 #: (header, what the cell shows, what the column sorts by)

@@ -13,6 +13,7 @@ from textual.widgets import Footer, RichLog
 
 from ..core import events as ev
 from ..run_state import RunState
+from ..widgets.panel import titled
 from ..widgets.quality_panel import QualityPanel
 from ..widgets.request_panel import RequestPanel
 from ..widgets.result_panel import ResultPanel
@@ -31,16 +32,16 @@ class RunScreen(Screen):
         yield RunHeader(id="run-header")
         with VerticalScroll(id="body"):
             with Horizontal(id="top"):
-                yield _titled(StageTable(id="stages"), "Stages")
+                yield titled(StageTable(id="stages"), "Stages")
                 with Vertical(id="side"):
-                    yield _titled(RequestPanel(id="requests"), "Teacher requests")
-                    yield _titled(QualityPanel(id="quality"), "Quality gate")
+                    yield titled(RequestPanel(id="requests"), "Teacher requests")
+                    yield titled(QualityPanel(id="quality"), "Quality gate")
             with Horizontal(id="middle"):
-                yield _titled(TimingBars(id="timings"),
+                yield titled(TimingBars(id="timings"),
                               "Where the time goes · own work per sample: p50, p90, share")
-                yield _titled(StudentPanel(id="student"), "Student")
-            yield _titled(ResultPanel(id="result"), "Result")
-            yield _titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
+                yield titled(StudentPanel(id="student"), "Student")
+            yield titled(ResultPanel(id="result"), "Result")
+            yield titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
         yield Footer(show_command_palette=False)  # the keys of a run need the room
 
     def show(self, state: RunState, now: float) -> None:
@@ -74,7 +75,7 @@ def describe(event: ev.Event) -> tuple[str, str]:
         figures = ", ".join(f"{name} {m['value']:.2f} {'≥' if m['passed'] else '<'} "
                             f"{m['threshold']:.2f}" for name, m in event.metrics.items()
                             if name != "min_total")
-        answers = int(event.metrics.get("min_total", {}).get("value", 0))
+        answers = event.answers
         when = "early check" if event.early else "final"
         verdict = "passed" if event.passed else "FAILED"
         return (f"gate {event.gate} ({when}, {answers} answers): {figures} — {verdict}",
@@ -86,8 +87,3 @@ def describe(event: ev.Event) -> tuple[str, str]:
         level = "info" if event.status == "completed" else "warning"
         return f"run {event.status.replace('_', ' ')}: {event.message}", level
     return "", "info"
-
-
-def _titled(widget, title: str):
-    widget.border_title = title
-    return widget

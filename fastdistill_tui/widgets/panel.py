@@ -11,6 +11,12 @@ from textual.widgets import Static
 from ..run_state import RunState
 
 
+def titled(widget: Any, title: str) -> Any:
+    """The widget with its border title set (for use inside compose)."""
+    widget.border_title = title
+    return widget
+
+
 class Panel(Static):
     _shown: Any = object()
     _lines = -1

@@ -38,7 +38,7 @@ class QualityPanel(Panel):
                           Bar(m["value"], style="green" if ok else "red"),
                           Text(f"≥{m['threshold']:.2f} {'✓' if ok else '✗'}",
                                style="" if ok else "bold red"))
-        answers = int(gate.metrics.get("min_total", {}).get("value", 0))
+        answers = gate.answers
         verdict = "passed" if gate.passed else "FAILED"
         decided = next((d for d in reversed(state.decisions) if d.gate == gate.gate), None)
         if decided is not None and not gate.passed:

@@ -29,6 +29,7 @@ from . import execeval
 from .base import WorkItem
 from .canonicalize import assign_sample_id, canonicalize
 from .clean import clean
+from .dedup import Deduplicator
 from .rules import apply_rules
 from .score import Scorer
 
@@ -77,14 +78,13 @@ def answer_key(model: StudentModel, messages: list[dict[str, str]], max_tokens: 
 
 def eval_items(examples: list[Example]) -> list[WorkItem]:
     """The eval questions as work items, deduplicated by sample_id, in file order."""
-    items, seen = [], set()
+    items, dedup = [], Deduplicator()
     for example in examples:
         item = WorkItem(example)
         canonicalize(item)
         assign_sample_id(item)
-        if item.sample_id in seen:
+        if not dedup.is_new(item.sample_id):
             continue
-        seen.add(item.sample_id)
         item.seq = len(items)
         item.messages = render_messages(example.schema, example.question, example.evidence)
         items.append(item)

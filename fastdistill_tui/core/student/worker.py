@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..artifacts import write_json
+
 ADAPTER_FILE = "adapters.safetensors"
 PROGRESS_FILE = "progress.json"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -50,12 +52,6 @@ class Channel:
     def send(self, kind: str, **fields: Any) -> None:
         self.out.write(json.dumps({"type": kind, **fields}) + "\n")
         self.out.flush()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_progress(adapter_dir: Path) -> dict[str, Any]:
@@ -107,7 +103,7 @@ def train(job: dict[str, Any], channel: Channel) -> None:
             layer.unfreeze()
     else:
         linear_to_lora_layers(model, job["num_layers"], lora)
-    _write_json(adapter_dir / "adapter_config.json", {
+    write_json(adapter_dir / "adapter_config.json", {
         "fine_tune_type": job["fine_tune_type"], "num_layers": job["num_layers"],
         "lora_parameters": lora, "model": job["model"]})
     adapter_file = adapter_dir / ADAPTER_FILE
@@ -118,7 +114,7 @@ def train(job: dict[str, Any], channel: Channel) -> None:
         mx.save_safetensors(str(adapter_file),
                             dict(tree_flatten(model.trainable_parameters())))
         progress.update(iteration=iteration, finished=finished)
-        _write_json(adapter_dir / PROGRESS_FILE, progress)
+        write_json(adapter_dir / PROGRESS_FILE, progress)
         channel.send("saved", iteration=iteration, finished=finished)
 
     class Reporter(TrainingCallback):
