@@ -209,25 +209,24 @@ def _unfenced_end(rest: str) -> int:
         if not ends:
             return len(rest)
         end = min(ends, key=lambda m: m.start())
-        if _inside_literal_or_comment(rest[:end.start()]):
-            position = end.end()
-            continue
-        if end.re is _BLANK_LINE and (_CONTINUES.match(rest, end.end()) or _DANGLING.search(
-                _LITERAL_OR_COMMENT.sub(" ", rest[:end.start()]))):
+        code = _LITERAL_OR_COMMENT.sub(" ", rest[:end.start()])
+        if _left_open(code) or (end.re is _BLANK_LINE and (
+                _CONTINUES.match(rest, end.end()) or _DANGLING.search(code))):
             position = end.end()
             continue
         return end.start()
 
 
-def _inside_literal_or_comment(sql: str) -> bool:
-    rest = _LITERAL_OR_COMMENT.sub(" ", sql)
-    return any(q in rest for q in ("'", '"', "`", "/*")) or bool(re.search(r"\[[^\]]*$", rest))
+def _left_open(code: str) -> bool:
+    """Whether SQL with its complete literals and comments blanked out (_LITERAL_OR_COMMENT)
+    ends inside one that is still open."""
+    return any(q in code for q in ("'", '"', "`", "/*")) or bool(re.search(r"\[[^\]]*$", code))
 
 
 def _incomplete(sql: str) -> bool:
     """Unbalanced parentheses, an open literal, or a last word that needs more after it."""
     code = _LITERAL_OR_COMMENT.sub(" ", sql)
-    return (code.count("(") != code.count(")") or _inside_literal_or_comment(sql)
+    return (code.count("(") != code.count(")") or _left_open(code)
             or bool(_DANGLING.search(code)))
 
 
