@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from .config import Config
@@ -10,9 +11,9 @@ from .engine import STAGES, run_dir_for
 from .store import Store
 
 
-def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
-    run = store.get_run(run_id)
-    run_dir = run_dir_for(config, run_id)
+def read_reports(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """A run's quality reports by stage, in pipeline order, and its timing report (None when
+    there is none yet)."""
     stages = {}
     for stage in STAGES:
         path = run_dir / "reports" / f"{stage}.quality_report.json"
@@ -20,6 +21,13 @@ def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
             stages[stage] = json.loads(path.read_text(encoding="utf-8"))
     timing_path = run_dir / "reports" / "timing_report.json"
     timing = json.loads(timing_path.read_text(encoding="utf-8")) if timing_path.exists() else None
+    return stages, timing
+
+
+def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
+    run = store.get_run(run_id)
+    run_dir = run_dir_for(config, run_id)
+    stages, timing = read_reports(run_dir)
     return {
         "run_id": run_id,
         "status": run["status"],

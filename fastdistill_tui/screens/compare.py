@@ -4,7 +4,6 @@ dropped."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ..core.engine import STAGES
+from ..core.report import read_reports
 from ..core.run_index import RunSummary
 from ..widgets.panel import titled
 
@@ -25,15 +25,8 @@ METRICS = ("kept", "p_keep", "exec_pass_rate", "gold_match_rate")
 
 def load_reports(run_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
     """A run's quality reports by stage and its timing transitions (empty where absent)."""
-    reports = run_dir / "reports"
-    quality = {}
-    for path in sorted(reports.glob("*.quality_report.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        quality[data["stage"]] = data
-    timing_path = reports / "timing_report.json"
-    timing = (json.loads(timing_path.read_text(encoding="utf-8"))["durations"]
-              if timing_path.exists() else {})
-    return quality, timing
+    quality, timing = read_reports(run_dir)
+    return quality, (timing or {}).get("durations", {})
 
 
 def _num(value: Any) -> str:
@@ -63,7 +56,8 @@ class CompareScreen(Screen):
         super().__init__()
         self.a, self.b = a, b
         self.config_a, self.config_b = config_a, config_b
-        self.dir_a, self.dir_b = dir_a, dir_b
+        self.quality_a, self.timing_a = load_reports(dir_a)
+        self.quality_b, self.timing_b = load_reports(dir_b)
         self.differences = differences
 
     def compose(self) -> ComposeResult:
@@ -93,8 +87,7 @@ class CompareScreen(Screen):
 
     def _quality_table(self) -> Table:
         """A row a stage, a column a metric: A → B and the change."""
-        qa, _ = load_reports(self.dir_a)
-        qb, _ = load_reports(self.dir_b)
+        qa, qb = self.quality_a, self.quality_b
         table = Table("stage", *METRICS, box=None, padding=(0, 2, 0, 0))
         for stage in [s for s in STAGES if s in qa or s in qb]:
             cells = []
@@ -107,8 +100,7 @@ class CompareScreen(Screen):
         return table
 
     def _timing_table(self) -> Table:
-        _, ta = load_reports(self.dir_a)
-        _, tb = load_reports(self.dir_b)
+        ta, tb = self.timing_a, self.timing_b
         table = Table("transition", "A ms", "B ms", "Δ ms", box=None, padding=(0, 2, 0, 0))
         for name in [n for n in ta] + [n for n in tb if n not in ta]:
             pa = ta.get(name, {}).get("p50")
