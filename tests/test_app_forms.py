@@ -37,6 +37,12 @@ async def fill(pilot, selector: str, text: str) -> None:
     await pilot.pause()
 
 
+async def submit(pilot, status: str) -> str:
+    """Save the open form (ctrl+s); the text of its status line then."""
+    await pilot.press("ctrl+s")
+    return str(pilot.app.screen.query_one(status).render())
+
+
 def cli_error(argv: list[str], capsys) -> str:
     assert main(["run", "--headless", *argv]) == 2
     return capsys.readouterr().err.strip().removeprefix("error: ")
@@ -48,19 +54,16 @@ async def test_new_run_refuses_a_bad_limit_with_the_cli_message(capsys):
     async with app.run_test(size=(120, 40)) as pilot:
         await open_form(pilot, "n", NewRunScreen)
         await fill(pilot, "#limit", "-5")
-        await pilot.press("ctrl+s")
-        status = str(app.screen.query_one("#new-run-status").render())
+        status = await submit(pilot, "#new-run-status")
         assert status == f"error: {expected}", (status, expected)
         assert "--limit" in status
         assert app.engine is None and isinstance(app.screen, NewRunScreen)
         await fill(pilot, "#limit", "abc")
-        await pilot.press("ctrl+s")
-        status = str(app.screen.query_one("#new-run-status").render())
+        status = await submit(pilot, "#new-run-status")
         assert "--limit" in status and "'abc'" in status
         await fill(pilot, "#limit", "60")
         await fill(pilot, "#gate-gold_match_rate", "lots")
-        await pilot.press("ctrl+s")
-        status = str(app.screen.query_one("#new-run-status").render())
+        status = await submit(pilot, "#new-run-status")
         assert "gates.teacher_eval.gold_match_rate" in status and app.engine is None
 
 
@@ -105,8 +108,7 @@ async def test_settings_round_trip_to_toml_that_headless_run_reads(capsys):
     async with app.run_test(size=(120, 40)) as pilot:
         await open_form(pilot, "comma", SettingsScreen)
         await fill(pilot, "#set-teacher--concurrency", "zero")
-        await pilot.press("ctrl+s")
-        status = str(app.screen.query_one("#settings-status").render())
+        status = await submit(pilot, "#settings-status")
         assert "teacher.concurrency" in status and not path.exists()
         await fill(pilot, "#set-teacher--concurrency", "3")
         await fill(pilot, "#set-dataset--limit", "25")
