@@ -473,24 +473,8 @@ def load_config(path: str | Path | None = None, *, env: typing.Mapping[str, str]
         raise _fail("is a directory, not a config file", named,
                     hint="point it at a TOML file, e.g. one written by `fastdistill init`")
     if file.exists():
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            raise _fail(f"cannot read: {exc.strerror}", named) from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError("not valid UTF-8", path=str(file),
-                              line=raw[: exc.start].count(b"\n") + 1,
-                              hint="save the file as UTF-8") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            at = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-            raise ConfigError(f"not valid TOML: {exc}", path=str(file),
-                              line=int(at.group(1)) if at else None,
-                              hint="fix the syntax or run `fastdistill init --force`") from None
-        _apply(config, config, data, "", str(file), key_lines(text))
+        text = read_config_text(file, named)
+        _apply(config, config, parse_toml(text, file), "", str(file), key_lines(text))
     elif must_exist or path or named_by_env:
         raise _fail("config file not found", named, hint="create one with `fastdistill init`")
     apply_env(config, os.environ if env is None else env)
@@ -549,8 +533,36 @@ def _env_target(config: Config, rest: str) -> tuple[Any, str, str]:
         obj, rest, dotted = getattr(obj, sub), rest[len(sub) + 1:], f"{dotted}{sub}."
 
 
-def dump_config(config: Config) -> str:
-    return tomli_w.dumps(config.to_dict())
+def read_config_text(file: Path, named: Origin) -> str:
+    """A config file's text; errors name the file (and the line of a bad byte)."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read: {exc.strerror}", named) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("not valid UTF-8", path=str(file),
+                          line=raw[: exc.start].count(b"\n") + 1,
+                          hint="save the file as UTF-8") from None
+
+
+def parse_toml(text: str, file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        at = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=str(file),
+                          line=int(at.group(1)) if at else None,
+                          hint="fix the syntax or run `fastdistill init --force`") from None
+
+
+def write_toml(path: Path, data: dict[str, Any]) -> None:
+    """Write a config file atomically (a crash leaves the old file or the new, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def write_default_config(path: Path, *, force: bool = False) -> Path:
@@ -558,8 +570,5 @@ def write_default_config(path: Path, *, force: bool = False) -> Path:
     if path.exists() and not force:
         raise ConfigError("config file already exists", path=str(path),
                           hint="pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(dump_config(Config()), encoding="utf-8")
-    os.replace(tmp, path)
+    write_toml(path, Config().to_dict())
     return path

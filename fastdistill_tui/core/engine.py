@@ -60,7 +60,6 @@ from .student_stages import run_student_stages
 from .store import ResultRow, Store
 from .types import GenParams
 
-PROGRESS_INTERVAL_S = 0.5
 FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
 EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
@@ -778,7 +777,7 @@ class Engine:
 
     async def _report_loop(self, teacher: TeacherStage) -> None:
         while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            await asyncio.sleep(ev.PROGRESS_INTERVAL_S)
             self.store.flush()
             self._emit_progress(teacher)
 

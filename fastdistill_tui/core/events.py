@@ -164,6 +164,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+#: Progress (StageProgress, RequestStats, TimingUpdated, TrainProgress) at most this often.
+PROGRESS_INTERVAL_S = 0.5
+
+
 def event_to_json(event: Event) -> dict[str, Any]:
     data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.init}
     data["type"] = type(event).__name__

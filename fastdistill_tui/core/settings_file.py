@@ -8,13 +8,9 @@ names the key, as loading would.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
 import typing
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from . import config as cfg
 from .errors import ConfigError
@@ -38,12 +34,7 @@ def current_values(path: Path) -> dict[str, str]:
 def read_raw(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=str(path),
-                          hint="fix the syntax or run `fastdistill init --force`") from None
+    return cfg.parse_toml(cfg.read_config_text(path, cfg.Origin(str(path), None, "")), path)
 
 
 def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
@@ -62,10 +53,7 @@ def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
     typed = config.to_dict()
     for name in values:  # the values as their types, not as the text typed
         set_dotted(merged, name, get_dotted(typed, name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(merged), encoding="utf-8")
-    os.replace(tmp, path)
+    cfg.write_toml(path, merged)
     return config
 
 

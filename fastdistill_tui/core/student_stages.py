@@ -29,8 +29,6 @@ from .student.profiles import TrainPlan, plan_for
 if TYPE_CHECKING:
     from .engine import Engine
 
-PROGRESS_INTERVAL_S = 0.5  # as the engine's: a progress event at most this often
-
 
 async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evaluator,
                              scorer: Scorer, cancel: threading.Event) -> str:
@@ -96,7 +94,7 @@ async def _student_eval(engine: Engine, stage: str, model: StudentModel,
     def progress(done: int, total: int) -> None:
         counter.done = done
         now = time.monotonic()
-        if now - last[0] >= PROGRESS_INTERVAL_S or done == total:
+        if now - last[0] >= ev.PROGRESS_INTERVAL_S or done == total:
             last[0] = now
             rate = done / max(now - counter.started, 1e-6)
             engine.emit(ev.StageProgress(engine.run_id, stage=stage, done=done, total=total,
