@@ -79,7 +79,6 @@ def skip_sql_evaluation() -> None:
 
     async def evaluate(item, evaluator):
         item.outcome = EvalOutcome(exec_ok=True, gold_match=True, reason=None)
-        item.mark("eval")
 
     async def check_rules(self, sql):
         return RuleOutcome(None, "", "", 0.0)

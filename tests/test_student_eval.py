@@ -4,6 +4,7 @@ answer cache when it can (so this test needs no model: the answers are put in th
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from itertools import islice
 from pathlib import Path
@@ -46,4 +47,8 @@ def test_each_phase_judges_its_own_answers_with_the_teachers_evaluator(tmp_path)
     reasons = {row["reason"] for row in store.student_results("r", "pre")}
     assert reasons == {"no_sql_found"}
     assert all(row["sql"] for row in store.student_results("r", "post"))
+    # a student answer's timings are its own (the teacher pipeline's "eval" mark would add a
+    # transition the timing report cannot order)
+    marks = [json.loads(row["marks"]) for row in store.student_results("r", "post")]
+    assert all(set(m) == {"distilled", "student_gen", "student_eval"} for m in marks), marks
     store.close()

@@ -538,6 +538,7 @@ class Engine:
                 self._start_stage("execeval")
                 with timed(own, "execeval"):
                     await execeval.evaluate(item, evaluator)
+                item.mark("eval")
                 self._count("execeval", item.alive)
             item.stage = "score"
             self._start_stage("score")

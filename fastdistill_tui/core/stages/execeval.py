@@ -29,7 +29,6 @@ async def evaluate(item: WorkItem, evaluator: Evaluator) -> None:
         item.reject("execeval", outcome.reason or "exec_error", outcome.detail)
     elif not outcome.gold_match:
         item.note(outcome.reason, outcome.detail)
-    item.mark("eval")
 
 
 async def wikisql_metrics(item: WorkItem) -> None:
