@@ -3,6 +3,8 @@ on real runs in a real store (tests/stored_runs.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from stored_runs import RUNS, make_runs
 from test_app import text_of, wait_for
@@ -41,6 +43,9 @@ def test_summaries_count_each_runs_samples_kept_and_rates(stored):
     assert runs[IDS[0]].samples == 60 and runs[IDS[1]].samples == 80
     assert runs[IDS[2]].status == "gate_failed" and runs[IDS[2]].kept == 0
     assert runs[IDS[2]].unfinished and not runs[IDS[0]].unfinished
+    # every status whose message says "resume with …" gets Resume, as a rerun continues it
+    assert all(dataclasses.replace(runs[IDS[0]], status=status).unfinished
+               for status in ("failed", "student_failed", "cancelled", "teacher_unreachable"))
     first = runs[IDS[0]]
     assert 0 < first.kept <= first.samples
     assert first.answered and first.exec_ok <= first.answered

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .store import Store
+from .store import RESUMABLE_STATUSES, Store
 
 SUMMARY_SQL = """
 WITH sample_counts AS (
@@ -45,9 +45,6 @@ LEFT JOIN costs AS k ON k.run_id = r.run_id
 LEFT JOIN student AS st ON st.run_id = r.run_id
 ORDER BY r.created_at DESC
 """
-
-
-RESUMABLE = ("running", "cancelled", "teacher_unreachable", "gate_failed")
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ class RunSummary:
     @property
     def unfinished(self) -> bool:
         """A run Resume can continue (a failed gate too: the app asks whether to override)."""
-        return self.status in RESUMABLE
+        return self.status in RESUMABLE_STATUSES
 
 
 def run_summaries(store: Store) -> list[RunSummary]:

@@ -166,6 +166,11 @@ INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
+#: Statuses of a run that a rerun or Resume continues (each one's message says how).
+RESUMABLE_STATUSES = ("running", "cancelled", "teacher_unreachable", "failed", "gate_failed",
+                      "student_failed")
+
+
 class Store:
     """Thin data access over the run store. Use from one thread (the engine's event loop)."""
 
@@ -232,9 +237,9 @@ class Store:
         gate-failed run too, so that a rerun with the gate overridden picks up its answers; not
         a dataset_invalid one, whose gold failures a fixed dataset must not inherit)."""
         row = self.conn.execute(
-            "SELECT run_id FROM runs WHERE config_hash = ? AND status IN ('running', 'cancelled',"
-            " 'teacher_unreachable', 'failed', 'gate_failed', 'student_failed')"
-            " ORDER BY created_at DESC LIMIT 1", (config_hash,)).fetchone()
+            f"SELECT run_id FROM runs WHERE config_hash = ? AND status IN"
+            f" ({','.join('?' * len(RESUMABLE_STATUSES))}) ORDER BY created_at DESC LIMIT 1",
+            (config_hash, *RESUMABLE_STATUSES)).fetchone()
         return row[0] if row else None
 
     def set_run_status(self, run_id: str, status: str) -> None:
