@@ -58,6 +58,13 @@ def prompt_open(app: FastDistillApp) -> bool:
     return isinstance(app.screen, GateScreen) and bool(app.screen.query("#override"))
 
 
+async def answer_the_gate(pilot, key: str) -> None:
+    """Wait for the gate prompt, press `key` in it, wait for the run's end."""
+    await wait_for(pilot, lambda: prompt_open(pilot.app), "the prompt")
+    await pilot.press(key)
+    await wait_for(pilot, lambda: pilot.app.state.finished is not None, "the run's end")
+
+
 def failing_gate_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text("[gates.teacher_eval]\nmin_total = 10\ngold_match_rate = 0.9\n",
@@ -146,9 +153,7 @@ async def test_abort_at_the_gate_stops_the_run_and_is_recorded(tmp_path):
     with LoopbackServer(responder=gold_responder(gold, wrong_every=2)) as srv:
         app = failing_gate_app(tmp_path, data, srv.base_url)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: prompt_open(app), "the prompt")
-            await pilot.press("a")
-            await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
+            await answer_the_gate(pilot, "a")
             result = " ".join(text_of(app.run_screen.query_one(ResultPanel)).split())
             assert "under [gates.teacher_eval]" in result  # messages are text, not markup
             assert "gate failed" in result and "--override-gate teacher_eval" in result
@@ -274,9 +279,7 @@ async def test_stop_while_the_gate_prompt_is_open_drops_the_question(tmp_path):
     with LoopbackServer(responder=gold_responder(gold, wrong_every=2)) as srv:
         app = failing_gate_app(tmp_path, data, srv.base_url)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: prompt_open(app), "the prompt")
-            await pilot.press("s")
-            await wait_for(pilot, lambda: app.state.finished is not None, "the drained end")
+            await answer_the_gate(pilot, "s")
             assert app.screen is app.run_screen
             await pilot.press("q")
     assert app.return_code == 130 and app.state.finished.status == "cancelled"
