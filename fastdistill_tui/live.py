@@ -163,7 +163,7 @@ class EngineThread:
                 f"{type(exc).__name__}: {exc} (details in {self._save_traceback()})", 1))
 
     def _save_traceback(self) -> Path:
-        from .core.engine import run_dir_for
+        from .core.runs import run_dir_for
 
         path = run_dir_for(self.request.config, self.request.run_id) / "error.txt"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ def _stored_app_with_fixed_timings():
     from stored_runs import RUNS, make_runs
 
     from fastdistill_tui.app import create_home_app
-    from fastdistill_tui.core.engine import run_dir_for
+    from fastdistill_tui.core.runs import run_dir_for
 
     config = make_runs()
     for run_id, *_ in RUNS:

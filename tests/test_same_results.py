@@ -11,7 +11,7 @@ from loopback_server import LoopbackServer
 from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui import cli
-from fastdistill_tui.core import engine
+from fastdistill_tui.core import stream
 from fastdistill_tui.core.sql import rule_pool
 
 STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
@@ -50,7 +50,7 @@ def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys
         wide = run_once(tmp_path, monkeypatch, "wide", data, srv.base_url, 32)
         monkeypatch.setattr(rule_pool, "MIN_SAMPLES", 0)  # rule checks in a worker process
         pooled = run_once(tmp_path, monkeypatch, "pooled", data, srv.base_url, 32)
-        monkeypatch.setattr(engine, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
+        monkeypatch.setattr(stream, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
         unfetched = run_once(tmp_path, monkeypatch, "unfetched", data, srv.base_url, 32)
     assert serial.pop("rule_workers") == {"processes": 0, "answers_checked": 0}
     assert pooled.pop("rule_workers") == {"processes": 1, "answers_checked": 150}

@@ -142,8 +142,7 @@ class StudentMetrics(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable" |
-    #              "dataset_invalid" | "judge_unusable" | "failed" (an exception; resumable)
+    status: str  # a core.runs.RunStatus value
     exit_code: int
     seconds: float
     run_dir: str = ""
