@@ -13,10 +13,9 @@ Every other event is posted in order as an `EngineEvent`.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,9 +170,3 @@ class EngineThread:
         return path
 
 
-def read_events(path: Path) -> Iterator[ev.Event]:
-    """A recorded events.jsonl, event by event (replay into the app: tests, history)."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield ev.event_from_json(json.loads(line))
