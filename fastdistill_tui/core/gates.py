@@ -61,5 +61,6 @@ def describe_failure(event: GateEvaluated) -> str:
 
 
 def override_hint(gate: str, run_id: str) -> str:
-    return (f"to continue anyway: {resume_command(run_id)} --override-gate {gate} (or FASTDISTILL_TEACHER_EVAL_GATE=0), or lower the "
-            f"thresholds under [gates.{gate}] in the config")
+    return (f"to continue anyway: {resume_command(run_id)} --override-gate {gate} (or "
+            f"FASTDISTILL_TEACHER_EVAL_GATE=0), or lower the thresholds under [gates.{gate}] in "
+            f"the config")
