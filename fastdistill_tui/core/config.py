@@ -62,6 +62,8 @@ class EvalConfig:
     row_cap: int = 10_000
     float_tol: float = 1e-6
     column_order: str = "strict"  # strict | ignore
+    duplicates: str = "bag"  # bag: duplicate rows count | set: they do not
+    test_suite: bool = True  # a gold match must also match on perturbed copies of the database
     cache_gold_results: bool = True
     max_cached_gold: int = 4096
     workers: int = 2  # SQL execution threads
@@ -414,6 +416,8 @@ def validate(config: Config, path: str | None = None) -> Config:
         (e.max_cached_gold >= 0, "eval.max_cached_gold", "must be ≥ 0"),
         (e.column_order in ("strict", "ignore"), "eval.column_order",
          "must be strict or ignore"),
+        (e.duplicates in ("bag", "set"), "eval.duplicates",
+         "must be bag (duplicate rows count) or set (they do not)"),
         (e.judge in ("rule", "llm"), "eval.judge", "must be rule or llm"),
         (e.judge != "llm" or e.judge_spec.strip(), "eval.judge_spec",
          "must name the judge's provider when eval.judge = \"llm\" (e.g. openai:MODEL)"),

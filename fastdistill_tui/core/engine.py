@@ -44,7 +44,7 @@ from .run_reports import write_run_reports
 from .sql.evaluator import Evaluator
 from .sql.judge import rule_score
 from .sql.rule_pool import RuleChecker, worker_count
-from .stages import execeval
+from .stages import execeval, suite_check
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
@@ -74,6 +74,7 @@ GOLD_CHECKS_PER_SQL_THREAD = 2  # gold checks at once: one waiting per SQL threa
 #: A stage's total is what the stage named here passes on (its total less its rejections);
 #: the first stages' totals come from the validation pass.
 TOTAL_FROM = {"teacher": "gold_check", "clean": "teacher", "rules": "clean", "execeval": "rules",
+              "suite_check": "execeval",
               "score": "gold_check", "select": "score", "export": "select"}
 #: Stages timed per sample (own work, not waiting), in the order the timing bars show them:
 #: the streaming stages after dedup.
@@ -540,6 +541,12 @@ class Engine:
                     await execeval.evaluate(item, evaluator)
                 item.mark("eval")
                 self._count("execeval", item.alive)
+            if item.alive:
+                item.stage = "suite_check"
+                self._start_stage("suite_check")
+                with timed(own, "suite_check"):
+                    await suite_check.check(item, evaluator)
+                self._count("suite_check", item.alive)
             item.stage = "score"
             self._start_stage("score")
             with timed(own, "score"):
@@ -586,7 +593,7 @@ class Engine:
         if gold_ok:
             self._count("teacher", bool(teacher_ok))
             alive = bool(teacher_ok)
-            for stage in ("clean", "rules", "execeval"):
+            for stage in ("clean", "rules", "execeval", "suite_check"):
                 if not alive:
                     break
                 self._start_stage(stage)

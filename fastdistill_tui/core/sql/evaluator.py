@@ -7,10 +7,11 @@ import functools
 import time
 from dataclasses import dataclass
 
-from ..config import EvalConfig
+from ..config import EvalConfig, cache_dir
 from .compare import compare_results, gold_is_ordered
 from .execute import ExecResult, SqlExecutor
 from .gold_cache import GoldCache
+from .test_suite import SuiteCache, TestSuite
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Evaluator:
                             if config.cache_gold_results and config.max_cached_gold > 0 else None)
         # Parsing is the slowest step for a cached gold; many samples share one gold query.
         self._gold_is_ordered = functools.lru_cache(maxsize=4096)(gold_is_ordered)
+        self.suite = (TestSuite(SuiteCache(cache_dir() / "test_suite"))
+                      if config.test_suite else None)
 
     async def check_gold(self, db_path: str, gold_sql: str) -> ExecResult:
         """The gold result, from the cache when possible. Timeouts are not cached: they depend
@@ -77,7 +80,8 @@ class Evaluator:
                                seconds=seconds)
         compared = compare_results(pred, gold, ordered=self._gold_is_ordered(gold_sql),
                                    float_tol=self.config.float_tol,
-                                   column_order=self.config.column_order)
+                                   column_order=self.config.column_order,
+                                   duplicates=self.config.duplicates)
         if compared.match and not gold.rows:
             return EvalOutcome(True, False, "gold_empty", "both results are empty: the gold "
                                "result cannot tell a right answer from a wrong one",

@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -42,6 +42,7 @@ SQLITE_HEAP_LIMIT = 64 << 20  # PRAGMA hard_heap_limit: all SQLite memory of the
 PROGRESS_STEPS = 1000  # VM instructions between deadline checks
 SLOW_QUERY_S = 0.25  # a query running this long gets a thread added beside it
 MAX_EXTRA_THREADS = 8  # threads beyond `workers`, at most
+MAX_CONNECTIONS = 64  # open connections a thread keeps (test-suite copies add databases)
 
 _ALLOWED_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
@@ -261,7 +262,7 @@ class SqlExecutor:
 
     # -- worker threads --------------------------------------------------------------------
     def _work(self) -> None:
-        connections: dict[str, tuple[sqlite3.Connection, _Guard]] = {}
+        connections: OrderedDict[str, tuple[sqlite3.Connection, _Guard]] = OrderedDict()
         try:
             while True:
                 job = self._jobs.get()
@@ -283,7 +284,7 @@ class SqlExecutor:
             for conn, _guard in connections.values():
                 conn.close()
 
-    def _run(self, job: _Job, connections: dict[str, tuple[sqlite3.Connection, _Guard]]
+    def _run(self, job: _Job, connections: OrderedDict[str, tuple[sqlite3.Connection, _Guard]]
              ) -> ExecResult:
         started = time.monotonic()
         if job.db_path not in connections:
@@ -291,6 +292,9 @@ class SqlExecutor:
                 connections[job.db_path] = self._open(job.db_path)
             except sqlite3.Error as exc:
                 return _failure("exec_error", f"cannot open {job.db_path}: {exc}", started)
+            if len(connections) > MAX_CONNECTIONS:  # the least recently used one goes
+                connections.popitem(last=False)[1][0].close()
+        connections.move_to_end(job.db_path)
         conn, guard = connections[job.db_path]
         guard.deadline = job.deadline
         guard.denied.clear()

@@ -26,6 +26,7 @@ STAGE_INFO: tuple[StageInfo, ...] = (
     StageInfo("clean", "stream"),
     StageInfo("rules", "stream", ("filtered",)),
     StageInfo("execeval", "stream", ("eval",)),
+    StageInfo("suite_check", "stream"),
     StageInfo("score", "stream"),
     StageInfo("select", "barrier", ("selected",)),
     StageInfo("export", "barrier", ("distilled",)),
