@@ -172,6 +172,13 @@ def run_engine(tmp_path: Path, test_suite_on: bool) -> dict[str, tuple]:
         store = Store(config.data_dir / "fastdistill.sqlite")
         outcome = asyncio.run(Engine(config, store).run(lambda e: None, lambda e: False))
     assert outcome.status == "completed", outcome.message
+    reports = Path(outcome.run_dir) / "reports"
+    suite = json.loads((reports / "suite_check.quality_report.json").read_text())
+    assert suite["enabled"] is test_suite_on
+    if test_suite_on:
+        assert suite["reject_reason_counts"] == {"suite_mismatch": 2} and suite["checked"] == 4
+    execeval = json.loads((reports / "execeval.quality_report.json").read_text())
+    assert execeval["duplicates"] == "bag" and execeval["kept"] == 4
     try:
         found = store.conn.execute(
             "SELECT sample_id, selected, rejected_at, reason, gold_match FROM results").fetchall()

@@ -282,12 +282,13 @@ class Engine:
                                                       Scorer(judge), cancel)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
+                suite_stats = evaluator.suite_stats()
                 evaluator.close()
                 await self._rules.aclose()
                 await provider.aclose()
                 if judge is not None:
                     await judge.aclose()
-            self._write_reports(gold_cache_stats)
+            self._write_reports(gold_cache_stats, suite_stats)
             exit_code = EXIT_CODES[status]
             self.store.set_run_status(self.run_id, status)
             message = self._stop_message or f"run {self.run_id} {status}"
@@ -830,7 +831,8 @@ class Engine:
             self.emit(ev.TimingUpdated(self.run_id, stages=stages))
 
     # -- artifacts --------------------------------------------------------------------------
-    def _write_reports(self, gold_cache_stats: dict[str, Any]) -> None:
+    def _write_reports(self, gold_cache_stats: dict[str, Any],
+                       suite_stats: dict[str, Any]) -> None:
         """Quality reports, manifests and timing from the store, plus the run manifest."""
         run_id, store, config_hash = self.run_id, self.store, self.config.config_hash()
         dedup = self.counters["dedup"]
@@ -839,6 +841,8 @@ class Engine:
             min_score=self.config.select.min_score, selected=self.counters["select"].finished,
             read=self.counters["canonical"].done, duplicates=dedup.rejected,
             extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
+                    "execeval": {"duplicates": self.config.eval.duplicates},
+                    "suite_check": suite_stats,
                     "rules": {"workers": {"processes": self._rules.workers,
                                           "answers_checked": self._rules.checked_in_workers}},
                     "score": {"gold_cache": gold_cache_stats, **self._judge_tally}},

@@ -28,6 +28,9 @@ class StageView:
     columns: tuple[str, ...]
 
 
+_AFTER_RULES = ("execeval", "suite_check")  # stages after rules that can reject
+
+
 def _answered(r: Row) -> bool:
     return bool(r["gold_ok"] and r["teacher_ok"])
 
@@ -73,12 +76,17 @@ def stage_views(min_score: float, selected: bool) -> list[StageView]:
         StageView("clean", _answered, lambda r: r["rejected_at"] != "clean", _reason,
                   ("sample_id", "sql")),
         StageView("rules", lambda r: _answered(r) and r["rejected_at"] in (None, "rules",
-                                                                             "execeval"),
+                                                                             *_AFTER_RULES),
                   lambda r: r["rejected_at"] != "rules", _reason,
                   ("sample_id", "sql", "sql_fingerprint")),
-        StageView("execeval", lambda r: _answered(r) and r["rejected_at"] in (None, "execeval"),
-                  lambda r: r["rejected_at"] is None, _reason,
+        StageView("execeval", lambda r: _answered(r) and r["rejected_at"] in (None,
+                                                                             *_AFTER_RULES),
+                  lambda r: r["rejected_at"] != "execeval", _reason,
                   ("sample_id", "exec_ok", "gold_match", "reason")),
+        StageView("suite_check", lambda r: _answered(r) and r["rejected_at"] in (None,
+                                                                                "suite_check"),
+                  lambda r: r["rejected_at"] is None, _reason,
+                  ("sample_id", "gold_match", "reason")),
         StageView("score", lambda r: bool(r["gold_ok"]), lambda r: True, _reason,
                   ("sample_id", "score")),
     ]

@@ -95,5 +95,13 @@ class Evaluator:
             return {"hits": 0, "misses": 0, "hit_ratio": 0.0}
         return {"hits": cache.hits, "misses": cache.misses, "hit_ratio": cache.hit_ratio}
 
+    def suite_stats(self) -> dict[str, object]:
+        """What test-suite checking did in this process (a resumed run counts its own part)."""
+        suite = self.suite
+        if suite is None:
+            return {"enabled": False}
+        return {"enabled": True, "checked": suite.checked, "rejected": suite.rejected,
+                "unavailable": suite.unavailable, "copies_built": suite.cache.built}
+
     def close(self) -> None:
         self._executor.close()
