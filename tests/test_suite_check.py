@@ -17,7 +17,7 @@ from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.prompt import parse_prompt
 from fastdistill_tui.core.sql import test_suite
 from fastdistill_tui.core.sql.evaluator import Evaluator
-from fastdistill_tui.core.sql.test_suite import SuiteCache, TestSuite, query_literals
+from fastdistill_tui.core.sql.test_suite import QueryFacts, SuiteCache, TestSuite, query_facts
 from fastdistill_tui.core.store import Store
 
 # Every city is a "major city" (population > 150000), no river traverses 'alaska': on these
@@ -73,12 +73,14 @@ def test_suite_rejects_the_lucky_answers_and_keeps_the_right_ones(tmp_path):
     assert verdicts == {q: kept for q, (_g, _a, kept) in CASES.items()}
 
 
-def test_query_literals():
-    assert query_literals(MAJOR) == {("population", 150000)}
-    assert query_literals("SELECT a FROM t AS x WHERE 3 < x.b AND c LIKE '%ohio%' "
-                          "AND d IN ('p', 'q') AND e BETWEEN 1 AND 2.5 LIMIT 4") == {
-        ("b", 3), ("c", "ohio"), ("d", "p"), ("d", "q"), ("e", 1), ("e", 2.5)}
-    assert query_literals("SELECT nonsense FROM (") == frozenset()
+def test_query_facts():
+    assert query_facts(MAJOR).literals == {("population", 150000)}
+    facts = query_facts("SELECT a FROM t AS x JOIN U ON x.i = U.i WHERE 3 < x.b AND c LIKE "
+                        "'%ohio%' AND d IN ('p', 'q') AND e BETWEEN 1 AND 2.5 LIMIT 4")
+    assert facts.literals == {("b", 3), ("c", "ohio"), ("d", "p"), ("d", "q"), ("e", 1),
+                              ("e", 2.5)}
+    assert facts.tables == {"t", "u"}
+    assert query_facts("SELECT nonsense FROM (") == QueryFacts(frozenset(), None)
 
 
 def table_rows(path: Path) -> dict[str, list[tuple]]:
@@ -92,7 +94,7 @@ def table_rows(path: Path) -> dict[str, list[tuple]]:
 
 def test_copies_are_deterministic_cached_and_change_the_rows(tmp_path):
     db = geo_db(tmp_path)
-    literals = query_literals(ALASKA)
+    literals = query_facts(ALASKA).literals
     first = SuiteCache(tmp_path / "a").copies(str(db), literals, frozenset())
     second_cache = SuiteCache(tmp_path / "b")
     second = second_cache.copies(str(db), literals, frozenset())

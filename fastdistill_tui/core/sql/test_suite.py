@@ -7,7 +7,7 @@ The copies of a database, each made once and cached on disk:
 - "duplicate": about a third of each table's rows inserted twice (a fresh id for an INTEGER
   PRIMARY KEY; rows a UNIQUE constraint refuses are left out);
 - "shuffle": each column's values permuted within the column (primary-key columns stay);
-- "literals", one per query family: the rows of the database plus, for every `column <op>
+- "literals", one per query family: the rows of the tables the queries read plus, for every `column <op>
   literal` in the gold (once) and in the answer but not the gold (twice), a copy of a row of
   each table with that column set to the literal. A count of 0 that matched by coincidence,
   a condition the answer dropped and one it added all change a result on this copy; the
@@ -25,6 +25,7 @@ recently used copies. Queries on copies go through the same sandbox as on the or
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -39,12 +40,14 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from . import unicode_case
 from .canonical import parse_query
 
 VERSION = 1  # part of every cache path: bump when the copies' recipe changes
 MAX_ROWS_PER_TABLE = 5000  # rows of a table read into a copy (a seeded sample beyond that)
 MAX_DB_BYTES = 256 << 20  # a larger database is not copied: its samples are not suite-checked
 DEFAULT_CACHE_BYTES = 512 << 20
+MAX_REMEMBERED = 65536  # query families whose copies a process remembers as ready
 SHARED_VARIANTS = ("drop", "duplicate", "shuffle")
 
 # Comparisons whose literal operand says which column a literal belongs to.
@@ -74,12 +77,22 @@ class SuiteVerdict:
     detail: str = ""
 
 
-def query_literals(sql: str) -> frozenset[Literal]:
-    """The (column, literal) pairs of `column <op> literal` comparisons in the query; a LIKE
-    or GLOB pattern stands for the text between its wildcards. Empty when it does not parse."""
+@dataclass(frozen=True)
+class QueryFacts:
+    """What the copies depend on: the (column, literal) pairs of `column <op> literal`
+    comparisons (a LIKE or GLOB pattern stands for the text between its wildcards), and the
+    lower-case names of the tables or views the query reads (CTE names included: harmless).
+    `tables` is None when the query does not parse."""
+
+    literals: frozenset[Literal]
+    tables: frozenset[str] | None
+
+
+@functools.lru_cache(maxsize=4096)  # many samples share a gold query
+def query_facts(sql: str) -> QueryFacts:
     tree = parse_query(sql)
     if tree is None:
-        return frozenset()
+        return QueryFacts(frozenset(), None)
     found: set[Literal] = set()
     for literal in tree.find_all(exp.Literal):
         predicate = literal.parent
@@ -95,7 +108,8 @@ def query_literals(sql: str) -> frozenset[Literal]:
         value = _literal_value(literal, isinstance(predicate, (exp.Like, exp.ILike, exp.Glob)))
         if value is not None:
             found.add((column.name.lower(), value))
-    return frozenset(found)
+    tables = frozenset(t.name.lower() for t in tree.find_all(exp.Table) if t.name)
+    return QueryFacts(frozenset(found), tables)
 
 
 def _literal_value(literal: exp.Literal, pattern: bool) -> object:
@@ -123,22 +137,57 @@ class SuiteCache:
         self._lock = threading.Lock()
         self._building: dict[Path, threading.Lock] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._ready: dict[tuple, list[tuple[str, Path]]] = {}
+        self._unavailable: dict[str, str] = {}  # db_path -> why it cannot be copied
+        self._bytes: int | None = None  # the cache's size, once scanned
+
+    def ready(self, db_path: str, gold_literals: frozenset[Literal],
+              answer_literals: frozenset[Literal], tables: frozenset[str] | None = None
+              ) -> list[tuple[str, Path]] | None:
+        """The copies when this process has already made or found them (no file system
+        access: the per-sample fast path), else None."""
+        key = (db_path, gold_literals, answer_literals - gold_literals, tables)
+        with self._lock:
+            if db_path in self._unavailable:
+                raise SuiteUnavailable(self._unavailable[db_path])
+            return self._ready.get(key)
 
     def copies(self, db_path: str, gold_literals: frozenset[Literal],
-               answer_literals: frozenset[Literal]) -> list[tuple[str, Path]]:
-        """(variant name, path) of every copy for this database and query family."""
-        directory = self.root / f"v{VERSION}-s{self.seed}-{self._db_hash(db_path)}"
+               answer_literals: frozenset[Literal], tables: frozenset[str] | None = None
+               ) -> list[tuple[str, Path]]:
+        """(variant name, path) of every copy for this database and query family; made when
+        missing. `tables`: the (lower-case) tables the queries read, the only ones the
+        literals copy holds; None = all. Raises SuiteUnavailable (remembered for the
+        database) when the copies cannot be made."""
         extra = answer_literals - gold_literals
-        family = hashlib.sha256(json.dumps(
-            [sorted(map(repr, gold_literals)), sorted(map(repr, extra))]).encode()).hexdigest()
-        wanted = [(name, directory / f"{name}.sqlite", name, ()) for name in SHARED_VARIANTS]
+        try:
+            found = self._copies(db_path, gold_literals, extra, tables)
+        except SuiteUnavailable as exc:
+            with self._lock:
+                self._unavailable[db_path] = str(exc)
+            raise
+        with self._lock:
+            if len(self._ready) >= MAX_REMEMBERED:
+                self._ready.clear()
+            self._ready[(db_path, gold_literals, extra, tables)] = found
+        return found
+
+    def _copies(self, db_path: str, gold_literals: frozenset[Literal],
+                extra: frozenset[Literal], tables: frozenset[str] | None
+                ) -> list[tuple[str, Path]]:
+        directory = self.root / f"v{VERSION}-s{self.seed}-{self._db_hash(db_path)}"
+        wanted = [(name, directory / f"{name}.sqlite", name, (), None)
+                  for name in SHARED_VARIANTS]
         if gold_literals or extra:
+            family = hashlib.sha256(json.dumps(
+                [sorted(map(repr, gold_literals)), sorted(map(repr, extra)),
+                 sorted(tables) if tables is not None else None]).encode()).hexdigest()
             rows = [(lit, 1) for lit in sorted(gold_literals, key=repr)]
             rows += [(lit, 2) for lit in sorted(extra, key=repr)]
             wanted.append(("literals", directory / f"literals-{family[:20]}.sqlite",
-                           "literals", rows))
-        return [(name, self._ensure(db_path, path, variant, rows))
-                for name, path, variant, rows in wanted]
+                           "literals", rows, tables))
+        return [(name, self._ensure(db_path, path, variant, rows, only))
+                for name, path, variant, rows, only in wanted]
 
     def _db_hash(self, db_path: str) -> str:
         stat = os.stat(db_path)
@@ -157,7 +206,8 @@ class SuiteCache:
                 self._hashes[key] = known
         return known
 
-    def _ensure(self, db_path: str, path: Path, variant: str, rows) -> Path:
+    def _ensure(self, db_path: str, path: Path, variant: str, rows,
+                only: frozenset[str] | None) -> Path:
         if path.exists():
             _touch(path)
             return path
@@ -170,14 +220,21 @@ class SuiteCache:
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".build-", suffix=".sqlite")
                 os.close(fd)
                 try:
-                    build_copy(db_path, tmp, variant, seed, rows)
+                    build_copy(db_path, tmp, variant, seed, rows, only)
                     os.replace(tmp, path)  # atomic: readers see no copy or a whole one
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
                     raise
                 with self._lock:
                     self.built += 1
-                self._trim(keep=path.parent)
+                    if self._bytes is None:  # one scan a process, then counted as made
+                        self._bytes = sum(p.stat().st_size
+                                          for p in self.root.glob("*/*.sqlite"))
+                    else:
+                        self._bytes += path.stat().st_size
+                    over = self._bytes > self.max_bytes
+                if over:
+                    self._trim(keep=path.parent)
         with self._lock:
             self._building.pop(path, None)
         return path
@@ -194,6 +251,9 @@ class SuiteCache:
                 continue
             file.unlink(missing_ok=True)
             total -= size
+        with self._lock:
+            self._bytes = total
+            self._ready.clear()  # the removed copies may be among them
 
 
 def _touch(path: Path) -> None:
@@ -208,29 +268,35 @@ def _quote(name: str) -> str:
 
 
 def build_copy(db_path: str, out_path: str, variant: str, seed: int,
-               literal_rows: list[tuple[Literal, int]] = ()) -> None:
+               literal_rows: list[tuple[Literal, int]] = (),
+               only_tables: frozenset[str] | None = None) -> None:
     """Writes the `variant` copy of db_path to out_path (an empty file): same schema, rows
-    changed as the module docstring says."""
+    changed as the module docstring says; with `only_tables`, just those tables (and their
+    indexes), unless one of them is a view (then all)."""
     uri = "file:" + urllib.parse.quote(os.path.abspath(db_path)) + "?mode=ro"
     source = sqlite3.connect(uri, uri=True)
     source.text_factory = lambda raw: raw.decode("utf-8", "replace")
     target = sqlite3.connect(out_path, isolation_level=None)
+    target.create_collation(unicode_case.COLLATION, unicode_case.compare)
 
     def authorize(action: int, *_args) -> int:
         return sqlite3.SQLITE_DENY if action in _BUILD_DENIED else sqlite3.SQLITE_OK
 
     try:
         objects = source.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+            "SELECT type, name, sql, tbl_name FROM sqlite_master WHERE sql IS NOT NULL"
             " AND name NOT LIKE 'sqlite_%' AND type IN ('table', 'index', 'view')"
             " ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid"
         ).fetchall()
+        if only_tables is not None and not any(
+                kind == "view" and name.lower() in only_tables for kind, name, _, _ in objects):
+            objects = [o for o in objects if o[3].lower() in only_tables]
         target.execute("PRAGMA journal_mode = OFF")
         target.execute("PRAGMA synchronous = OFF")
         target.set_authorizer(authorize)
         target.execute("BEGIN")
         tables = []
-        for kind, name, sql in objects:
+        for kind, name, sql, _table in objects:
             if kind == "table" and sql.lstrip().upper().startswith("CREATE VIRTUAL"):
                 raise SuiteUnavailable(f"{db_path}: virtual table {name}")
             if kind != "index":
@@ -241,7 +307,7 @@ def build_copy(db_path: str, out_path: str, variant: str, seed: int,
         for table in tables:
             _copy_table(source, target, table, variant, rng, literal_rows)
         # Indexes after the rows: UNIQUE ones then refuse nothing already there.
-        for kind, name, sql in objects:
+        for kind, _name, sql, _table in objects:
             if kind == "index":
                 try:
                     target.execute(sql)
@@ -315,9 +381,15 @@ class TestSuite:
     async def check(self, evaluator, db_path: str, gold_sql: str,
                     pred_sql: str) -> SuiteVerdict | None:
         """None when the database cannot be copied (the sample stays as it was)."""
+        gold, pred = query_facts(gold_sql), query_facts(pred_sql)
+        gold_literals, pred_literals = gold.literals, pred.literals
+        tables = (None if gold.tables is None or pred.tables is None
+                  else gold.tables | pred.tables)
         try:
-            copies = await asyncio.to_thread(self.cache.copies, db_path,
-                                             query_literals(gold_sql), query_literals(pred_sql))
+            copies = self.cache.ready(db_path, gold_literals, pred_literals, tables)
+            if copies is None:
+                copies = await asyncio.to_thread(self.cache.copies, db_path, gold_literals,
+                                                 pred_literals, tables)
         except (SuiteUnavailable, OSError):
             self.unavailable += 1
             return None
