@@ -79,7 +79,7 @@ class TeacherEvalGate:
     min_total: int = 50
     exec_pass_rate: float = 0.5
     gold_match_rate: float = 0.1
-    judge_mean: float = 0.4
+    judge_mean: float = 0.4  # the LLM judge's mean score; checked only when eval.judge = "llm"
 
 
 @dataclass

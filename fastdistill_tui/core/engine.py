@@ -159,7 +159,7 @@ class Engine:
         self._provider = provider
         self._dataset = dataset
         self.counters = {name: StageCounter() for name in STAGES}
-        self.quality = TeacherQuality()
+        self.quality = TeacherQuality(llm_judge=config.eval.judge == "llm")
         self.gold_empty = 0
         self._recent: dict[str, deque[float]] = {}
         self._sink: Sink = lambda e: None
