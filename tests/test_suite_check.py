@@ -98,14 +98,14 @@ def test_copies_are_deterministic_cached_and_change_the_rows(tmp_path):
     first = SuiteCache(tmp_path / "a").copies(str(db), literals, frozenset())
     second_cache = SuiteCache(tmp_path / "b")
     second = second_cache.copies(str(db), literals, frozenset())
-    assert [name for name, _ in first] == ["drop", "duplicate", "shuffle", "literals"]
+    assert [name for name, _ in first] == ["drop", "duplicate", "shuffle", "mutate", "literals"]
     original = table_rows(db)
     for (_, a), (_, b) in zip(first, second):
         assert table_rows(a) == table_rows(b)  # same seed, same rows
         assert table_rows(a) != original
-    assert second_cache.built == 4
+    assert second_cache.built == 5
     again = second_cache.copies(str(db), literals, frozenset())
-    assert second_cache.built == 4 and again == second  # found in the cache
+    assert second_cache.built == 5 and again == second  # found in the cache
     assert not list((tmp_path / "b").rglob(".build-*"))  # no temporary files left
     by_name = {name: table_rows(path) for name, path in first}
     assert len(by_name["drop"]["city"]) < 8 < len(by_name["duplicate"]["city"])

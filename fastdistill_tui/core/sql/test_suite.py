@@ -7,12 +7,19 @@ The copies of a database, each made once and cached on disk:
 - "duplicate": about a third of each table's rows inserted twice (a fresh id for an INTEGER
   PRIMARY KEY; rows a UNIQUE constraint refuses are left out);
 - "shuffle": each column's values permuted within the column (primary-key columns stay);
-- "literals", one per query family: the rows of the tables the queries read plus, for every `column <op>
-  literal` in the gold (once) and in the answer but not the gold (twice), a copy of a row of
-  each table with that column set to the literal. A count of 0 that matched by coincidence,
-  a condition the answer dropped and one it added all change a result on this copy; the
-  answer-only rows go in twice so that gold and answer never gain the same number of rows.
+- "mutate": about a quarter of the cells outside the primary key replaced by made-up values
+  of the column's declared type (a condition every row met, a maximum that was also the
+  most frequent value, stop holding);
+- "literals", one per query family: the tables the queries read, where rows carry the
+  literals of the queries' `column <op> literal` comparisons: in each table, GOLD_ROWS rows
+  get the gold's literals (every such column of the table on the same rows, so that a
+  conjunction holds; one column's several values spread over the rows) and ANSWER_ROWS other
+  rows the literals the answer has and the gold has not. Rows are changed, not added, so that
+  rows referring to them still join. A count of 0 that matched by coincidence, a condition the
+  answer dropped and one it added all change a result here; the two sides change different
+  numbers of rows so that their counts do not move together. An empty table gets new rows.
 
+An empty table gets a few made-up rows in every copy (values by declared type).
 Copies keep the original schema (constraints, collations, indexes, views; no triggers) and at
 most MAX_ROWS_PER_TABLE rows a table (text that is not valid UTF-8 is copied with U+FFFD in
 place of the bad bytes). They are deterministic: the same database file, seed and
@@ -43,12 +50,14 @@ from sqlglot import exp
 from . import unicode_case
 from .canonical import parse_query
 
-VERSION = 1  # part of every cache path: bump when the copies' recipe changes
+VERSION = 4  # part of every cache path: bump when the copies' recipe changes
 MAX_ROWS_PER_TABLE = 5000  # rows of a table read into a copy (a seeded sample beyond that)
 MAX_DB_BYTES = 256 << 20  # a larger database is not copied: its samples are not suite-checked
 DEFAULT_CACHE_BYTES = 512 << 20
+MAX_MADE_UP = 6  # an empty table gets 1 to this many made-up rows in a copy
+GOLD_ROWS, ANSWER_ROWS = 3, 2  # rows a literals copy changes a table, for each side
 MAX_REMEMBERED = 65536  # query families whose copies a process remembers as ready
-SHARED_VARIANTS = ("drop", "duplicate", "shuffle")
+SHARED_VARIANTS = ("drop", "duplicate", "shuffle", "mutate")
 
 # Comparisons whose literal operand says which column a literal belongs to.
 _PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike,
@@ -182,8 +191,7 @@ class SuiteCache:
             family = hashlib.sha256(json.dumps(
                 [sorted(map(repr, gold_literals)), sorted(map(repr, extra)),
                  sorted(tables) if tables is not None else None]).encode()).hexdigest()
-            rows = [(lit, 1) for lit in sorted(gold_literals, key=repr)]
-            rows += [(lit, 2) for lit in sorted(extra, key=repr)]
+            rows = (_by_column(gold_literals), _by_column(extra))
             wanted.append(("literals", directory / f"literals-{family[:20]}.sqlite",
                            "literals", rows, tables))
         return [(name, self._ensure(db_path, path, variant, rows, only))
@@ -268,7 +276,7 @@ def _quote(name: str) -> str:
 
 
 def build_copy(db_path: str, out_path: str, variant: str, seed: int,
-               literal_rows: list[tuple[Literal, int]] = (),
+               literal_rows: tuple[dict[str, list], dict[str, list]] = ({}, {}),
                only_tables: frozenset[str] | None = None) -> None:
     """Writes the `variant` copy of db_path to out_path (an empty file): same schema, rows
     changed as the module docstring says; with `only_tables`, just those tables (and their
@@ -333,6 +341,8 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
     rows = [list(r) for r in source.execute(f"SELECT {names} FROM {_quote(table)}")]
     if len(rows) > MAX_ROWS_PER_TABLE:
         rows = rng.sample(rows, MAX_ROWS_PER_TABLE)
+    if not rows:  # an empty table tells no query from another: made-up rows
+        rows = [_made_up_row(info, int_pk, rng) for _ in range(1 + rng.randrange(MAX_MADE_UP))]
     if variant == "drop":
         rows = [r for r in rows if rng.random() >= 1 / 3]
     elif variant == "duplicate":
@@ -345,19 +355,54 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
             rng.shuffle(values)
             for r, v in zip(rows, values):
                 r[i] = v
+    elif variant == "mutate":
+        for row in rows:
+            for i, column in enumerate(info):
+                if i not in pk and rng.random() < 1 / 4:
+                    row[i] = _made_up_value(column[2], rng)
     elif variant == "literals":
         lower = {c.lower(): i for i, c in enumerate(columns)}
-        for (column, value), times in literal_rows:
-            if column not in lower:
+        gold_values, answer_values = ({lower[c]: v for c, v in side.items() if c in lower}
+                                      for side in literal_rows)
+        picked = rng.sample(range(len(rows)), min(len(rows), GOLD_ROWS + ANSWER_ROWS))
+        for values, indexes, count in ((gold_values, picked[:GOLD_ROWS], GOLD_ROWS),
+                                       (answer_values, picked[GOLD_ROWS:], ANSWER_ROWS)):
+            if not values:
                 continue
-            for _ in range(times):
-                row = list(rng.choice(rows)) if rows else [None] * len(columns)
-                row = _fresh_id(row, int_pk)
-                row[lower[column]] = value
-                rows.append(row)
+            if not indexes:  # too few rows to change: new ones
+                rows += [_fresh_id(list(rng.choice(rows)) if rows else [None] * len(columns),
+                                   int_pk) for _ in range(count)]
+                indexes = range(len(rows) - count, len(rows))
+            for j, index in enumerate(indexes):
+                for column, options in values.items():
+                    rows[index][column] = options[j % len(options)]
     marks = ", ".join("?" * len(columns))
     target.executemany(f"INSERT OR IGNORE INTO {_quote(table)} ({names}) VALUES ({marks})",
                        rows)
+
+
+def _made_up_row(info: list[tuple], int_pk: int | None, rng: random.Random) -> list:
+    return [None if i == int_pk else _made_up_value(column[2], rng)
+            for i, column in enumerate(info)]
+
+
+def _made_up_value(declared: str | None, rng: random.Random) -> object:
+    """A value by the column's declared type (SQLite's affinity rules), from small ranges so
+    that joins and repeats happen."""
+    declared = (declared or "").upper()
+    if any(t in declared for t in ("CHAR", "CLOB", "TEXT")):
+        return "v" + "".join(rng.choice("abc") for _ in range(2))
+    if any(t in declared for t in ("REAL", "FLOA", "DOUB")):
+        return round(rng.uniform(0, 20), 1)
+    return rng.randrange(1, 10)
+
+
+def _by_column(literals: frozenset[Literal]) -> dict[str, list]:
+    """column -> its literal values, sorted (the copy must not depend on set order)."""
+    found: dict[str, list] = {}
+    for column, value in sorted(literals, key=repr):
+        found.setdefault(column, []).append(value)
+    return found
 
 
 def _fresh_id(row: list, int_pk: int | None) -> list:
