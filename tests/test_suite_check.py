@@ -98,23 +98,25 @@ def test_copies_are_deterministic_cached_and_change_the_rows(tmp_path):
     first = SuiteCache(tmp_path / "a").copies(str(db), literals, frozenset())
     second_cache = SuiteCache(tmp_path / "b")
     second = second_cache.copies(str(db), literals, frozenset())
-    assert [name for name, _ in first] == ["drop", "duplicate", "shuffle", "mutate", "literals"]
+    assert [name for name, _ in first] == ["resample", "scramble", "literals"]
     original = table_rows(db)
     for (_, a), (_, b) in zip(first, second):
         assert table_rows(a) == table_rows(b)  # same seed, same rows
         assert table_rows(a) != original
-    assert second_cache.built == 5
+    assert second_cache.built == 3
     again = second_cache.copies(str(db), literals, frozenset())
-    assert second_cache.built == 5 and again == second  # found in the cache
+    assert second_cache.built == 3 and again == second  # found in the cache
     assert not list((tmp_path / "b").rglob(".build-*"))  # no temporary files left
     by_name = {name: table_rows(path) for name, path in first}
-    assert len(by_name["drop"]["city"]) < 8 < len(by_name["duplicate"]["city"])
-    assert sorted(r[3] for r in by_name["shuffle"]["city"]) == sorted(
-        r[3] for r in original["city"])
+    assert by_name["resample"]["city"] != original["city"]
+    assert {r[1] for r in by_name["resample"]["city"]} < {r[1] for r in original["city"]}
+    scrambled = by_name["scramble"]["city"]
+    assert [r[0] for r in scrambled] == [r[0] for r in original["city"]]  # the keys stay
+    assert {r[3] for r in scrambled} & {r[3] for r in original["city"]}  # values moved
     assert ("alaska",) in {(r[2],) for r in by_name["literals"]["river"]}
     # the schema stays: an INTEGER PRIMARY KEY's duplicates got fresh ids
-    ids = [r[0] for r in by_name["duplicate"]["city"]]
-    assert len(ids) == len(set(ids))
+    ids = [r[0] for r in by_name["resample"]["city"]]
+    assert len(ids) == len(set(ids)) and max(ids) > 8
 
 
 def test_cache_is_bounded(tmp_path):
@@ -130,10 +132,10 @@ def test_cache_is_bounded(tmp_path):
 
 def test_copies_run_in_the_sandbox_with_its_caps(tmp_path):
     """The row cap applies on the copies: a result cut there is inconclusive, not a mismatch
-    (the duplicate copy has more rows than the cap allows)."""
+    (the scrambled copy keeps all 8 cities, more than the cap allows)."""
     db = geo_db(tmp_path)
     verdict = asyncio.run(_check(db, tmp_path / "cache", "SELECT city_name FROM city",
-                                 "SELECT city_name FROM city AS c", row_cap=8))
+                                 "SELECT city_name FROM city AS c", row_cap=5))
     assert verdict.agreed and verdict.inconclusive >= 1
 
 

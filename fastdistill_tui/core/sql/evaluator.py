@@ -43,30 +43,40 @@ class Evaluator:
         self._gold_is_ordered = functools.lru_cache(maxsize=4096)(gold_is_ordered)
         self.suite = (TestSuite(SuiteCache(cache_dir() / "test_suite"))
                       if config.test_suite else None)
+        # Gold results on test-suite copies: their own cache, so that they never evict the
+        # dataset's (a copy's result is needed by the samples of one query family only).
+        self._copy_gold_cache = (GoldCache(config.max_cached_gold)
+                                 if self._gold_cache is not None else None)
 
     async def check_gold(self, db_path: str, gold_sql: str) -> ExecResult:
         """The gold result, from the cache when possible. Timeouts are not cached: they depend
         on load, the others are properties of the query and the database."""
-        cached = self._cached_gold(db_path, gold_sql)
-        return cached if cached is not None else await self._run_gold(db_path, gold_sql)
+        cached = self._cached_gold(db_path, gold_sql, self._gold_cache)
+        return (cached if cached is not None
+                else await self._run_gold(db_path, gold_sql, self._gold_cache))
 
-    def _cached_gold(self, db_path: str, gold_sql: str) -> ExecResult | None:
-        return None if self._gold_cache is None else self._gold_cache.get(db_path, gold_sql)
+    @staticmethod
+    def _cached_gold(db_path: str, gold_sql: str, cache: GoldCache | None) -> ExecResult | None:
+        return None if cache is None else cache.get(db_path, gold_sql)
 
-    async def _run_gold(self, db_path: str, gold_sql: str) -> ExecResult:
+    async def _run_gold(self, db_path: str, gold_sql: str,
+                        cache: GoldCache | None) -> ExecResult:
         result = await self._executor.aexecute(db_path, gold_sql)
-        if self._gold_cache is not None and result.error != "timeout":
-            self._gold_cache.put(db_path, gold_sql, result)
+        if cache is not None and result.error != "timeout":
+            cache.put(db_path, gold_sql, result)
         return result
 
-    async def evaluate(self, db_path: str, gold_sql: str, pred_sql: str | None) -> EvalOutcome:
+    async def evaluate(self, db_path: str, gold_sql: str, pred_sql: str | None, *,
+                       on_copy: bool = False) -> EvalOutcome:
+        """`on_copy`: db_path is a test-suite copy (its gold results are cached apart)."""
         started = time.monotonic()
+        cache = self._copy_gold_cache if on_copy else self._gold_cache
         if not pred_sql or not pred_sql.strip():
             return EvalOutcome(False, False, "empty_sql", "no SQL in the answer",
                                seconds=time.monotonic() - started)
-        gold = self._cached_gold(db_path, gold_sql)
+        gold = self._cached_gold(db_path, gold_sql, cache)
         if gold is None:  # both at once; usually the gold check before the teacher cached it
-            gold, pred = await asyncio.gather(self._run_gold(db_path, gold_sql),
+            gold, pred = await asyncio.gather(self._run_gold(db_path, gold_sql, cache),
                                               self._executor.aexecute(db_path, pred_sql))
         else:
             pred = await self._executor.aexecute(db_path, pred_sql)

@@ -3,13 +3,11 @@ Distilled Test Suites"): one database cannot tell a right query from a lucky one
 that matches gold on the dataset's database is also run, with its gold, on perturbed copies.
 
 The copies of a database, each made once and cached on disk:
-- "drop": about a third of each table's rows left out;
-- "duplicate": about a third of each table's rows inserted twice (a fresh id for an INTEGER
-  PRIMARY KEY; rows a UNIQUE constraint refuses are left out);
-- "shuffle": each column's values permuted within the column (primary-key columns stay);
-- "mutate": about a quarter of the cells outside the primary key replaced by made-up values
-  of the column's declared type (a condition every row met, a maximum that was also the
-  most frequent value, stop holding);
+- "resample": about a third of each table's rows left out and another third inserted twice
+  (a fresh id for an INTEGER PRIMARY KEY; rows a UNIQUE constraint refuses are left out);
+- "scramble": each column's values permuted within the column, then about a quarter of the
+  cells replaced by made-up values of the column's declared type (primary-key columns stay):
+  a condition every row met, a maximum that was also the most frequent value, stop holding;
 - "literals", one per query family: the tables the queries read, where rows carry the
   literals of the queries' `column <op> literal` comparisons: in each table, GOLD_ROWS rows
   get the gold's literals (every such column of the table on the same rows, so that a
@@ -50,14 +48,14 @@ from sqlglot import exp
 from . import unicode_case
 from .canonical import parse_query
 
-VERSION = 4  # part of every cache path: bump when the copies' recipe changes
+VERSION = 5  # part of every cache path: bump when the copies' recipe changes
 MAX_ROWS_PER_TABLE = 5000  # rows of a table read into a copy (a seeded sample beyond that)
 MAX_DB_BYTES = 256 << 20  # a larger database is not copied: its samples are not suite-checked
 DEFAULT_CACHE_BYTES = 512 << 20
 MAX_MADE_UP = 6  # an empty table gets 1 to this many made-up rows in a copy
 GOLD_ROWS, ANSWER_ROWS = 3, 2  # rows a literals copy changes a table, for each side
 MAX_REMEMBERED = 65536  # query families whose copies a process remembers as ready
-SHARED_VARIANTS = ("drop", "duplicate", "shuffle", "mutate")
+SHARED_VARIANTS = ("resample", "scramble")  # few: each copy costs a query per sample
 
 # Comparisons whose literal operand says which column a literal belongs to.
 _PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike,
@@ -343,23 +341,18 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
         rows = rng.sample(rows, MAX_ROWS_PER_TABLE)
     if not rows:  # an empty table tells no query from another: made-up rows
         rows = [_made_up_row(info, int_pk, rng) for _ in range(1 + rng.randrange(MAX_MADE_UP))]
-    if variant == "drop":
-        rows = [r for r in rows if rng.random() >= 1 / 3]
-    elif variant == "duplicate":
-        rows += [_fresh_id(r, int_pk) for r in rows if rng.random() < 1 / 3]
-    elif variant == "shuffle":
-        for i in range(len(columns)):
+    if variant == "resample":
+        draws = [rng.random() for _ in rows]
+        rows = ([r for r, d in zip(rows, draws) if d >= 1 / 3]
+                + [_fresh_id(r, int_pk) for r, d in zip(rows, draws) if d >= 2 / 3])
+    elif variant == "scramble":
+        for i, column in enumerate(info):
             if i in pk:
                 continue
             values = [r[i] for r in rows]
             rng.shuffle(values)
             for r, v in zip(rows, values):
-                r[i] = v
-    elif variant == "mutate":
-        for row in rows:
-            for i, column in enumerate(info):
-                if i not in pk and rng.random() < 1 / 4:
-                    row[i] = _made_up_value(column[2], rng)
+                r[i] = v if rng.random() >= 1 / 4 else _made_up_value(column[2], rng)
     elif variant == "literals":
         lower = {c.lower(): i for i, c in enumerate(columns)}
         gold_values, answer_values = ({lower[c]: v for c, v in side.items() if c in lower}
@@ -438,7 +431,8 @@ class TestSuite:
         except (SuiteUnavailable, OSError):
             self.unavailable += 1
             return None
-        outcomes = await asyncio.gather(*(evaluator.evaluate(str(path), gold_sql, pred_sql)
+        outcomes = await asyncio.gather(*(evaluator.evaluate(str(path), gold_sql, pred_sql,
+                                                             on_copy=True)
                                           for _name, path in copies))
         compared = inconclusive = 0
         verdict = None
