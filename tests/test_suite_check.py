@@ -98,24 +98,23 @@ def test_copies_are_deterministic_cached_and_change_the_rows(tmp_path):
     first = SuiteCache(tmp_path / "a").copies(str(db), literals, frozenset())
     second_cache = SuiteCache(tmp_path / "b")
     second = second_cache.copies(str(db), literals, frozenset())
-    assert [name for name, _ in first] == ["resample", "scramble", "literals"]
+    assert [name for name, _ in first] == ["drop", "duplicate", "scramble", "literals"]
     original = table_rows(db)
     for (_, a), (_, b) in zip(first, second):
         assert table_rows(a) == table_rows(b)  # same seed, same rows
         assert table_rows(a) != original
-    assert second_cache.built == 3
+    assert second_cache.built == 4
     again = second_cache.copies(str(db), literals, frozenset())
-    assert second_cache.built == 3 and again == second  # found in the cache
+    assert second_cache.built == 4 and again == second  # found in the cache
     assert not list((tmp_path / "b").rglob(".build-*"))  # no temporary files left
     by_name = {name: table_rows(path) for name, path in first}
-    assert by_name["resample"]["city"] != original["city"]
-    assert {r[1] for r in by_name["resample"]["city"]} < {r[1] for r in original["city"]}
+    assert len(by_name["drop"]["city"]) < 8 < len(by_name["duplicate"]["city"])
     scrambled = by_name["scramble"]["city"]
     assert [r[0] for r in scrambled] == [r[0] for r in original["city"]]  # the keys stay
     assert {r[3] for r in scrambled} & {r[3] for r in original["city"]}  # values moved
     assert ("alaska",) in {(r[2],) for r in by_name["literals"]["river"]}
     # the schema stays: an INTEGER PRIMARY KEY's duplicates got fresh ids
-    ids = [r[0] for r in by_name["resample"]["city"]]
+    ids = [r[0] for r in by_name["duplicate"]["city"]]
     assert len(ids) == len(set(ids)) and max(ids) > 8
 
 

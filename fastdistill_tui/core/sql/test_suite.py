@@ -3,8 +3,9 @@ Distilled Test Suites"): one database cannot tell a right query from a lucky one
 that matches gold on the dataset's database is also run, with its gold, on perturbed copies.
 
 The copies of a database, each made once and cached on disk:
-- "resample": about a third of each table's rows left out and another third inserted twice
-  (a fresh id for an INTEGER PRIMARY KEY; rows a UNIQUE constraint refuses are left out);
+- "drop": 20-50 % of each table's rows left out;
+- "duplicate": 20-50 % of each table's rows inserted twice (a fresh id for an INTEGER
+  PRIMARY KEY; rows a UNIQUE constraint refuses are left out);
 - "scramble": each column's values permuted within the column, then about a quarter of the
   cells replaced by made-up values of the column's declared type (primary-key columns stay):
   a condition every row met, a maximum that was also the most frequent value, stop holding;
@@ -17,7 +18,7 @@ The copies of a database, each made once and cached on disk:
   answer dropped and one it added all change a result here; the two sides change different
   numbers of rows so that their counts do not move together. An empty table gets new rows.
 
-An empty table gets a few made-up rows in every copy (values by declared type).
+An empty table gets 4-8 made-up rows in every copy (values by declared type).
 Copies keep the original schema (constraints, collations, indexes, views; no triggers) and at
 most MAX_ROWS_PER_TABLE rows a table (text that is not valid UTF-8 is copied with U+FFFD in
 place of the bad bytes). They are deterministic: the same database file, seed and
@@ -48,14 +49,14 @@ from sqlglot import exp
 from . import unicode_case
 from .canonical import parse_query
 
-VERSION = 5  # part of every cache path: bump when the copies' recipe changes
+VERSION = 7  # part of every cache path: bump when the copies' recipe changes
 MAX_ROWS_PER_TABLE = 5000  # rows of a table read into a copy (a seeded sample beyond that)
 MAX_DB_BYTES = 256 << 20  # a larger database is not copied: its samples are not suite-checked
 DEFAULT_CACHE_BYTES = 512 << 20
-MAX_MADE_UP = 6  # an empty table gets 1 to this many made-up rows in a copy
+MIN_MADE_UP, MAX_MADE_UP = 4, 8  # made-up rows of an empty table in a copy
 GOLD_ROWS, ANSWER_ROWS = 3, 2  # rows a literals copy changes a table, for each side
 MAX_REMEMBERED = 65536  # query families whose copies a process remembers as ready
-SHARED_VARIANTS = ("resample", "scramble")  # few: each copy costs a query per sample
+SHARED_VARIANTS = ("drop", "duplicate", "scramble")  # few: each copy costs a query per sample
 
 # Comparisons whose literal operand says which column a literal belongs to.
 _PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike,
@@ -340,11 +341,15 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
     if len(rows) > MAX_ROWS_PER_TABLE:
         rows = rng.sample(rows, MAX_ROWS_PER_TABLE)
     if not rows:  # an empty table tells no query from another: made-up rows
-        rows = [_made_up_row(info, int_pk, rng) for _ in range(1 + rng.randrange(MAX_MADE_UP))]
-    if variant == "resample":
-        draws = [rng.random() for _ in rows]
-        rows = ([r for r, d in zip(rows, draws) if d >= 1 / 3]
-                + [_fresh_id(r, int_pk) for r, d in zip(rows, draws) if d >= 2 / 3])
+        rows = [_made_up_row(info, int_pk, rng)
+                for _ in range(rng.randrange(MIN_MADE_UP, MAX_MADE_UP + 1))]
+    # fractions drawn per table, so that two tables' counts part ways
+    if variant == "drop":
+        drop = rng.uniform(0.2, 0.5)
+        rows = [r for r in rows if rng.random() >= drop]
+    elif variant == "duplicate":
+        twice = rng.uniform(0.2, 0.5)
+        rows += [_fresh_id(r, int_pk) for r in rows if rng.random() < twice]
     elif variant == "scramble":
         for i, column in enumerate(info):
             if i in pk:
