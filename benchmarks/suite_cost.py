@@ -50,7 +50,7 @@ async def main() -> None:
     dataset = open_dataset(args.dataset, cache_dir=work / "datasets")
     split = args.split or dataset.default_split
     rows = [(ex.db_path, ex.gold_sql) for ex in dataset.iter_examples(split)]
-    evaluator = Evaluator(EvalConfig(workers=args.workers, test_suite=False))
+    evaluator = Evaluator(EvalConfig(workers=args.workers, test_suite="off"))
     suite = TestSuite(SuiteCache(work / "copies"))
     print(f"# {args.dataset} {split}: {len(rows)} gold queries vs themselves, {args.workers} "
           f"SQL workers; load average {os.getloadavg()[0]:.2f}\n")

@@ -18,7 +18,10 @@ from fastdistill_tui.core.prompt import parse_prompt
 from fastdistill_tui.core.sql import test_suite
 from fastdistill_tui.core.sql.evaluator import Evaluator
 from fastdistill_tui.core.sql.test_suite import QueryFacts, SuiteCache, TestSuite, query_facts
+from fastdistill_tui.core.stages import suite_check
+from fastdistill_tui.core.stages.base import WorkItem
 from fastdistill_tui.core.store import Store
+from fastdistill_tui.core.types import Example, Schema
 
 # Every city is a "major city" (population > 150000), no river traverses 'alaska': on these
 # rows an answer without the population condition and one with the wrong case both match.
@@ -53,7 +56,7 @@ def geo_db(tmp_path: Path) -> Path:
 
 def suite_verdicts(db: Path, cache_root: Path, **config) -> dict[str, bool]:
     async def go():
-        evaluator = Evaluator(EvalConfig(test_suite=False, **config))
+        evaluator = Evaluator(EvalConfig(test_suite="off", **config))
         suite = TestSuite(SuiteCache(cache_root))
         try:
             verdicts = {}
@@ -139,7 +142,7 @@ def test_copies_run_in_the_sandbox_with_its_caps(tmp_path):
 
 
 async def _check(db, root, gold, answer, **config):
-    evaluator = Evaluator(EvalConfig(test_suite=False, **config))
+    evaluator = Evaluator(EvalConfig(test_suite="off", **config))
     try:
         return await TestSuite(SuiteCache(root)).check(evaluator, str(db), gold, answer)
     finally:
@@ -170,7 +173,7 @@ def run_engine(tmp_path: Path, test_suite_on: bool) -> dict[str, tuple]:
         config.teacher.spec = "openai:m"
         config.teacher.base_url = server.base_url
         config.gates.teacher_eval.enabled = False
-        config.eval.test_suite = test_suite_on
+        config.eval.test_suite = "auto" if test_suite_on else "off"  # auto: on for JSONL
         config.run.data_dir = str(tmp_path / "store")
         store = Store(config.data_dir / "fastdistill.sqlite")
         outcome = asyncio.run(Engine(config, store).run(lambda e: None, lambda e: False))
@@ -202,3 +205,29 @@ def test_the_engine_rejects_lucky_answers_with_suite_mismatch(tmp_path):
             assert (selected, rejected_at, reason) == (0, "suite_check", "suite_mismatch")
     off = run_engine(tmp_path / "off", test_suite_on=False)
     assert all(selected == 1 for selected, *_ in off.values())
+
+
+def test_auto_leaves_out_wikisql_format_samples_and_on_checks_them(tmp_path):
+    """eval.test_suite = "auto" skips samples with a logical form (measured ~4x the evaluation
+    there); "on" checks them."""
+    db = geo_db(tmp_path)
+    gold, answer, _kept = CASES["Which are the major cities?"]
+
+    async def verdict(mode: str, logical_form) -> str | None:
+        evaluator = Evaluator(EvalConfig(test_suite=mode))
+        try:
+            example = Example(task_id="t", question="q", schema=Schema(db_id="geo", tables=()),
+                              db_path=str(db), gold_sql=gold, source="x:1",
+                              logical_form=logical_form)
+            item = WorkItem(example=example, sql=answer)
+            item.outcome = await evaluator.evaluate(str(db), gold, answer)
+            await suite_check.check(item, evaluator)
+            return item.reason
+        finally:
+            evaluator.close()
+
+    wikisql = {"sel": 1, "agg": 0, "conds": [[3, 1, 150000]]}
+    assert asyncio.run(verdict("auto", wikisql)) is None
+    assert asyncio.run(verdict("on", wikisql)) == "suite_mismatch"
+    assert asyncio.run(verdict("auto", None)) == "suite_mismatch"
+    assert asyncio.run(verdict("off", None)) is None

@@ -52,8 +52,9 @@ def checks_of(evaluation: dict[str, Any]) -> dict[str, str]:
         "duplicates": {"bag": "bag (duplicate rows count)",
                        "set": "set (duplicate rows ignored)"}[evaluation.get("duplicates",
                                                                              "bag")],
-        "test_suite": ("on (gold matches rechecked on perturbed copies of the database)"
-                       if evaluation.get("test_suite", False) else "off"),
+        "test_suite": {"on": "on (gold matches rechecked on perturbed copies of the database)",
+                       "auto": "auto (on, except for WikiSQL-format samples)",
+                       "off": "off"}.get(str(evaluation.get("test_suite", "off")), "off"),
     }
 
 

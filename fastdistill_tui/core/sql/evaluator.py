@@ -42,7 +42,7 @@ class Evaluator:
         # Parsing is the slowest step for a cached gold; many samples share one gold query.
         self._gold_is_ordered = functools.lru_cache(maxsize=4096)(gold_is_ordered)
         self.suite = (TestSuite(SuiteCache(cache_dir() / "test_suite"))
-                      if config.test_suite else None)
+                      if config.test_suite != "off" else None)
         # Gold results on test-suite copies: their own cache, so that they never evict the
         # dataset's (a copy's result is needed by the samples of one query family only).
         self._copy_gold_cache = (GoldCache(config.max_cached_gold)
@@ -110,7 +110,7 @@ class Evaluator:
         suite = self.suite
         if suite is None:
             return {"enabled": False}
-        return {"enabled": True, "checked": suite.checked, "rejected": suite.rejected,
+        return {"enabled": True, "mode": self.config.test_suite, "checked": suite.checked, "rejected": suite.rejected,
                 "unavailable": suite.unavailable, "copies_built": suite.cache.built}
 
     def close(self) -> None:
