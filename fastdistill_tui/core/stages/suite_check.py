@@ -16,7 +16,11 @@ measured at ~4x the evaluation's time (docs/PERFORMANCE.md); "on" checks them to
 from __future__ import annotations
 
 from ..sql.evaluator import Evaluator
-from .base import WorkItem
+from .base import StepContext, WorkItem
+
+
+async def step(item: WorkItem, ctx: StepContext) -> None:
+    await check(item, ctx.evaluator)
 
 
 async def check(item: WorkItem, evaluator: Evaluator) -> None:
