@@ -110,7 +110,7 @@ class Evaluator:
         suite = self.suite
         if suite is None:
             return {"enabled": False}
-        return {"enabled": True, "mode": self.config.test_suite, "checked": suite.checked, "rejected": suite.rejected,
+        return {"enabled": True, "mode": self.config.test_suite, "checked": suite.checked,
                 "unavailable": suite.unavailable, "copies_built": suite.cache.built}
 
     def close(self) -> None:

@@ -418,7 +418,6 @@ class TestSuite:
     def __init__(self, cache: SuiteCache) -> None:
         self.cache = cache
         self.checked = 0
-        self.rejected = 0
         self.unavailable = 0  # samples whose database could not be copied
 
     async def check(self, evaluator, db_path: str, gold_sql: str,
@@ -453,5 +452,4 @@ class TestSuite:
                     if outcome.detail:
                         verdict += f" ({outcome.detail})"
         self.checked += 1
-        self.rejected += verdict is not None
         return SuiteVerdict(verdict is None, compared, inconclusive, verdict or "")
