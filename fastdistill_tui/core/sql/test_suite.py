@@ -298,6 +298,8 @@ def build_copy(db_path: str, out_path: str, variant: str, seed: int,
         if only_tables is not None and not any(
                 kind == "view" and name.lower() in only_tables for kind, name, _, _ in objects):
             objects = [o for o in objects if o[3].lower() in only_tables]
+        for conn in (source, target):  # the dataset's schema runs no non-innocuous function
+            conn.execute("PRAGMA trusted_schema = OFF")
         target.execute("PRAGMA journal_mode = OFF")
         target.execute("PRAGMA synchronous = OFF")
         target.set_authorizer(authorize)
@@ -443,7 +445,8 @@ class TestSuite:
         for (name, _path), outcome in zip(copies, outcomes):
             if outcome.gold_match or outcome.reason in ("gold_empty", "order_mismatch"):
                 compared += 1  # order alone: ties can break differently on a copy
-            elif outcome.reason in ("truncated", "timeout", "gold_error") or not outcome.gold_ok:
+            elif (outcome.reason in ("truncated", "timeout", "gold_error") or not outcome.gold_ok
+                  or outcome.detail.startswith("cannot open")):  # a copy the cache trimmed
                 inconclusive += 1
             else:
                 compared += 1
