@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -145,7 +145,8 @@ class SqlExecutor:
     `aexecute` keeps the event loop free.
 
     Connections are cached per (thread, db_path): SQLite connections are cheap to reuse and
-    a connection must not run two statements from two threads at once.
+    a connection must not run two statements from two threads at once. A thread keeps at most
+    MAX_CONNECTIONS open, closing the least recently used first.
     """
 
     def __init__(self, timeout_s: float = 5.0, row_cap: int = 10_000, workers: int = 2, *,
@@ -262,7 +263,7 @@ class SqlExecutor:
 
     # -- worker threads --------------------------------------------------------------------
     def _work(self) -> None:
-        connections: OrderedDict[str, tuple[sqlite3.Connection, _Guard]] = OrderedDict()
+        connections: dict[str, tuple[sqlite3.Connection, _Guard]] = {}
         try:
             while True:
                 job = self._jobs.get()
@@ -284,7 +285,7 @@ class SqlExecutor:
             for conn, _guard in connections.values():
                 conn.close()
 
-    def _run(self, job: _Job, connections: OrderedDict[str, tuple[sqlite3.Connection, _Guard]]
+    def _run(self, job: _Job, connections: dict[str, tuple[sqlite3.Connection, _Guard]]
              ) -> ExecResult:
         started = time.monotonic()
         if job.db_path not in connections:
@@ -293,8 +294,8 @@ class SqlExecutor:
             except sqlite3.Error as exc:
                 return _failure("exec_error", f"cannot open {job.db_path}: {exc}", started)
             if len(connections) > MAX_CONNECTIONS:  # the least recently used one goes
-                connections.popitem(last=False)[1][0].close()
-        connections.move_to_end(job.db_path)
+                connections.pop(next(iter(connections)))[0].close()
+        connections[job.db_path] = connections.pop(job.db_path)  # now the most recent
         conn, guard = connections[job.db_path]
         guard.deadline = job.deadline
         guard.denied.clear()
