@@ -270,7 +270,8 @@ class Engine:
                 params = GenParams(temperature=config.teacher.temperature,
                                    max_tokens=config.teacher.max_tokens,
                                    disable_thinking=config.teacher.disable_thinking)
-                teacher = TeacherStage(provider, self.store, params, teacher_endpoint)
+                teacher = TeacherStage(provider, self.store, params, teacher_endpoint,
+                                       config.prompt)
                 scorer = Scorer(judge)
                 await self._stream(dataset, split, teacher, evaluator, scorer, cancel)
                 self._check_judge(scorer)
@@ -719,7 +720,7 @@ class Engine:
         self._count_many("select", kept=chosen, rejected=self.quality.total - chosen)
         self._finish_stage("select")
         self._start_stage("export")
-        counts = export(self.store, self.run_id, self.run_dir / "mlx")
+        counts = export(self.store, self.run_id, self.run_dir / "mlx", self.config.prompt)
         self._count_many("export", kept=sum(counts.values()), rejected=0)
         self._finish_stage("export")
         self.log("info", f"exported {counts['train']} train / {counts['valid']} valid examples "

@@ -44,7 +44,7 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
         if plan.eval_limit and len(examples) >= plan.eval_limit:
             break
         examples.append(example)
-    items = eval_items(examples)
+    items = eval_items(examples, engine.config.prompt)
     overlap = engine.store.distilled_overlap(engine.run_id, [i.sample_id for i in items])
     base = StudentModel(engine._student_dir, model_key(engine._student_dir))
     engine._student_report = {
