@@ -80,7 +80,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
     run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
     run.add_argument("--split", help="dataset split to distil")
-    run.add_argument("--limit", type=int, help="first N samples (after dedup); 0 = all")
+    run.add_argument("--limit", type=int,
+                     help="N samples (after dedup): a seeded sample spread over the databases "
+                          "(dataset.seed); 0 = all")
     run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")

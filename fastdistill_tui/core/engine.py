@@ -34,6 +34,7 @@ from . import artifacts, events as ev
 from .config import Config, blame, cache_dir, judge_teacher_config, redact_url
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
+from .datasets.sampling import sampled_examples
 from .errors import ConfigError, FastDistillError, InputError
 from .gates import (TEACHER_EVAL, GateDecision, TeacherQuality, describe_failure,
                     evaluate_teacher_gate, override_hint)
@@ -120,12 +121,12 @@ def run_dir_for(config: Config, run_id: str) -> Path:
     return config.runs_dir / run_id
 
 
-def plan_split(dataset: Dataset, split: str, limit: int) -> SplitPlan:
+def plan_split(dataset: Dataset, split: str, limit: int, seed: int = 0) -> SplitPlan:
     """Read (and so validate) the whole split once, counting as the producer will: rows up to
     the one that reaches --limit, samples after dedup and --limit."""
     dedup = Deduplicator()
     rows_read = samples = 0
-    for example in dataset.iter_examples(split):
+    for example in sampled_examples(dataset, split, limit, seed):
         if limit and samples >= limit:
             continue  # keep reading: every row is validated, limit or not
         rows_read += 1
@@ -204,7 +205,7 @@ class Engine:
         dataset.check_split(split)
         # One validating pass before anything is written or paid for: a malformed row 90,000
         # fails now, not after an hour of requests. It streams, and gives exact totals.
-        self._plan = plan_split(dataset, split, config.dataset.limit)
+        self._plan = plan_split(dataset, split, config.dataset.limit, config.dataset.seed)
         try:
             provider = self._provider or make_provider(config.teacher)
             # the judge is set up (key, URL) before a run exists, like the teacher
@@ -371,7 +372,7 @@ class Engine:
             dedup = Deduplicator()
             limit = self.config.dataset.limit
             seq = 0
-            for example in dataset.iter_examples(split):
+            for example in sampled_examples(dataset, split, limit, self.config.dataset.seed):
                 if cancel.is_set() or self._stop_reason or (limit and seq >= limit):
                     break
                 item = WorkItem(example)
