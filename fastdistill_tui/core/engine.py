@@ -556,7 +556,7 @@ class Engine:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
         if item.gold_ok:
-            self.quality.add(exec_ok, gold_match, item.score)
+            self.quality.add(exec_ok, gold_match, item.score, item.reason, item.detail)
             self.gold_empty += item.gold_empty
             self._count("score", True)
             self._remember_timings(own)
@@ -582,8 +582,8 @@ class Engine:
     def _resume_counts(self, sample_id: str) -> None:
         """A sample finished before the restart: count it at every stage it passed, as if it
         ran now, so a resumed run's progress and stage totals equal an uninterrupted run's."""
-        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at = (
-            self._done_flags[sample_id])
+        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at, reason, \
+            detail = self._done_flags[sample_id]
         self._count("gold_check", bool(gold_ok))
         if gold_ok:
             self._count("teacher", bool(teacher_ok))
@@ -595,7 +595,7 @@ class Engine:
                 alive = rejected_at != stage
                 self._count(stage, alive)
             self._start_stage("score")
-            self.quality.add(bool(exec_ok), bool(gold_match), score)
+            self.quality.add(bool(exec_ok), bool(gold_match), score, reason, detail)
             self.gold_empty += gold_empty
             self._count("score", True)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .config import Config
 from .engine import STAGES, run_dir_for
+from .misses import format_misses
 from .store import Store
 
 
@@ -40,6 +41,14 @@ def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
     }
 
 
+def misses_line(stages: dict[str, dict[str, Any]]) -> str:
+    """'answers missing the gold: row_count 453, ...' from the score report; '' when none."""
+    score = stages.get("score") or {}
+    text = format_misses(score.get("mismatch_reason_counts") or {},
+                         score.get("exec_error_messages") or {})
+    return f"answers missing the gold: {text}" if text else ""
+
+
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"run {report['run_id']} — {report['status']}",
              f"dataset {report['dataset']}  teacher {report['teacher']}",
@@ -53,6 +62,9 @@ def format_report(report: dict[str, Any]) -> str:
                  f"{q['judge_score']['mean']:>7.2f}")
         lines.append(f"{stage:<18}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
                      + ", ".join(f"{k} {v}" for k, v in reasons))
+    misses = misses_line(report["stages"])
+    if misses:
+        lines += ["", misses]
     for decision in report["gate_decisions"]:
         lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "
                      f"{'proceed' if decision['proceed'] else 'stop'}"

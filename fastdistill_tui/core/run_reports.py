@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
+from .misses import MissTally
 from .stages.registry import STUDENT_EVAL_PHASES
 from .store import Store
 
@@ -110,10 +111,12 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
                              (run_id,))
     names = [d[0] for d in cur.description]
     wikisql = WikiSQLTally()
+    misses = MissTally()
     for values in cur:
         row = dict(zip(names, values))
         if row["gold_ok"]:
             wikisql.add(row)
+            misses.add(bool(row["gold_match"]), row["reason"], row["detail"])
         for view in views:
             if view.enters(row):
                 kept = view.kept(row)
@@ -121,6 +124,8 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
                 digests[view.stage].add(row)
     for view in views:
         extra = dict(extras.get(view.stage) or {})
+        if view.stage in ("score", "select"):  # why answers missed the gold, all of them
+            extra.update(misses.report())
         if view.stage == "score" and wikisql.total:
             extra["wikisql"] = wikisql.report()
         if view.stage == "select":  # answered and executed, but nothing to check them against

@@ -282,10 +282,11 @@ class Store:
 
     def result_flags(self, run_id: str) -> dict[str, tuple]:
         """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
-        rejected_at) of every stored result: what a resume counts for finished samples."""
+        rejected_at, reason, detail) of every stored result: what a resume counts for finished
+        samples."""
         return {row[0]: row[1:] for row in self.conn.execute(
             "SELECT sample_id, gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,"
-            " rejected_at FROM results WHERE run_id = ?", (run_id,))}
+            " rejected_at, reason, detail FROM results WHERE run_id = ?", (run_id,))}
 
     def first_gold_failure(self, run_id: str) -> tuple[str, str]:
         """(source file:line, detail) of the run's first sample whose gold SQL failed."""
