@@ -64,7 +64,7 @@ class PromptConfig:
     db_content: bool = True  # false = the schema alone (names and the dataset's types)
     example_rows: int = 3  # rows shown per table
     value_hints: int = 3  # stored values like the question's words, per text column
-    budget_tokens: int = 600  # most tokens the database content adds to a prompt
+    budget_tokens: int = 300  # most tokens the database content adds to a prompt
 
 
 @dataclass
