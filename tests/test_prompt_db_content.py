@@ -145,3 +145,46 @@ def test_a_missing_or_foreign_database_gives_the_plain_schema(tmp_path):
         conn.execute("CREATE TABLE unrelated (x TEXT)")
     assert render_messages(SCHEMA, question, db_path=str(other),
                            content=PromptConfig()) == render_messages(SCHEMA, question)
+
+
+def test_the_export_and_the_student_eval_show_what_the_teacher_saw(tmp_path):
+    """One render: the teacher's messages (its cache key), the exported training prompt and the
+    student's evaluation prompt are the same text, database content included."""
+    import json
+
+    from loopback_server import LoopbackServer
+
+    from fastdistill_tui import cli
+    from fastdistill_tui.core.datasets.jsonl import JsonlDataset
+    from fastdistill_tui.core.stages.student_eval import eval_items
+
+    root = tmp_path / "data"
+    root.mkdir()
+    db = root / "states.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE state (name TEXT, area REAL, capital TEXT)")
+        conn.executemany("INSERT INTO state VALUES (?, ?, ?)", STATES)
+    rows = [{"question": f"What is the capital of {name.title()}?", "db": "states.sqlite",
+             "sql": f"SELECT capital FROM state WHERE name = '{name}'"} for name, _, _ in STATES]
+    (root / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seen = {}
+
+    def respond(messages):
+        question = parse_prompt(messages)[1]
+        seen[question] = messages
+        return next(r["sql"] for r in rows if r["question"] == question)
+
+    with LoopbackServer(responder=respond) as srv:
+        assert cli.main(["run", "--headless", "--no-student", "--dataset", f"jsonl:{root}/q.jsonl",
+                         "--teacher", "openai:m", "--base-url", srv.base_url,
+                         "--override-gate", "teacher_eval"]) == 0
+    assert all("state.name: '" in user(m) for m in seen.values())  # the stored, lower case
+    run_dir = next((cli.cfg.Config().runs_dir).iterdir())
+    exported = [json.loads(line)["messages"] for split in ("train", "valid")
+                for line in (run_dir / "mlx" / f"{split}.jsonl").read_text().splitlines()]
+    assert len(exported) == len(STATES)
+    for messages in exported:
+        assert messages[:-1] == seen[parse_prompt(messages[:-1])[1]]
+    examples = list(JsonlDataset(root / "q.jsonl").iter_examples("q"))
+    for item in eval_items(examples, PromptConfig()):
+        assert item.messages == seen[item.example.question]
