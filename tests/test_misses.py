@@ -96,8 +96,8 @@ def test_reasons_in_reports_report_summary_and_gate(tmp_path, capsys, monkeypatc
                          "--override-gate", "teacher_eval"]) == 0
     err = capsys.readouterr().err
     summary = [line for line in err.splitlines() if line.startswith("answers missing the gold")]
-    assert summary == ["answers missing the gold: exec_error 12 (no such column 6, no such "
-                       "table 6), col_count 6, empty_result 6, row_count 6, value_mismatch 6"]
+    assert summary == [("answers missing the gold: exec_error 12 (no such column 6, no such "
+                        "table 6), col_count 6, empty_result 6, row_count 6, value_mismatch 6")]
     final_gate = [line for line in err.splitlines()
                   if line.startswith("  answers missing the gold so far: ")]
     assert final_gate[-1].endswith(summary[0].split(": ", 1)[1])  # resumed samples counted too

@@ -9,9 +9,9 @@ import sqlite3
 import pytest
 
 from fastdistill_tui.core.config import PromptConfig
+from fastdistill_tui.core.db_content import database_content
 from fastdistill_tui.core.prompt import (ROWS_HEADER, VALUES_HEADER, parse_prompt,
                                          prompt_tokens, render_messages, typed_schema)
-from fastdistill_tui.core.db_content import database_content
 from fastdistill_tui.core.providers.builtin import BuiltinTeacher
 from fastdistill_tui.core.types import Column, GenParams, Schema, Table
 

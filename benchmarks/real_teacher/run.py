@@ -94,7 +94,8 @@ def run_variant(name: str, overlay: dict[str, Any], args: argparse.Namespace, po
                "--override-gate", "teacher_eval", "--events", str(events)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": "local"}
     started = time.monotonic()
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                          check=False)
     wall = time.monotonic() - started
     (work / f"{name}.stderr").write_text(done.stderr, encoding="utf-8")
     if done.returncode != 0:
@@ -127,8 +128,8 @@ def summarize(name: str, data_dir: Path, events: Path, wall: float) -> dict[str,
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| variant | answers | exec-pass | gold-match | kept | requests | tokens in/out | "
-             "tokens/kept | wall | why not gold-matched |",
+    lines = [("| variant | answers | exec-pass | gold-match | kept | requests | tokens in/out | "
+              "tokens/kept | wall | why not gold-matched |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         per_kept = f"{r['tokens_per_kept']:,.0f}" if r["tokens_per_kept"] else "-"
