@@ -64,10 +64,18 @@ def test_each_database_gets_its_share_in_every_prefix(tmp_path):
 
 
 def test_the_sample_is_spread_through_each_database(tmp_path):
-    """One pick in each stretch of size/k rows: templates next to each other are all reached."""
+    """No stretch of a database's rows is left out: templates next to each other are all
+    reached early."""
     taken = sample(grouped_dataset(tmp_path), 20)
     alpha = sorted(int(q.split()[1]) for q in taken if database(q) == "alpha")
-    assert [i // 5 for i in alpha] == list(range(12))
+    gaps = [b - a for a, b in zip(alpha, alpha[1:])] + [alpha[0] + 60 - alpha[-1]]
+    assert len(alpha) == 12 and max(gaps) <= 2 * 60 // 12
+
+
+def test_a_larger_limit_keeps_the_smaller_ones_samples(tmp_path):
+    """So a run grown from --limit 20 to 50 asks only the 30 new questions."""
+    dataset = grouped_dataset(tmp_path)
+    assert sample(dataset, 50)[:20] == sample(dataset, 20)
 
 
 def test_file_order_without_limit_and_every_row_once_past_the_size(tmp_path):

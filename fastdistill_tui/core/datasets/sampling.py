@@ -2,10 +2,11 @@
 the split's databases and its file positions.
 
 Datasets are often grouped (by database, by question template): the first N rows are then a
-few databases and templates, and so is what the early gate judges. The sample instead takes
-each database's share of N (proportional to its rows), spaced evenly through that database's
-rows from a seeded offset (consecutive templates are all reached), and yields them
-interleaved, so any prefix (the early gate's first answers) is spread the same way.
+few databases and templates, and so is what the early gate judges. The sample is instead the
+first N of one seeded order of all rows in which the databases interleave in proportion to
+their sizes and each database's rows come spread evenly through it (consecutive templates are
+all reached early). Any prefix, the early gate's first answers too, is spread the same way,
+and a larger N keeps a smaller one's samples, so their answers come from the cache.
 
 The sample counts rows; the engine dedups what it reads and stops at N distinct samples. So
 after the sample come the split's other rows in file order: read only when the sample held
@@ -52,26 +53,26 @@ def sampled_examples(dataset: Dataset, split: str, limit: int, seed: int) -> Ite
 
 def sample_order(groups: dict[str, list[int]], total: int, limit: int,
                  rng: random.Random) -> list[int]:
-    """min(limit, total) row indices: each group's proportional share (largest remainders,
-    ties broken by rng), evenly spaced through the group from a random offset, interleaved so
-    that every prefix holds each group's share of it."""
-    wanted = min(limit, total)
-    names = sorted(groups)
-    quotas = {name: wanted * len(groups[name]) / total for name in names}
-    counts = {name: int(quotas[name]) for name in names}
-    tiebreak = {name: rng.random() for name in names}
-    rest = sorted(names, key=lambda n: (-(quotas[n] - counts[n]), tiebreak[n]))
-    for name in rest[:wanted - sum(counts.values())]:
-        counts[name] += 1
+    """The first min(limit, total) of one seeded order of all rows, so a larger --limit keeps
+    the smaller one's samples (and their cached answers). In that order each group's rows
+    interleave in proportion to its size, and within a group they come in van der Corput order
+    from a random offset: any prefix is spread evenly through the group's rows."""
     keyed: list[tuple[float, float, int]] = []
-    for name in names:
-        rows, k = groups[name], counts[name]
-        if not k:
-            continue
-        offset = rng.random()
-        picks = [rows[int((j + offset) * len(rows) / k)] for j in range(k)]
-        rng.shuffle(picks)  # a prefix of the group's picks is spread over its rows too
-        phase = rng.random()
-        keyed += [((slot + phase) / k, tiebreak[name], index) for slot, index in enumerate(picks)]
+    for name in sorted(groups):
+        rows = groups[name]
+        phase, tiebreak = rng.random(), rng.random()
+        for slot, position in enumerate(_spread_positions(len(rows), rng.random())):
+            keyed.append(((slot + phase) / len(rows), tiebreak, rows[position]))
     keyed.sort()
-    return [index for _, _, index in keyed]
+    return [index for _, _, index in keyed[:min(limit, total)]]
+
+
+def _spread_positions(size: int, offset: float) -> list[int]:
+    """0..size-1 in the order (van der Corput(j) + offset) mod 1 first reaches them: 2^bits
+    points with 2^bits >= size fall in every one of the size equal stretches."""
+    bits = max(1, (size - 1).bit_length())
+    seen: dict[int, None] = {}
+    for j in range(1 << bits):
+        reversed_j = int(format(j, f"0{bits}b")[::-1], 2)
+        seen.setdefault(int(((reversed_j / (1 << bits)) + offset) % 1.0 * size), None)
+    return list(seen)
