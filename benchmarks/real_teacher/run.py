@@ -30,10 +30,11 @@ from typing import Any
 
 import tomli_w
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO)]
 from models import MODELS, ensure_model  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+from fastdistill_tui.core.misses import format_misses  # noqa: E402
 
 #: Each variant is a config overlay; `plain` is the prompt before database content.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -133,8 +134,7 @@ def table(rows: list[dict[str, Any]]) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         per_kept = f"{r['tokens_per_kept']:,.0f}" if r["tokens_per_kept"] else "-"
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["mismatch"].items(),
-                                                          key=lambda kv: -kv[1]))
+        reasons = format_misses(r["mismatch"], r["exec_errors"])
         lines.append(f"| {r['variant']} | {r['answers']} | {r['exec_pass']:.3f} | "
                      f"{r['gold_match']:.3f} | {r['kept']} | {r['requests']} | "
                      f"{r['tokens_in']:,}/{r['tokens_out']:,} | {per_kept} | "
