@@ -20,17 +20,17 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from .cli import store_path
 from .core import events as ev
-from .core.config import Config, default_config_path, validate
+from .core.config import Config, default_config_path
 from .core.engine import run_dir_for
-from .core.errors import ConfigError, FastDistillError, InputError
+from .core.errors import FastDistillError, InputError
 from .core.run_index import (RunSummary, flatten, kept_differences, run_config, run_samples,
                              run_summaries)
 from .core.gates import GateDecision
 from .core.store import Store
-from .live import (EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged,
-                   RunRequest)
+from .launch import (RunRequest, load_run_config, request_from_args, run_parser, run_request,
+                     store_path)
+from .live import EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged
 from .run_state import RunState
 from .screens.compare import CompareScreen
 from .screens.gate import GateScreen
@@ -286,47 +286,9 @@ def create_home_app(config: Config) -> FastDistillApp | None:
 def create_app(args: argparse.Namespace | list[str] | None = None) -> FastDistillApp:
     """The app on a run of these options (parsed as `fastdistill run` would); bad options
     raise InputError before anything opens."""
-    from .cli import build_parser, load_run_config
-
     if args is None or isinstance(args, list):
-        args = build_parser().parse_args(["run", *(args or [])])
-    return FastDistillApp(_request(args, load_run_config(args)))
-
-
-def run_request(argv: list[str], gates: dict[str, str] | None = None) -> RunRequest:
-    """A run from `fastdistill run` options given by the app's forms, checked as the command
-    line checks them; gates: teacher-eval gate thresholds (name → text) over the config's."""
-    from .cli import add_run_options, load_run_config
-
-    parser = argparse.ArgumentParser(prog="fastdistill run", exit_on_error=False)
-    add_run_options(parser)
-    try:
-        args = parser.parse_args(argv)
-    except argparse.ArgumentError as exc:
-        raise InputError(str(exc)) from None
-    config = load_run_config(args)
-    gate = config.gates.teacher_eval
-    for name, text in (gates or {}).items():
-        typ = type(getattr(gate, name))
         try:
-            setattr(gate, name, typ(text))
-        except ValueError:
-            kind = "an integer" if typ is int else "a number"
-            raise ConfigError(f"expected {kind}, got {text!r}", path="new run form",
-                              field=f"gates.teacher_eval.{name}") from None
-    return _request(args, validate(config, "new run form"))
-
-
-def _request(args: argparse.Namespace, config: Config) -> RunRequest:
-    from .cli import resolve_run
-    from .core.engine import new_run_id
-
-    if args.events == "-":
-        raise InputError("the app draws on the terminal, so events cannot go to stdout",
-                         field="--events", hint="give a file, or add --headless")
-    store = Store(store_path(config))
-    try:
-        config, run_id, resume = resolve_run(args, config, store)
-    finally:
-        store.close()
-    return RunRequest(config, run_id or new_run_id(), resume, args.events)
+            args = run_parser().parse_args(args or [])
+        except argparse.ArgumentError as exc:
+            raise InputError(str(exc)) from None
+    return FastDistillApp(request_from_args(args, load_run_config(args)))

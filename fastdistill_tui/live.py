@@ -13,11 +13,9 @@ Every other event is posted in order as an `EngineEvent`.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,9 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from .core import events as ev
-from .core.config import Config
 from .core.errors import FastDistillError
 from .core.gates import GateDecision
+from .launch import RunRequest, store_path
 
 
 class EngineEvent(Message):
@@ -90,16 +88,6 @@ class EventBridge:
         return list(latest.values())
 
 
-@dataclass
-class RunRequest:
-    """What the command line resolved: the run's config, its id and whether it resumes."""
-
-    config: Config
-    run_id: str
-    resume: bool
-    events_path: str | None = None  # --events: a copy of the events as JSONL
-
-
 class EngineThread:
     """Runs one engine on a daemon thread (so a second Ctrl+C can leave without waiting for
     requests in flight). `cancel` is the engine's stop: drain, checkpoint, end resumable."""
@@ -132,7 +120,6 @@ class EngineThread:
         return await future
 
     def _main(self) -> None:
-        from .cli import store_path
         from .core.engine import Engine
         from .core.store import Store
 
@@ -170,10 +157,3 @@ class EngineThread:
         path.write_text(traceback.format_exc(), encoding="utf-8")
         return path
 
-
-def read_events(path: Path) -> Iterator[ev.Event]:
-    """A recorded events.jsonl, event by event (replay into the app: tests, history)."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield ev.event_from_json(json.loads(line))

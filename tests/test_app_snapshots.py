@@ -15,7 +15,7 @@ pytest.importorskip("pytest_textual_snapshot", reason="pip install -e '.[test]' 
 
 from fastdistill_tui.app import FastDistillApp  # noqa: E402
 from fastdistill_tui.core import events as ev  # noqa: E402
-from fastdistill_tui.live import read_events  # noqa: E402
+from fastdistill_tui.core.events import read_events  # noqa: E402
 from fastdistill_tui.screens.gate import GateScreen  # noqa: E402
 
 REPLAY = Path(__file__).parent / "data" / "replay_run.jsonl"

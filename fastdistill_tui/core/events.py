@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -189,3 +191,11 @@ def event_from_json(data: dict[str, Any]) -> Event:
         raise ValueError(f"event schema v{version} is newer than this build (v{SCHEMA_VERSION})")
     cls = EVENT_TYPES[kind]
     return cls(**data)
+
+
+def read_events(path: str | os.PathLike[str]) -> Iterator[Event]:
+    """A recorded events.jsonl, event by event (replay into the app: tests, history)."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield event_from_json(json.loads(line))

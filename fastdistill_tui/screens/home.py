@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from ..cli import format_seconds
 from ..core.run_index import RunSummary
+from ..widgets.format import format_seconds
 
 NONE = "—"
 

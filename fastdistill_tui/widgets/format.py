@@ -74,3 +74,11 @@ def money(value: float) -> str:
 
 def rate(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def format_seconds(seconds: float) -> str:
+    """Wall time in the headless line and on Home: 0m07s, 12m04s, 1h02m."""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
