@@ -10,6 +10,7 @@ handlers below change the state and the widgets.
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from .core import events as ev
 from .core.config import Config, default_config_path
 from .core.engine import run_dir_for
 from .core.errors import FastDistillError, InputError
-from .core.run_index import (RunSummary, flatten, kept_differences, run_config, run_samples,
-                             run_summaries)
+from .core.run_index import (RunSummary, delete_run, flatten, kept_differences, run_config,
+                             run_samples, run_summaries)
 from .core.gates import GateDecision
 from .core.store import Store
 from .launch import (RunRequest, load_run_config, request_from_args, run_parser, run_request,
@@ -33,13 +34,14 @@ from .launch import (RunRequest, load_run_config, request_from_args, run_parser,
 from .live import EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged
 from .run_state import RunState
 from .screens.compare import CompareScreen
+from .screens.confirm import ConfirmScreen
 from .screens.gate import GateScreen
+from .screens.help import HelpScreen, screen_keys
 from .screens.home import HomeScreen
 from .screens.new_run import NewRunScreen
 from .screens.recorded import RecordedRunScreen
 from .screens.run import RunScreen
 from .screens.settings import SettingsScreen
-from .widgets.run_header import RunHeader
 
 JOIN_ON_EXIT_S = 10.0  # how long leaving the app waits for a stopped engine to save
 
@@ -57,10 +59,13 @@ class FastDistillApp(App[int]):
     TITLE = "FastDistill"
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = [
+        Binding("escape", "back", "Back"),
         Binding("s", "stop", "Stop (drain + save)"),
         Binding("ctrl+c", "interrupt", "Stop · twice: abort", priority=True),
-        Binding("q", "quit_when_done", "Quit (after the end)"),
+        Binding("q", "quit_when_done", "Quit"),
         Binding("ctrl+q", "quit_when_done", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False),
     ]
 
     def __init__(self, run: RunRequest | None = None, *,
@@ -82,7 +87,10 @@ class FastDistillApp(App[int]):
     # -- lifecycle --------------------------------------------------------------------------
     async def on_mount(self) -> None:
         if self.home_config is not None:
-            await self.push_screen(HomeScreen(self._summaries(), self.open_run, self.compare))
+            await self.push_screen(HomeScreen(
+                self._summaries, open_run=self.open_run, compare=self.compare,
+                resume=self.resume_run, delete=self.delete_run,
+                run_dir=lambda run: str(self._run_dir(run.run_id)), live_run=self.live_run_id))
             return
         await self.push_screen(self.run_screen)
         if self.run_request is not None:
@@ -97,6 +105,29 @@ class FastDistillApp(App[int]):
         self.engine = EngineThread(self.run_request, self)
         self.engine.start()
         self.set_interval(1.0, self._tick)
+        self.refresh_bindings()
+
+    def live_run_id(self) -> str | None:
+        """The run this app's engine is running now (None: none, or it has ended)."""
+        if self.engine is None or self.run_request is None or not self._engine_going():
+            return None
+        return self.run_request.run_id
+
+    def _engine_going(self) -> bool:
+        return self.state.finished is None and not self.state.failure
+
+    def _open_live(self, request: RunRequest) -> None:
+        """A fresh dashboard for a run started from home (a second one after the first
+        ended starts from an empty state), kept installed so Esc back and Enter again
+        return to the same screen."""
+        if self.is_screen_installed("live"):
+            self.uninstall_screen("live")
+        self.state, self.result, self.aborted = RunState(), RunResult(), False
+        self.run_screen = RunScreen(trail="Runs")
+        self.install_screen(self.run_screen, "live")
+        self.run_request = request
+        self.push_screen("live")
+        self._start_engine()
 
     # -- home: stored runs ------------------------------------------------------------------
     def _with_store(self, read: Callable[[Store], Any]) -> Any:
@@ -110,13 +141,24 @@ class FastDistillApp(App[int]):
     def _summaries(self) -> list[RunSummary]:
         return self._with_store(run_summaries)
 
-    def open_run(self, run: RunSummary) -> None:
+    def _run_dir(self, run_id: str) -> Path:
         assert self.home_config is not None
-        run_dir = run_dir_for(self.home_config, run.run_id)
+        return run_dir_for(self.home_config, run_id)
+
+    def open_run(self, run: RunSummary) -> None:
+        """The live dashboard for the run in progress, the recorded one for any other."""
+        if run.run_id == self.live_run_id():
+            self.push_screen("live")
+            return
         self.push_screen(RecordedRunScreen(
-            run, run_dir / "events.jsonl",
+            run, self._run_dir(run.run_id) / "events.jsonl",
             lambda: self._with_store(lambda store: run_samples(store, run.run_id)),
             self.resume_run))
+
+    def delete_run(self, run: RunSummary) -> None:
+        """Its rows in the store and its directory (the teacher cache stays)."""
+        self._with_store(lambda store: delete_run(store, run.run_id))
+        shutil.rmtree(self._run_dir(run.run_id), ignore_errors=True)
 
     def compare(self, a: RunSummary, b: RunSummary) -> None:
         assert self.home_config is not None
@@ -139,25 +181,26 @@ class FastDistillApp(App[int]):
 
     def start_new_run(self, argv: list[str], gates: dict[str, str]) -> None:
         """Start the form's run; bad input raises with the command line's message."""
-        if self.engine is not None:
+        if self.live_run_id() is not None:
             raise InputError("a run is already in progress in this app",
                              hint="wait for it to end, or start this one in another terminal")
-        self.run_request = run_request(argv, gates)
-        self.push_screen(self.run_screen)
-        self._start_engine()
+        request = run_request(argv, gates)
+        self.pop_screen()  # the form: Esc on the dashboard goes back to the runs
+        self._open_live(request)
 
     def resume_run(self, run: RunSummary) -> None:
         """The live dashboard on a stored run, resumed as `fastdistill --resume ID` would."""
-        if self.engine is not None:
-            self.notify("a run is already in progress", timeout=3)
+        if self.live_run_id() is not None:
+            self.notify("a run is already in progress: wait for it to end", timeout=3)
             return
         try:
-            self.run_request = run_request(["--resume", run.run_id])
+            request = run_request(["--resume", run.run_id])
         except FastDistillError as exc:
             self.notify(str(exc), severity="error", timeout=6)
             return
-        self.push_screen(self.run_screen)
-        self._start_engine()
+        if isinstance(self.screen, RecordedRunScreen):
+            self.pop_screen()  # the recorded picture of the run gives way to the live one
+        self._open_live(request)
 
     def on_unmount(self) -> None:
         """Leaving while the engine runs (tests, an abort): stop it and give it time to save,
@@ -168,7 +211,7 @@ class FastDistillApp(App[int]):
 
     def _tick(self) -> None:
         if self.state.running:  # the clock in the header moves
-            self.run_screen.query_one(RunHeader).show(self.state, self.clock())
+            self.run_screen.show_header(self.state, self.clock())
 
     def _redraw(self) -> None:
         self.run_screen.show(self.state, self.clock())
@@ -204,13 +247,16 @@ class FastDistillApp(App[int]):
         self.result = RunResult(message.exit_code, f"error: {message.message}")
         self.run_screen.log_line(time.time(), message.message, "error")
         self._close_gate()
+        self.refresh_bindings()
         self._redraw()
 
     def _finished(self, event: ev.RunFinished) -> None:
         self.result = RunResult(event.exit_code,
                                 f"run {event.run_id} {event.status}: {event.run_dir}")
         self._close_gate()
-        self.notify(f"run {event.status.replace('_', ' ')} — q quits", timeout=4)
+        self.refresh_bindings()
+        back = "Esc goes back to the runs, " if self.home_config is not None else ""
+        self.notify(f"run {event.status.replace('_', ' ')} — {back}q quits", timeout=4)
 
     def _close_gate(self) -> None:
         if self.gate_screen is not None and self.gate_screen.is_active:
@@ -230,14 +276,45 @@ class FastDistillApp(App[int]):
             self.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Home and stored runs: no Stop to offer until a run is live."""
-        if action == "stop" and self.home_config is not None and self.engine is None:
-            return False
+        """The footer shows a key only where it works: Stop on the live dashboard of a run
+        going, Ctrl+C while a run goes, Quit once none goes (and not on a form, where q is a
+        letter), Back where there is a screen to go back to."""
+        on_run = self.screen is self.run_screen or isinstance(self.screen, GateScreen)
+        going = self.engine is not None and self.state.running
+        if action == "stop":
+            return going and on_run
+        if action == "interrupt":
+            return going
+        if action == "quit_when_done":
+            return not going and not isinstance(self.screen, (NewRunScreen, SettingsScreen))
+        if action == "back":
+            return len(self.screen_stack) > 2
         return True
+
+    def action_back(self) -> None:
+        """Esc: one screen back, after asking where leaving would lose something."""
+        if len(self.screen_stack) <= 2:
+            return
+        loss = getattr(self.screen, "would_lose", lambda: "")()
+        if not loss:
+            self.pop_screen()
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.pop_screen()
+
+        self.push_screen(ConfirmScreen(f"{loss}\nLeave anyway?", "Leave", "Stay"), answered)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(getattr(screen, "NAME", type(screen).__name__),
+                                    getattr(screen, "HELP", None) or "", screen_keys(screen)))
 
     def action_stop(self) -> None:
         if self.engine is None or not self.state.running:
-            self.notify("no run in progress", timeout=2)
             return
         if self.state.stopping:
             self.notify("already stopping — Ctrl+C aborts now", timeout=3)
@@ -249,6 +326,7 @@ class FastDistillApp(App[int]):
             time.time(), f"stopping: no new requests; finishing the {in_flight} in flight, "
             "then saving — the run stays resumable. Ctrl+C again aborts now.", "warning")
         self._close_gate()
+        self.refresh_bindings()
         self._redraw()
 
     def action_interrupt(self) -> None:
@@ -263,7 +341,7 @@ class FastDistillApp(App[int]):
             self.exit(return_code=130)
 
     def action_quit_when_done(self) -> None:
-        if self.state.running:
+        if self.engine is not None and self.state.running:
             self.notify("a run is in progress: s stops it (drain + save), then q quits",
                         timeout=3)
             return

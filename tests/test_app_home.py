@@ -56,7 +56,7 @@ def test_no_runs_means_no_home():
     assert create_home_app(cfg.load_config()) is None
 
 
-async def test_home_lists_runs_newest_first_and_filters_by_typing(stored):
+async def test_home_lists_runs_newest_first_and_filters_after_slash(stored):
     app = create_home_app(stored)
     assert app is not None
     async with app.run_test(size=(120, 40)) as pilot:
@@ -66,10 +66,12 @@ async def test_home_lists_runs_newest_first_and_filters_by_typing(stored):
         assert len(rows) == 3
         assert [r[2] for r in rows] == ["gate_failed", "completed", "completed"]
         assert [r[6] for r in rows] == ["30", "80", "60"]  # samples, newest first
-        await pilot.press("g", "a", "t", "e")
+        await pilot.press("slash", "g", "a", "t", "e")
         assert home.query_one("Input").value == "gate"
         assert [r[2] for r in table_rows(home)] == ["gate_failed"]
-        await pilot.press("escape")
+        await pilot.press("escape")  # out of the filter, which stays
+        assert [r[2] for r in table_rows(home)] == ["gate_failed"]
+        await pilot.press("escape")  # on the list: clears it
         assert len(table_rows(home)) == 3
 
 
@@ -108,13 +110,14 @@ async def test_open_a_run_replays_its_stages_and_browses_kept_and_rejected_sampl
         samples = app.screen
         kept = len(table_rows(samples))
         assert kept > 0 and all(r[2] == "match" for r in table_rows(samples))
-        await pilot.press("tab")  # rejected, each with its reason
+        await pilot.press("v")  # rejected, each with its reason
         rejected = table_rows(samples)
         assert kept + len(rejected) == 60
         assert all(r[4] for r in rejected), rejected
-        await pilot.press("tab")  # all
+        await pilot.press("v")  # all
         assert len(table_rows(samples)) == 60
         question = samples.shown[0].question
+        await pilot.press("slash")
         for ch in question.split()[0].lower():
             await pilot.press(ch if ch != " " else "space")
         assert all(question.split()[0].lower() in s.question.lower() or

@@ -159,3 +159,12 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def delete_run(store: Store, run_id: str) -> None:
+    """Forget a run: its row and its samples' results. Teacher answers stay: they are a cache
+    shared by every run that asked the same question."""
+    store.query("BEGIN")
+    for table in ("student_results", "results", "samples", "runs"):
+        store.query(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+    store.query("COMMIT")

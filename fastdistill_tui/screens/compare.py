@@ -10,7 +10,6 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -49,7 +48,10 @@ def _delta(a: Any, b: Any, scale: float = 1.0, unit: str = "") -> Text:
 
 
 class CompareScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    NAME = "Compare"
+    HELP = ("Two marked runs side by side: what differs in their configs, each stage's "
+            "quality and timing with the change from A to B, and the samples one kept and "
+            "the other dropped. ↑/↓ and PgUp/PgDn scroll.")
 
     def __init__(self, a: RunSummary, b: RunSummary, *, config_a: dict, config_b: dict,
                  dir_a: Path, dir_b: Path, differences: list[tuple[str, bool]]) -> None:
@@ -61,8 +63,8 @@ class CompareScreen(Screen):
         self.differences = differences
 
     def compose(self) -> ComposeResult:
-        yield Static(f"compare A {self.a.run_id} ({self.a.status}) with B {self.b.run_id} "
-                     f"({self.b.status})", id="compare-title")
+        yield Static(f"Runs › Compare · A {self.a.run_id} ({self.a.status}) · B "
+                     f"{self.b.run_id} ({self.b.status})", id="compare-title")
         with VerticalScroll(id="compare-body"):
             yield titled(Static(self._config_table(), id="compare-config"),
                           "Config differences")

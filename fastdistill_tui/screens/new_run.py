@@ -29,9 +29,11 @@ GATE_FIELDS = ("min_total", "exec_pass_rate", "gold_match_rate", "judge_mean")
 
 
 class NewRunScreen(Screen):
+    NAME = "New run"
+    HELP = ("The options of `fastdistill run` as a form; Tab moves between fields, Ctrl+S "
+            "starts. Empty fields take the config file's value.")
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
-        Binding("escape", "app.pop_screen", "Back"),
     ]
 
     def __init__(self, start: Callable[[list[str], dict[str, str]], None]) -> None:
@@ -40,8 +42,8 @@ class NewRunScreen(Screen):
         self.start = start
 
     def compose(self) -> ComposeResult:
-        yield Static("New run · the key comes from the environment (never shown or saved)",
-                     id="new-run-title")
+        yield Static("Runs › New run · the key comes from the environment (never shown or "
+                     "saved)", id="new-run-title")
         with VerticalScroll(id="new-run-form"):
             with Horizontal(classes="setting -select"):
                 yield Label("dataset kind", classes="setting-name")
@@ -76,6 +78,12 @@ class NewRunScreen(Screen):
         elif student:
             argv += ["--student", student]
         return argv
+
+    def would_lose(self) -> str:
+        """What Esc would drop: the fields typed in."""
+        typed = [f for f, _, _ in FIELDS if self._text(f)] + [
+            g for g in GATE_FIELDS if self._text(f"gate-{g}")]
+        return f"The form has {len(typed)} field(s) filled in." if typed else ""
 
     def gates(self) -> dict[str, str]:
         return {g: self._text(f"gate-{g}") for g in GATE_FIELDS if self._text(f"gate-{g}")}

@@ -18,8 +18,10 @@ from .run import RunScreen
 
 
 class RecordedRunScreen(RunScreen):
+    NAME = "Stored run"
+    HELP = ("A stored run, drawn from its recorded events. d lists its samples, kept and "
+            "rejected, with the reason each was dropped; r resumes a run that did not finish.")
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
         Binding("d", "samples", "Samples"),
         Binding("r", "resume", "Resume"),
     ]
@@ -27,7 +29,7 @@ class RecordedRunScreen(RunScreen):
     def __init__(self, run: RunSummary, events_path: Path,
                  samples: Callable[[], list[SampleOutcome]],
                  resume: Callable[[RunSummary], None]) -> None:
-        super().__init__()
+        super().__init__(trail="Runs")
         self.run = run
         self.events_path = events_path
         self.samples = samples
@@ -47,7 +49,7 @@ class RecordedRunScreen(RunScreen):
             self.state.teacher = self.run.teacher
         if self.run.unfinished:
             self.log_line(self.state.last_ts or self.run.created_at,
-                          f"run {self.run.status}: r resumes it", "warning")
+                          f"run {self.run.status.replace('_', ' ')}: r resumes it", "warning")
         self.show(self.state, self.state.last_ts)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -65,12 +67,17 @@ class RecordedRunScreen(RunScreen):
 
 class SamplesScreen(Screen):
     """A run's samples: question, teacher SQL, result match, score; the rejected ones with the
-    stage and reason that dropped them. Type to filter; Tab switches kept / rejected / all."""
+    stage and reason that dropped them. `/` filters (Esc leaves the filter); v switches
+    kept / rejected / all."""
 
+    NAME = "Samples"
+    HELP = ("A run's samples: the teacher's SQL, whether its result matched the gold query, "
+            "its score, and for a rejected one the stage and reason that dropped it.")
     VIEWS = ("kept", "rejected", "all")
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("tab", "next_view", "Kept / rejected / all", priority=True),
+        Binding("slash", "filter", "Filter"),
+        Binding("v", "next_view", "Kept / rejected / all"),
+        Binding("escape", "escape", "Back"),
     ]
 
     def __init__(self, run: RunSummary, samples: list[SampleOutcome]) -> None:
@@ -82,7 +89,7 @@ class SamplesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="samples-title")
-        yield Input(placeholder="type to filter: question, SQL, reason …", id="samples-filter")
+        yield Input(placeholder="/ filters: question, SQL, reason …", id="samples-filter")
         yield DataTable(id="samples", cursor_type="row", zebra_stripes=True)
         yield Static(id="sample-detail")
         yield Footer()
@@ -92,7 +99,7 @@ class SamplesScreen(Screen):
         for header in ("question", "teacher SQL", "match", "score", "why rejected"):
             table.add_column(header, key=header)
         self.refill()
-        self.query_one(Input).focus()
+        table.focus()
 
     def matching(self) -> list[SampleOutcome]:
         words = self.query_one(Input).value.lower().split()
@@ -110,15 +117,15 @@ class SamplesScreen(Screen):
                          f"{s.score:.2f}", _clip(s.why(), 40)] for s in self.shown])
         kept = sum(s.kept for s in self.samples)
         self.query_one("#samples-title", Static).update(
-            f"run {self.run.run_id} · samples: {kept} kept, {len(self.samples) - kept} rejected"
-            f" · showing {self.view} ({len(self.shown)})")
+            f"Runs › {self.run.run_id} › Samples · {kept} kept, "
+            f"{len(self.samples) - kept} rejected · showing {self.view} ({len(self.shown)})")
         self._detail()
 
     def _detail(self) -> None:
         row = self.query_one(DataTable).cursor_row
         box = self.query_one("#sample-detail", Static)
         if not 0 <= row < len(self.shown):
-            box.update("")
+            box.update("no sample matches" if self.samples else "no sample stored")
             return
         s = self.shown[row]
         lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {s.gold_sql}"]
@@ -129,8 +136,21 @@ class SamplesScreen(Screen):
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refill()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._detail()
+
+    def action_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_escape(self) -> None:
+        """Out of the filter box first; from the list, back to the run."""
+        if self.focused is self.query_one(Input):
+            self.query_one(DataTable).focus()
+        else:
+            self.app.pop_screen()
 
     def action_next_view(self) -> None:
         self.view = self.VIEWS[(self.VIEWS.index(self.view) + 1) % len(self.VIEWS)]

@@ -26,7 +26,16 @@ LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
 
 
 class RunScreen(Screen):
+    NAME = "Run"
+    HELP = ("A run, live: every stage's progress, the teacher's requests, the quality gate, "
+            "where the time goes and the log. s stops it (drains what is in flight, saves, "
+            "stays resumable); Ctrl+C twice leaves at once, resumable too.")
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def __init__(self, trail: str = "") -> None:
+        """trail: where the run was opened from (the header shows `Runs › run id`)."""
+        super().__init__()
+        self.trail = trail
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
@@ -46,10 +55,14 @@ class RunScreen(Screen):
 
     def show(self, state: RunState, now: float) -> None:
         """Redraw every panel from the state (called by the app's message handlers)."""
-        self.query_one(RunHeader).show(state, now)
+        self.show_header(state, now)
         for panel in (StageTable, RequestPanel, QualityPanel, StudentPanel, TimingBars,
                       ResultPanel):
             self.query_one(panel).show(state)
+
+    def show_header(self, state: RunState, now: float) -> None:
+        """The top line alone (the clock's tick)."""
+        self.query_one(RunHeader).show(state, now, self.trail)
 
     def log_line(self, ts: float, text: str, level: str = "info") -> None:
         line = Text(time.strftime("%H:%M:%S", time.localtime(ts)) + "  ", style="dim")

@@ -16,9 +16,11 @@ from ..core.settings_file import current_values, save_settings
 
 
 class SettingsScreen(Screen):
+    NAME = "Settings"
+    HELP = ("The config file as a form: Tab moves between settings, Ctrl+S saves what "
+            "changed. A bad value is refused with the key's name.")
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "app.pop_screen", "Back"),
     ]
 
     def __init__(self, path: Path) -> None:
@@ -27,7 +29,7 @@ class SettingsScreen(Screen):
         self.saved = current_values(path)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Settings · {self.path}", id="settings-title")
+        yield Static(f"Runs › Settings · {self.path}", id="settings-title")
         with VerticalScroll(id="settings-form"):
             for name, value in self.saved.items():
                 with Horizontal(classes="setting"):
@@ -40,6 +42,10 @@ class SettingsScreen(Screen):
 
     def values(self) -> dict[str, str]:
         return {name: self.query_one(f"#{_input_id(name)}", Input).value for name in self.saved}
+
+    def would_lose(self) -> str:
+        changed = [k for k, v in self.values().items() if v != self.saved[k]]
+        return f"{len(changed)} setting(s) changed and not saved." if changed else ""
 
     def action_save(self) -> None:
         changed = {k: v for k, v in self.values().items() if v != self.saved[k]}

@@ -10,20 +10,22 @@ from .format import clock
 
 
 class RunHeader(Static):
-    def show(self, state: RunState, now: float) -> None:
+    def show(self, state: RunState, now: float, trail: str = "") -> None:
+        """trail: the screens before this one (`Runs`), shown as `Runs › run id`."""
         text = Text()
         text.append(" FastDistill ", style="bold reverse")
+        text.append(f" {trail} › " if trail else " ", style="dim")
         if not state.run_id:
-            text.append("  reading and validating the dataset…")
+            text.append("reading and validating the dataset…")
             self.update(text, layout=False)
             return
-        text.append(f"  run {state.run_id}", style="bold")
-        text.append(f"  ⏱ {clock(state.elapsed(now))}")
-        if state.running:
-            text.append(f"  ETA {clock(state.eta_s())}")
+        text.append(state.run_id, style="bold")
         text.append("  ")
         text.append(f" {self._status(state)} ", style="bold reverse")
-        text.append(f"  {state.dataset} · teacher {state.teacher} · {state.total} samples",
+        text.append(f" {clock(state.elapsed(now))}")
+        if state.running:
+            text.append(f" · ETA {clock(state.eta_s())}")
+        text.append(f"  teacher {state.teacher} · {state.dataset} · {state.total} samples",
                     style="dim")
         text.no_wrap = True
         text.overflow = "ellipsis"

@@ -1,0 +1,72 @@
+"""`?` or F1: the keys of the screen it was opened on, as that screen has them now (what it
+says, what each key does), and the keys that work on every screen."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+#: keys Textual's names spell long
+KEY_NAMES = {"escape": "Esc", "enter": "Enter", "space": "Space", "slash": "/", "comma": ",",
+             "question_mark": "?", "delete": "Del", "tab": "Tab", "up": "↑", "down": "↓"}
+
+
+def key_name(key: str) -> str:
+    return "/".join(KEY_NAMES.get(k, k.replace("ctrl+", "^")) for k in key.split(","))
+
+
+#: keys a list or form has without showing them in the footer, worth a line in the help
+MOVES = {"up", "down", "pageup", "pagedown", "tab", "enter", "escape"}
+
+
+def screen_keys(screen: Screen) -> list[tuple[str, str]]:
+    """(key, what it does) for each key of `screen` and the app, the focused widget's first;
+    a key of the screen that does not apply now (nothing marked yet) says so, and an app key
+    that does not apply here (Stop with no run going) is left out."""
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    app = screen.app
+    # Textual keeps the chain of bindings (focused widget → screen → app) private; the
+    # footer reads it the same way
+    for namespace, bindings in screen._modal_binding_chain:
+        for key, binding in bindings:
+            if key in seen or not binding.description or binding.system:
+                continue
+            if not binding.show and key not in MOVES:
+                continue
+            state = app._check_action_state(binding.action, namespace)
+            if state is False and namespace is app:
+                continue
+            seen.add(key)
+            note = "" if state else "  (not now)"
+            rows.append((key_name(key), binding.description + note))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,f1,q", "close", "Close")]
+
+    def __init__(self, title: str, about: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text, self.about, self.keys = title, about, keys
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, what in self.keys:
+            table.add_row(key, what)
+        with VerticalScroll(id="help-dialog") as dialog:
+            dialog.border_title = f"Keys · {self.title_text}"
+            if self.about:
+                yield Static(Text(self.about), id="help-about")
+            yield Static(table, id="help-keys")
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

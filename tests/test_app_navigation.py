@@ -1,0 +1,285 @@
+"""Keys and navigation as a Posting or lazygit user expects them (issue 18), driven by
+Textual's pilot on real runs in a real store (tests/stored_runs.py): `/` filters and then takes
+every key, Esc goes back one screen (asking where something would be lost), `?` lists a
+screen's keys, the footer offers only keys that work there, and a run aborted from the app
+ends with a final status."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from loopback_server import LoopbackServer
+from stored_runs import RUNS, make_runs
+from test_app import HANG_GUARD_S, prompt_open, text_of, wait_for
+from test_app_home import table_rows
+from test_engine import make_dataset
+
+from fastdistill_tui import cli
+from fastdistill_tui.app import create_home_app
+from fastdistill_tui.core import config as cfg
+from fastdistill_tui.core.engine import Engine, run_dir_for
+from fastdistill_tui.core.store import Store
+from fastdistill_tui.launch import store_path
+from fastdistill_tui.screens.compare import CompareScreen
+from fastdistill_tui.screens.confirm import ConfirmScreen
+from fastdistill_tui.screens.help import HelpScreen
+from fastdistill_tui.screens.home import HomeScreen
+from fastdistill_tui.screens.new_run import NewRunScreen
+from fastdistill_tui.screens.recorded import RecordedRunScreen, SamplesScreen
+from fastdistill_tui.screens.settings import SettingsScreen
+from fastdistill_tui.widgets.run_header import RunHeader
+
+IDS = [run_id for run_id, *_ in RUNS]
+
+
+@pytest.fixture
+def stored():
+    return make_runs()
+
+
+def footer_keys(app) -> dict[str, str]:
+    """What the footer offers now: key → description."""
+    return {key: active.binding.description for key, active in app.screen.active_bindings.items()
+            if active.binding.show and active.enabled}
+
+
+async def home(pilot) -> HomeScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, HomeScreen), "home")
+    return pilot.app.screen
+
+
+@pytest.mark.parametrize("word", ["queue", "completed", "nova", "resume", "delete"])
+async def test_the_filter_takes_every_key_once_slash_focused_it(stored, word):
+    """Today the first key went to the list: `queue` quit, `completed` compared, `nova`
+    opened the form, `r` never reached the filter."""
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("slash", *word)
+        assert app.is_running and app.screen is screen
+        assert screen.query_one("Input").value == word
+        await pilot.press("escape")  # leaves the filter, which stays
+        assert screen.focused is screen.query_one("DataTable")
+        assert screen.query_one("Input").value == word
+
+
+async def test_a_filter_matching_nothing_says_so(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("slash", *"nomatch")
+        assert not table_rows(screen)
+        assert "no run matches" in str(screen.query_one("#home-empty").render())
+        assert "0 of 3" in str(screen.query_one("#home-title").render())
+
+
+async def test_sort_from_the_keyboard(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("s")  # date → status, ascending
+        assert [r[2] for r in table_rows(screen)] == ["completed", "completed", "gate_failed"]
+        assert "sorted by status ↑" in str(screen.query_one("#home-title").render())
+        await pilot.press("S")
+        assert [r[2] for r in table_rows(screen)][0] == "gate_failed"
+        for _ in range(4):  # dataset, teacher, student, samples
+            await pilot.press("s")
+        assert [r[6] for r in table_rows(screen)] == ["30", "60", "80"]
+
+
+async def test_resume_from_home_and_esc_back_to_home_while_it_runs(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        assert "r" in footer_keys(app)  # the highlighted (newest) run failed its gate
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.state.run_id == IDS[2], "the live run")
+        header = text_of(app.run_screen.query_one(RunHeader))
+        assert f"Runs › {IDS[2]}" in header
+        await wait_for(pilot, lambda: prompt_open(app), "the gate prompt (30 < min_total 50)")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.state.finished is not None, "the end")
+        await pilot.press("escape")
+        assert app.screen is screen
+        assert not any(k in footer_keys(app) for k in ("ctrl+c",))
+
+
+async def test_esc_goes_back_one_screen_everywhere(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        assert f"Runs › {IDS[2]}" in text_of(app.screen.query_one(RunHeader))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, SamplesScreen), "samples")
+        title = str(app.screen.query_one("#samples-title").render())
+        assert f"Runs › {IDS[2]} › Samples" in title
+        await pilot.press("down")  # the list has the focus, not the filter
+        assert app.screen.focused is app.screen.query_one("DataTable")
+        await pilot.press("escape")
+        assert isinstance(app.screen, RecordedRunScreen)
+        await pilot.press("escape")
+        assert app.screen is screen
+        await pilot.press("down", "space", "down", "space", "c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "compare")
+        await pilot.press("escape")
+        assert app.screen is screen
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), "the form")
+        await pilot.press("escape")  # nothing typed: nothing to lose
+        assert app.screen is screen
+
+
+async def test_esc_asks_before_dropping_a_typed_form_or_changed_settings(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), "the form")
+        app.screen.query_one("#limit").value = "20"
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # stay
+        assert isinstance(app.screen, NewRunScreen)
+        assert app.screen.query_one("#limit").value == "20"
+        await pilot.press("escape", "y")
+        assert app.screen is screen
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "settings")
+        await pilot.press("escape")  # nothing changed
+        assert app.screen is screen
+
+
+async def test_delete_asks_then_removes_the_run_and_its_directory(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        run_dir = run_dir_for(stored, IDS[2])
+        assert run_dir.exists()
+        await pilot.press("delete")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert len(table_rows(screen)) == 3
+        await pilot.press("delete", "y")
+        await wait_for(pilot, lambda: len(table_rows(screen)) == 2, "the run gone")
+    assert not run_dir.exists()
+    store = Store(store_path(stored))
+    try:
+        assert store.get_run(IDS[2]) is None
+        assert not store.query("SELECT 1 FROM results WHERE run_id = ?", (IDS[2],))
+        assert store.get_run(IDS[1]) is not None
+    finally:
+        store.close()
+
+
+async def test_y_copies_the_runs_directory(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await home(pilot)
+        await pilot.press("y")
+        assert app.clipboard == str(run_dir_for(stored, IDS[2]))
+
+
+async def test_help_lists_the_keys_of_the_screen_it_opened_on(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await home(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = text_of(app.screen.query_one("#help-keys"))
+        for word in ("Filter", "Sort", "Delete", "Copy path", "Compare", "Settings"):
+            assert word in keys, keys
+        await pilot.press("escape")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        keys = text_of(app.screen.query_one("#help-keys"))
+        assert "Samples" in keys and "Resume" in keys and "Back" in keys
+        assert "Stop" not in keys  # no run goes
+
+
+async def test_the_footer_shows_only_keys_that_work_there(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await home(pilot)
+        keys = footer_keys(app)
+        assert "ctrl+c" not in keys and keys.get("s") == "Sort"  # no run to stop
+        assert keys.get("enter") == "Open" and "c" not in keys  # nothing marked yet
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "settings")
+        keys = footer_keys(app)
+        assert "s" not in keys and "q" not in keys and "ctrl+c" not in keys
+        assert keys.get("escape") == "Back"
+        await pilot.press("escape", "n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), "the form")
+        assert "q" not in footer_keys(app)
+
+
+async def stopped_run_on_a_loopback_teacher(tmp_path, base_url: str) -> str:
+    """A run stopped before its first answer (resumable), its teacher a loopback server."""
+    config = cfg.load_config()
+    data, _ = make_dataset(tmp_path / "data", 40)
+    config.dataset.spec = f"jsonl:{data}"
+    config.teacher.spec, config.teacher.base_url = "openai:m", base_url
+    config.teacher.concurrency = 2
+    config.student.enabled = False
+    stop = threading.Event()
+    stop.set()
+    store = Store(store_path(config))
+    try:
+        engine = Engine(config, store, run_id="20261104-090000-dddddd")
+        outcome = await engine.run(lambda event: None, cli.headless_gate_policy, stop)
+    finally:
+        store.close()
+    assert outcome.status == "cancelled"
+    return outcome.run_id
+
+
+async def test_a_run_aborted_from_home_ends_cancelled_not_running(tmp_path, monkeypatch):
+    """Ctrl+C twice on a run resumed from home: the store said `running` ever after, and
+    Home with it."""
+    with LoopbackServer(responder=lambda messages: "SELECT 1", latency_s=5.0) as srv:
+        run_id = await stopped_run_on_a_loopback_teacher(tmp_path, srv.base_url)
+        config = cfg.load_config()
+        app = create_home_app(config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await home(pilot)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.state.requests is not None
+                           and app.state.requests.in_flight > 0, "requests in flight")
+            await pilot.press("ctrl+c", "ctrl+c")
+        assert app.aborted
+
+        def exit_now(code: int) -> None:
+            raise SystemExit(code)
+
+        monkeypatch.setattr(cli.os, "_exit", exit_now)
+        with pytest.raises(SystemExit) as left:
+            cli.leave_app(app)
+        assert left.value.code == 130
+        store = Store(store_path(config))
+        try:
+            assert store.get_run(run_id)["status"] == "cancelled"
+        finally:
+            store.close()
+        app.engine.join(HANG_GUARD_S)  # the drained engine ends before the server goes
+
+
+async def test_home_reloads_when_shown_again(stored):
+    """A run deleted (or added, resumed) behind the list shows when Home comes back."""
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        store = Store(store_path(stored))
+        try:
+            store.set_run_status(IDS[0], "cancelled")
+        finally:
+            store.close()
+        await pilot.press("escape")
+        assert app.screen is screen
+        assert "cancelled" in [r[2] for r in table_rows(screen)]
