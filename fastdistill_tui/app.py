@@ -32,7 +32,7 @@ from .core.store import Store
 from .launch import (RunRequest, load_run_config, request_from_args, run_parser, run_request,
                      store_path)
 from .live import EngineEvent, EngineFailed, EngineThread, GateQuestion, ProgressChanged
-from .run_state import RunState
+from .run_state import RunState, status_word
 from .screens.compare import CompareScreen
 from .screens.confirm import ConfirmScreen
 from .screens.gate import GateScreen
@@ -228,6 +228,8 @@ class FastDistillApp(App[int]):
         self.run_screen.log_event(event)
         if isinstance(event, ev.RunFinished):
             self._finished(event)
+        elif isinstance(event, (ev.RunStarted, ev.GateEvaluated, ev.GateDecided)):
+            self.refresh_bindings()  # Stop and Quit change with the run's state
         self._redraw()
 
     def on_gate_question(self, message: GateQuestion) -> None:
@@ -256,7 +258,7 @@ class FastDistillApp(App[int]):
         self._close_gate()
         self.refresh_bindings()
         back = "Esc goes back to the runs, " if self.home_config is not None else ""
-        self.notify(f"run {event.status.replace('_', ' ')} — {back}q quits", timeout=4)
+        self.notify(f"run {status_word(event.status)} — {back}q quits", timeout=4)
 
     def _close_gate(self) -> None:
         if self.gate_screen is not None and self.gate_screen.is_active:

@@ -79,13 +79,14 @@ async def test_sort_from_the_keyboard(stored):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await home(pilot)
         await pilot.press("s")  # date → status, ascending
-        assert [r[2] for r in table_rows(screen)] == ["completed", "completed", "gate_failed"]
+        assert [r[2] for r in table_rows(screen)] == ["completed", "completed", "gate failed"]
         assert "sorted by status ↑" in str(screen.query_one("#home-title").render())
         await pilot.press("S")
-        assert [r[2] for r in table_rows(screen)][0] == "gate_failed"
-        for _ in range(4):  # dataset, teacher, student, samples
+        assert [r[2] for r in table_rows(screen)][0] == "gate failed"
+        for _ in range(4):  # dataset, teacher, student, kept/samples
             await pilot.press("s")
-        assert [r[6] for r in table_rows(screen)] == ["30", "60", "80"]
+        assert "sorted by kept/samples ↑" in str(screen.query_one("#home-title").render())
+        assert [r[6].split("/")[1] for r in table_rows(screen)] == ["30", "60", "80"]
 
 
 async def test_resume_from_home_and_esc_back_to_home_while_it_runs(stored):
@@ -282,4 +283,4 @@ async def test_home_reloads_when_shown_again(stored):
             store.close()
         await pilot.press("escape")
         assert app.screen is screen
-        assert "cancelled" in [r[2] for r in table_rows(screen)]
+        assert "stopped" in [r[2] for r in table_rows(screen)]

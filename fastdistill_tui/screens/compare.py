@@ -17,6 +17,7 @@ from textual.widgets import Footer, Static
 from ..core.engine import STAGES
 from ..core.report import read_reports
 from ..core.run_index import RunSummary
+from ..run_state import status_word
 from ..widgets.panel import titled
 
 METRICS = ("kept", "p_keep", "exec_pass_rate", "gold_match_rate")
@@ -63,8 +64,8 @@ class CompareScreen(Screen):
         self.differences = differences
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Runs › Compare · A {self.a.run_id} ({self.a.status}) · B "
-                     f"{self.b.run_id} ({self.b.status})", id="compare-title")
+        yield Static(f"Runs › Compare · A {self.a.run_id} ({status_word(self.a.status)}) · B "
+                     f"{self.b.run_id} ({status_word(self.b.status)})", id="compare-title")
         with VerticalScroll(id="compare-body"):
             yield titled(Static(self._config_table(), id="compare-config"),
                           "Config differences")

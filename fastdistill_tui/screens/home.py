@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from ..core.run_index import RunSummary
+from ..run_state import status_word
 from .confirm import ConfirmScreen
-from ..widgets.format import format_seconds
 
 NONE = "—"
 
@@ -37,25 +37,29 @@ def _student_rates(run: RunSummary) -> str:
     return f"{pre}→{post}"
 
 
-def _wall(run: RunSummary) -> str:
-    return NONE if run.wall_s is None else format_seconds(run.wall_s)
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
-#: (header, what the cell shows, what the column sorts by)
-COLUMNS: list[tuple[str, Callable[[RunSummary], str], Callable[[RunSummary], Any]]] = [
-    ("date", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+Column = tuple[str, Callable[[RunSummary], str], Callable[[RunSummary], Any]]
+
+#: (header, what the cell shows, what the column sorts by); sized so that every column shows
+#: at 120 columns, with the full names on the run's own screen
+COLUMNS: list[Column] = [
+    ("date", lambda r: time.strftime("%m-%d %H:%M", time.localtime(r.created_at)),
      lambda r: r.created_at),
-    ("status", lambda r: r.status, lambda r: r.status),
-    ("dataset", lambda r: r.dataset, lambda r: r.dataset),
-    ("teacher", lambda r: r.teacher, lambda r: r.teacher),
-    ("student", lambda r: r.student or NONE, lambda r: r.student),
-    ("samples", lambda r: str(r.samples), lambda r: r.samples),
-    ("kept", lambda r: str(r.kept), lambda r: r.kept),
+    ("status", lambda r: _clip(status_word(r.status), 11), lambda r: status_word(r.status)),
+    ("dataset", lambda r: _clip(r.dataset, 14), lambda r: r.dataset),
+    ("teacher", lambda r: _clip(r.teacher, 14), lambda r: r.teacher),
+    ("student", lambda r: _clip(r.student or NONE, 10), lambda r: r.student),
+    ("kept/samples", lambda r: f"{r.kept}/{r.samples}", lambda r: (r.samples, r.kept)),
     ("exec/gold", _rate_pair, lambda r: (r.exec_rate or 0.0, r.gold_rate or 0.0)),
     ("pre→post", _student_rates, lambda r: (r.student_post or 0.0, r.student_pre or 0.0)),
-    ("wall", _wall, lambda r: r.wall_s or 0.0),
     ("cost", lambda r: f"${r.cost:.4f}", lambda r: r.cost),
 ]
+#: what fits 80 columns
+NARROW = ("date", "status", "dataset", "teacher", "kept/samples", "cost")
+WIDE_FROM = 110
 
 
 class RunsTable(DataTable):
@@ -109,13 +113,31 @@ class HomeScreen(Screen):
         yield Static(id="home-empty")
         yield Footer()
 
-    def on_mount(self) -> None:
+    @property
+    def columns(self) -> list[Column]:
+        """The columns that fit the screen's width."""
+        if self.size.width and self.size.width < WIDE_FROM:
+            return [c for c in COLUMNS if c[0] in NARROW]
+        return COLUMNS
+
+    def _set_columns(self) -> None:
         table = self.query_one(DataTable)
+        names = [c[0] for c in self.columns]
+        if [str(c.label) for c in table.ordered_columns[1:]] == names:
+            return
+        table.clear(columns=True)
         table.add_column(" ", key="mark", width=1)
-        for header, _, _ in COLUMNS:
-            table.add_column(header, key=header)
+        for name in names:
+            table.add_column(name, key=name)
+
+    def on_resize(self) -> None:
+        self._set_columns()
         self.refill()
-        table.focus()
+
+    def on_mount(self) -> None:
+        self._set_columns()
+        self.refill()
+        self.query_one(DataTable).focus()
         self.set_interval(self.REFRESH_S, self._refresh_while_live)
 
     def on_screen_resume(self) -> None:
@@ -140,9 +162,10 @@ class HomeScreen(Screen):
     def matching(self) -> list[RunSummary]:
         words = self.query_one(Input).value.lower().split()
         runs = [r for r in self.runs
-                if all(w in f"{r.run_id} {r.status} {r.dataset} {r.teacher}".lower()
+                if all(w in f"{r.run_id} {r.status} {status_word(r.status)} {r.dataset} "
+                            f"{r.teacher}".lower()
                        for w in words)]
-        sort_key = COLUMNS[self.sort_column][2]
+        sort_key = COLUMNS[self.sort_column][2]  # sorting by a column not shown stays
         return sorted(runs, key=sort_key, reverse=self.sort_reverse)
 
     def refill(self) -> None:
@@ -150,9 +173,9 @@ class HomeScreen(Screen):
         row = table.cursor_row
         table.clear()
         self.shown = self.matching()
-        table.add_rows(
-            [["*" if r.run_id in self.marked else " ", *(cell(r) for _, cell, _ in COLUMNS)]
-             for r in self.shown])
+        columns = self.columns
+        table.add_rows([["*" if r.run_id in self.marked else " ",
+                         *(cell(r) for _, cell, _ in columns)] for r in self.shown])
         if self.shown:
             table.move_cursor(row=min(row, len(self.shown) - 1))
         arrow = "↓" if self.sort_reverse else "↑"
@@ -165,6 +188,7 @@ class HomeScreen(Screen):
         empty.update(f"no run matches “{filtered}” — Esc clears the filter"
                      if filtered and not self.shown else "")
         empty.display = bool(filtered and not self.shown)
+        self.refresh_bindings()
 
     def highlighted(self) -> RunSummary | None:
         row = self.query_one(DataTable).cursor_row
@@ -192,7 +216,7 @@ class HomeScreen(Screen):
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         index = event.column_index - 1  # the mark column first
         if index >= 0:
-            self.sort_by(index)
+            self.sort_by(COLUMNS.index(self.columns[index]))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -274,7 +298,7 @@ class HomeScreen(Screen):
                 self.reload()
 
         self.app.push_screen(ConfirmScreen(
-            f"Delete run {run.run_id} ({run.status}, {run.samples} samples, {run.kept} kept)?\n"
+            f"Delete run {run.run_id} ({status_word(run.status)}, {run.samples} samples, {run.kept} kept)?\n"
             f"Its results and its directory go: {self.run_dir(run)}\n"
             "Teacher answers stay cached for other runs.", "Delete run"), answered)
 

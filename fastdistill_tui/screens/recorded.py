@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from ..core.events import read_events
 from ..core.run_index import RunSummary, SampleOutcome
-from ..run_state import RunState
+from ..run_state import RunState, status_word
 from .run import RunScreen
 
 
@@ -49,7 +49,7 @@ class RecordedRunScreen(RunScreen):
             self.state.teacher = self.run.teacher
         if self.run.unfinished:
             self.log_line(self.state.last_ts or self.run.created_at,
-                          f"run {self.run.status.replace('_', ' ')}: r resumes it", "warning")
+                          f"run {status_word(self.run.status)}: r resumes it", "warning")
         self.show(self.state, self.state.last_ts)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog
 
 from ..core import events as ev
-from ..run_state import RunState
+from ..run_state import RunState, status_word
 from ..widgets.panel import titled
 from ..widgets.quality_panel import QualityPanel
 from ..widgets.request_panel import RequestPanel
@@ -98,5 +98,5 @@ def describe(event: ev.Event) -> tuple[str, str]:
         return f"gate {event.gate} {verb} (by {event.by})", "info"
     if isinstance(event, ev.RunFinished):
         level = "info" if event.status == "completed" else "warning"
-        return f"run {event.status.replace('_', ' ')}: {event.message}", level
+        return f"run {status_word(event.status)}: {event.message}", level
     return "", "info"

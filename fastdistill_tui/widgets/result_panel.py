@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from ..run_state import DONE, RunState
+from ..run_state import DONE, RunState, status_word
 from .format import clock
 from .panel import Panel
 
@@ -31,8 +31,13 @@ class ResultPanel(Panel):
                 table.add_row("resume", Text(f"fastdistill run --resume {state.run_id}"))
         if finished is not None:
             ok = finished.status == "completed"
-            head = Text(f"{finished.status.replace('_', ' ')} in {clock(finished.seconds)}"
-                        f" · exit {finished.exit_code}", style="bold green" if ok else "bold")
+            head = Text(f"{status_word(finished.status)} · work {clock(state.elapsed(0))}",
+                        style="bold green" if ok else "bold")
+            if state.waited_s >= 1:
+                head.append(f" · waited for a decision {clock(state.waited_s)}")
+            if state.resumes:
+                head.append(f" (this part; resumed {state.resumes}×)")
+            head.append(f" · exit {finished.exit_code}")
             selected = state.stages.get("select")
             if ok and selected is not None:
                 head.append(f" · {selected.kept} of {state.total} samples selected",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ..run_state import RunState
+from ..run_state import RunState, status_word
 from .format import clock
 
 
@@ -23,7 +23,9 @@ class RunHeader(Static):
         text.append("  ")
         text.append(f" {self._status(state)} ", style="bold reverse")
         text.append(f" {clock(state.elapsed(now))}")
-        if state.running:
+        if state.waited(now) >= 1:
+            text.append(f" · waited {clock(state.waited(now))}")
+        if state.running and not state.waiting:
             text.append(f" · ETA {clock(state.eta_s())}")
         text.append(f"  teacher {state.teacher} · {state.dataset} · {state.total} samples",
                     style="dim")
@@ -36,5 +38,7 @@ class RunHeader(Static):
         if state.failure:
             return "failed"
         if state.finished is not None:
-            return state.finished.status.replace("_", " ")
+            return status_word(state.finished.status)
+        if state.waiting:
+            return "waiting for you"
         return "stopping" if state.stopping else "running"
