@@ -224,8 +224,9 @@ class FastDistillApp(App[int]):
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
+        stopping = self.state.stopping
         self.state.apply(event)
-        self.run_screen.log_event(event)
+        self.run_screen.log_event(event, stopping)
         if isinstance(event, ev.RunFinished):
             self._finished(event)
         elif isinstance(event, (ev.RunStarted, ev.GateEvaluated, ev.GateDecided)):
@@ -241,8 +242,16 @@ class FastDistillApp(App[int]):
             if proceed is not None:  # None: closed by a stop or the end, nobody decided
                 message.answer(GateDecision(proceed, "user"))
 
-        self.gate_screen = GateScreen(message.event, self.state.total, self.state.requests)
+        self.gate_screen = GateScreen(message.event, self.state.total, self.state.requests,
+                                      self._overridden_before(message.event.gate))
         self.push_screen(self.gate_screen, decided)
+
+    def _overridden_before(self, gate: str) -> ev.GateEvaluated | None:
+        """This gate's last failed check that the user overrode in this run."""
+        overrides = [d for d in self.state.decisions
+                     if d.gate == gate and d.proceed and d.by == "user"]
+        failed = [g for g in self.state.gates if g.gate == gate and not g.passed]
+        return failed[-2] if overrides and len(failed) >= 2 else None
 
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.state.failure = message.message

@@ -190,7 +190,8 @@ async def test_help_lists_the_keys_of_the_screen_it_opened_on(stored):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         keys = text_of(app.screen.query_one("#help-keys"))
-        for word in ("Filter", "Sort", "Delete", "Copy path", "Compare", "Settings"):
+        for word in ("Filter", "Sort", "Delete", "Copy the run's directory", "Compare",
+                     "Settings", "Reverse"):
             assert word in keys, keys
         await pilot.press("escape")
         await pilot.press("enter")

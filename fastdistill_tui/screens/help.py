@@ -13,7 +13,8 @@ from textual.widgets import Footer, Static
 
 #: keys Textual's names spell long
 KEY_NAMES = {"escape": "Esc", "enter": "Enter", "space": "Space", "slash": "/", "comma": ",",
-             "question_mark": "?", "delete": "Del", "tab": "Tab", "up": "↑", "down": "↓"}
+             "question_mark": "?", "delete": "Del", "tab": "Tab", "up": "↑", "down": "↓",
+             "pageup": "PgUp", "pagedown": "PgDn"}
 
 
 def key_name(key: str) -> str:
@@ -21,31 +22,46 @@ def key_name(key: str) -> str:
 
 
 #: keys a list or form has without showing them in the footer, worth a line in the help
-MOVES = {"up", "down", "pageup", "pagedown", "tab", "enter", "escape"}
+MOVES = {"up", "down", "pageup", "pagedown", "tab"}
+
+
+def _own_keys(node: object) -> set[str]:
+    """The keys bound by this project's classes (not Textual's defaults) of a screen or app."""
+    keys: set[str] = set()
+    for cls in type(node).__mro__:
+        if cls.__module__.startswith("fastdistill_tui"):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                keys |= set(binding.key.split(","))
+    return keys
 
 
 def screen_keys(screen: Screen) -> list[tuple[str, str]]:
-    """(key, what it does) for each key of `screen` and the app, the focused widget's first;
-    a key of the screen that does not apply now (nothing marked yet) says so, and an app key
-    that does not apply here (Stop with no run going) is left out."""
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    """(keys, what they do) for `screen`'s keys, then the app's, then moving around; the
+    screen's keys the footer has no room for are here too. A key of the screen that does not
+    apply now (nothing marked yet) says so; an app key that does not apply here (Stop with no
+    run going) is left out."""
     app = screen.app
+    groups: dict[str, dict[tuple, list[str]]] = {"screen": {}, "app": {}, "moves": {}}
+    seen: set[str] = set()
     # Textual keeps the chain of bindings (focused widget → screen → app) private; the
     # footer reads it the same way
     for namespace, bindings in screen._modal_binding_chain:
+        own = _own_keys(namespace)
         for key, binding in bindings:
             if key in seen or not binding.description or binding.system:
                 continue
-            if not binding.show and key not in MOVES:
+            if not (binding.show or key in own or key in MOVES):
                 continue
             state = app._check_action_state(binding.action, namespace)
             if state is False and namespace is app:
                 continue
             seen.add(key)
-            note = "" if state else "  (not now)"
-            rows.append((key_name(key), binding.description + note))
-    return rows
+            group = ("app" if namespace is app else "moves" if key in MOVES or key not in own
+                     else "screen")
+            what = binding.description + ("" if state else "  (not now)")
+            groups[group].setdefault((binding.action, what), []).append(key_name(key))
+    return [("/".join(keys), what) for group in groups.values()
+            for (_, what), keys in group.items()]
 
 
 class HelpScreen(ModalScreen[None]):

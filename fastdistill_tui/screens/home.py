@@ -76,15 +76,16 @@ class HomeScreen(Screen):
         Binding("r", "resume", "Resume"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
-        Binding("S", "reverse", "Reverse", show=False),
+        Binding("S", "reverse", "Reverse the order", show=False),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("y", "copy_path", "Copy path"),
-        Binding("delete,x", "delete", "Delete"),
         Binding("n", "app.new_run", "New run"),
-        Binding("comma", "app.settings", "Settings"),
+        # in the help (?), not the footer: 80 columns hold the keys above
+        Binding("y", "copy_path", "Copy the run's directory", show=False),
+        Binding("delete,x", "delete", "Delete the run (asks first)", show=False),
+        Binding("comma", "app.settings", "Settings", show=False),
         Binding("escape", "leave_filter", "Leave filter", show=False),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit_when_done", "Quit"),
     ]
     REFRESH_S = 2.0  # while a run it lists is live
 
@@ -111,7 +112,7 @@ class HomeScreen(Screen):
                     id="home-filter", select_on_focus=False)
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="home-empty")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def columns(self) -> list[Column]:

@@ -13,6 +13,7 @@ from textual.widgets import Footer, RichLog
 
 from ..core import events as ev
 from ..run_state import RunState, status_word
+from ..widgets.format import in_app
 from ..widgets.panel import titled
 from ..widgets.quality_panel import QualityPanel
 from ..widgets.request_panel import RequestPanel
@@ -71,18 +72,19 @@ class RunScreen(Screen):
         line.append(text, style=LEVEL_STYLES.get(level, ""))
         self.query_one(RichLog).write(line)
 
-    def log_event(self, event: ev.Event) -> None:
-        """The events worth a line in the log."""
-        text, level = describe(event)
+    def log_event(self, event: ev.Event, stopping: bool = False) -> None:
+        """The events worth a line in the log (stopping: a stage's end is a stop's)."""
+        text, level = describe(event, stopping)
         if text:
             self.log_line(event.ts, text, level)
 
 
-def describe(event: ev.Event) -> tuple[str, str]:
+def describe(event: ev.Event, stopping: bool = False) -> tuple[str, str]:
     if isinstance(event, ev.Log):
-        return event.message, event.level
+        return in_app(event.message), event.level
     if isinstance(event, ev.StageFinished):
-        return (f"{event.stage} done: {event.kept} kept, {event.rejected} rejected in "
+        verb = "stopped" if stopping else "done"
+        return (f"{event.stage} {verb}: {event.kept} kept, {event.rejected} rejected in "
                 f"{event.seconds:.1f} s"), "info"
     if isinstance(event, ev.GateEvaluated):
         figures = ", ".join(f"{name} {m['value']:.2f} {'≥' if m['passed'] else '<'} "
@@ -98,5 +100,5 @@ def describe(event: ev.Event) -> tuple[str, str]:
         return f"gate {event.gate} {verb} (by {event.by})", "info"
     if isinstance(event, ev.RunFinished):
         level = "info" if event.status == "completed" else "warning"
-        return f"run {status_word(event.status)}: {event.message}", level
+        return f"run {status_word(event.status)}: {in_app(event.message)}", level
     return "", "info"

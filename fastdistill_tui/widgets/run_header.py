@@ -9,11 +9,16 @@ from ..run_state import RunState, status_word
 from .format import clock
 
 
+NARROW = 110  # below it the name of the app and the dataset give way to the teacher's name
+
+
 class RunHeader(Static):
     def show(self, state: RunState, now: float, trail: str = "") -> None:
         """trail: the screens before this one (`Runs`), shown as `Runs › run id`."""
         text = Text()
-        text.append(" FastDistill ", style="bold reverse")
+        narrow = 0 < self.size.width < NARROW
+        if not narrow:
+            text.append(" FastDistill ", style="bold reverse")
         text.append(f" {trail} › " if trail else " ", style="dim")
         if not state.run_id:
             text.append("reading and validating the dataset…")
@@ -27,8 +32,8 @@ class RunHeader(Static):
             text.append(f" · waited {clock(state.waited(now))}")
         if state.running and not state.waiting:
             text.append(f" · ETA {clock(state.eta_s())}")
-        text.append(f"  teacher {state.teacher} · {state.dataset} · {state.total} samples",
-                    style="dim")
+        where = "" if narrow else f" · {state.dataset} · {state.total} samples"
+        text.append(f"  teacher {state.teacher}{where}", style="dim")
         text.no_wrap = True
         text.overflow = "ellipsis"
         self.update(text, layout=False)  # one line, always
