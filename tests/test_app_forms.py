@@ -116,6 +116,19 @@ def test_save_settings_keeps_unknown_keys_and_names_a_bad_key(tmp_path):
     assert path.read_text(encoding="utf-8") == before
 
 
+def test_save_settings_keeps_the_users_comments_and_layout(tmp_path):
+    """Saving rewrote the whole file with tomli-w: every comment went."""
+    path = tmp_path / "config.toml"
+    text = ('# my teacher: the local llama.cpp server\n[teacher]\nspec = "openai:q"  # 1.5b\n'
+            'concurrency = 4\n\n# small runs while I tune\n[dataset]\nlimit = 200\n')
+    path.write_text(text, encoding="utf-8")
+    save_settings(path, {"teacher.concurrency": "8", "gates.teacher_eval.min_total": "10"})
+    saved = path.read_text(encoding="utf-8")
+    assert saved.startswith(text.replace("concurrency = 4", "concurrency = 8"))
+    assert "# 1.5b" in saved and "# small runs while I tune" in saved
+    assert tomllib.loads(saved)["gates"]["teacher_eval"]["min_total"] == 10
+
+
 async def test_settings_round_trip_to_toml_that_headless_run_reads(capsys):
     path = cfg.default_config_path()
     app = home_app()
