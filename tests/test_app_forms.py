@@ -152,3 +152,30 @@ async def test_settings_round_trip_to_toml_that_headless_run_reads(capsys):
                            "--no-student"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "25 samples" in done.stderr and "completed" in done.stderr
+
+
+async def test_settings_are_grouped_described_and_typed():
+    """Today: a flat list of raw keys, no descriptions, booleans and choices as free text."""
+    from textual.widgets import Select, Switch
+
+    path = cfg.default_config_path()
+    app = home_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, "comma", SettingsScreen)
+        screen = app.screen
+        sections = [str(s.render()) for s in screen.query(".settings-section")]
+        assert sections[:3] == ["[run]", "[dataset]", "[teacher]"]
+        assert "[gates.teacher_eval]" in sections
+        thinking = screen.query_one("#set-teacher--disable_thinking")
+        assert isinstance(thinking, Switch) and thinking.value is True
+        transport = screen.query_one("#set-teacher--transport")
+        assert isinstance(transport, Select) and transport.value == "auto"
+        about = [str(a.render()) for a in screen.query(".setting-about")]
+        assert "first N samples after dedup; 0 = all" in about
+        assert all(about), "every key says what it means"
+        thinking.value = False
+        transport.value = "httpx"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data == {"teacher": {"disable_thinking": False, "transport": "httpx"}}

@@ -32,7 +32,7 @@ def current_values(path: Path) -> dict[str, str]:
     """The file's settings (defaults where it says nothing) as the form shows them; the
     environment is left out, since saving writes the file."""
     values = cfg.config_from_dict(read_raw(path), str(path)).to_dict()
-    return {name: as_text(get_dotted(values, name)) for name in _types()}
+    return {name: as_text(get_dotted(values, name)) for name in setting_types()}
 
 
 def read_raw(path: Path) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
     """Write these settings (dotted name → text) into the file at path, keeping the rest of it.
     Raises ConfigError naming the key of the first bad value; the file is then untouched."""
     merged = read_raw(path)
-    hints = _types()
+    hints = setting_types()
     for name, text in values.items():
         if name not in hints:
             raise ConfigError(f"unknown key '{name}'", path=str(path), field=name)
@@ -66,7 +66,7 @@ def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
     return config
 
 
-def _types() -> dict[str, Any]:
+def setting_types() -> dict[str, Any]:
     """Every scalar setting's dotted name ("teacher.spec", …, in the dataclasses' order) and
     its type."""
     types: dict[str, Any] = {}

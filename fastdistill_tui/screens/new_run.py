@@ -108,7 +108,7 @@ class NewRunScreen(Screen):
                 yield Static("", id=f"gate-{gate}-error", classes="field-error")
         yield Static("", id="new-run-status")
         with Horizontal(id="new-run-buttons"):
-            yield Button("Start", id="start", variant="primary")
+            yield Button("Start", id="start", variant="primary", compact=True)
         yield Footer()
 
     def argv(self) -> list[str]:
