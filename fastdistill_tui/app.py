@@ -282,6 +282,28 @@ class FastDistillApp(App[int]):
             yield SystemCommand("New run", "Start a run from a form", self.action_new_run)
             yield SystemCommand("Settings", "Edit the config file", self.action_settings)
 
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Palette → Screenshot: into the run's directory on a run's screen, else the data
+        directory's screenshots/ (Textual's default, ~/Downloads, may not exist); Textual
+        says where once saved."""
+        if path is None:
+            path = str(self.screenshot_dir())
+        return super().deliver_screenshot(filename, path, time_format)
+
+    def screenshot_dir(self) -> Path:
+        screen = self.screen
+        run_dir = getattr(getattr(screen, "state", None), "run_dir", "") if isinstance(
+            screen, RunScreen) else ""
+        if screen is self.run_screen:
+            run_dir = self.state.run_dir
+        if run_dir and Path(run_dir).is_dir():
+            return Path(run_dir)
+        config = self.home_config or (self.run_request.config if self.run_request else None)
+        target = (config.data_dir / "screenshots") if config is not None else Path.cwd()
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
     def action_home(self) -> None:
         while len(self.screen_stack) > 2 and not isinstance(self.screen, HomeScreen):
             self.pop_screen()

@@ -285,3 +285,36 @@ async def test_home_reloads_when_shown_again(stored):
         await pilot.press("escape")
         assert app.screen is screen
         assert "stopped" in [r[2] for r in table_rows(screen)]
+
+
+async def test_the_keys_panel_leaves_the_stage_rows_on_one_line_each():
+    """Ctrl+P → Keys docks a panel on the right: every stage row wrapped onto three lines."""
+    from test_app import REPLAY
+
+    from fastdistill_tui.app import FastDistillApp
+    from fastdistill_tui.core.events import read_events
+    from fastdistill_tui.widgets.stage_table import StageTable
+
+    app = FastDistillApp(replay=list(read_events(REPLAY))[:30])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state.requests is not None, "the replay")
+        table = app.run_screen.query_one(StageTable)
+        rows = len(app.state.stages) + 1  # and the header
+        assert table.content_size.height == rows
+        app.action_show_help_panel()
+        await pilot.pause()
+        await pilot.pause()
+        assert table.content_size.height == rows
+
+
+async def test_a_screenshot_goes_into_the_runs_directory(stored):
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await home(pilot)
+        assert app.screenshot_dir() == stored.data_dir / "screenshots"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        assert app.screenshot_dir() == run_dir_for(stored, IDS[2])
+        app.deliver_screenshot("shot.svg")
+        await wait_for(pilot, lambda: (run_dir_for(stored, IDS[2]) / "shot.svg").exists(),
+                       "the screenshot")
