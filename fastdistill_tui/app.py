@@ -26,7 +26,7 @@ from .core.config import Config, default_config_path
 from .core.engine import run_dir_for
 from .core.errors import FastDistillError, InputError
 from .core.run_index import (RunSummary, delete_run, flatten, kept_differences, run_config,
-                             run_samples, run_summaries)
+                             run_samples, run_summaries, shared_samples)
 from .core.gates import GateDecision
 from .core.store import Store
 from .launch import (RunRequest, load_run_config, request_from_args, run_parser, run_request,
@@ -168,7 +168,8 @@ class FastDistillApp(App[int]):
             config_a=flatten(self._with_store(lambda s: run_config(s, a.run_id))),
             config_b=flatten(self._with_store(lambda s: run_config(s, b.run_id))),
             dir_a=run_dir_for(config, a.run_id), dir_b=run_dir_for(config, b.run_id),
-            differences=self._with_store(lambda s: kept_differences(s, a.run_id, b.run_id))))
+            differences=self._with_store(lambda s: kept_differences(s, a.run_id, b.run_id)),
+            shared=self._with_store(lambda s: shared_samples(s, a.run_id, b.run_id))))
 
     def action_new_run(self) -> None:
         self.push_screen(NewRunScreen(self.start_new_run))

@@ -154,9 +154,21 @@ async def test_compare_two_marked_runs(stored):
         assert "select.min_score" in config
         quality = text_of(compare.query_one("#compare-quality"))
         assert "export" in quality and "80→60 -20" in quality  # A: 80 samples, B: 60
-        assert "canonical__to__hashed" in text_of(compare.query_one("#compare-timing"))
+        assert "canonical → hashed" in text_of(compare.query_one("#compare-timing"))
+        assert "keep rate" in quality and "p_keep" not in quality
         assert compare.differences  # min_score 0.5 keeps samples that 1.0 drops
         assert all(kept_by_a for _, kept_by_a in compare.differences)
+        assert compare.shared == 60  # the 60-sample run's samples are the 80's first 60
+        title = compare.query_one("#compare-samples").border_title
+        assert f"{len(compare.differences)} of the 60 samples both runs have" in title
+
+
+def test_compare_colours_a_slower_timing_red_and_a_faster_one_green():
+    from fastdistill_tui.screens.compare import _delta
+
+    assert _delta(0.010, 0.020, 1000.0, lower_is_better=True).style == "red"  # +10 ms
+    assert _delta(0.020, 0.010, 1000.0, lower_is_better=True).style == "green"
+    assert _delta(0.5, 0.6).style == "green"  # a higher rate
 
 
 def test_fastdistill_with_no_options_and_no_runs_starts_the_default_run_not_home(monkeypatch):

@@ -150,6 +150,15 @@ def kept_differences(store: Store, run_a: str, run_b: str) -> list[tuple[str, bo
     return [(question, bool(kept_a)) for question, kept_a in rows]
 
 
+def shared_samples(store: Store, run_a: str, run_b: str) -> int:
+    """How many samples both runs have a result for (what kept_differences compares)."""
+    rows = store.query(
+        "SELECT COUNT(*) FROM results AS ra JOIN results AS rb"
+        " ON rb.sample_id = ra.sample_id AND rb.run_id = ? WHERE ra.run_id = ?",
+        (run_b, run_a))
+    return int(rows[0][0])
+
+
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"teacher": {"spec": x}} → {"teacher.spec": x}: config keys as a user writes them."""
     flat: dict[str, Any] = {}
