@@ -25,8 +25,8 @@ from .core import events as ev
 from .core.config import Config, default_config_path
 from .core.engine import run_dir_for
 from .core.errors import FastDistillError, InputError
-from .core.run_index import (RunSummary, delete_run, flatten, kept_differences, run_config,
-                             run_samples, run_summaries, shared_samples)
+from .core.run_index import (RunSummary, delete_run, flatten, kept_differences, reject_reasons,
+                             run_config, run_samples, run_summaries, shared_samples)
 from .core.gates import GateDecision
 from .core.store import Store
 from .launch import (RunRequest, load_run_config, request_from_args, run_parser, run_request,
@@ -44,6 +44,7 @@ from .screens.run import RunScreen
 from .screens.settings import SettingsScreen
 
 JOIN_ON_EXIT_S = 10.0  # how long leaving the app waits for a stopped engine to save
+REASONS_EVERY_S = 3.0  # how often a live run's reject reasons are read from the store
 
 
 @dataclass
@@ -83,6 +84,8 @@ class FastDistillApp(App[int]):
         self.clock: Callable[[], float] = (time.time if run is not None
                                            else lambda: self.state.last_ts)
         self.run_screen = RunScreen()
+        self._ticker: Any = None
+        self._reasons_read = 0.0  # when the run store was last asked why samples are dropped
 
     # -- lifecycle --------------------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -104,7 +107,8 @@ class FastDistillApp(App[int]):
         self.clock = time.time
         self.engine = EngineThread(self.run_request, self)
         self.engine.start()
-        self.set_interval(1.0, self._tick)
+        if self._ticker is None:
+            self._ticker = self.set_interval(1.0, self._tick)
         self.refresh_bindings()
 
     def live_run_id(self) -> str | None:
@@ -153,7 +157,8 @@ class FastDistillApp(App[int]):
         self.push_screen(RecordedRunScreen(
             run, self._run_dir(run.run_id) / "events.jsonl",
             lambda: self._with_store(lambda store: run_samples(store, run.run_id)),
-            self.resume_run))
+            self.resume_run,
+            reasons=self._with_store(lambda store: reject_reasons(store, run.run_id))))
 
     def delete_run(self, run: RunSummary) -> None:
         """Its rows in the store and its directory (the teacher cache stays)."""
@@ -213,6 +218,21 @@ class FastDistillApp(App[int]):
     def _tick(self) -> None:
         if self.state.running:  # the clock in the header moves
             self.run_screen.show_header(self.state, self.clock())
+            if time.monotonic() - self._reasons_read >= REASONS_EVERY_S:
+                self._read_reasons()
+
+    def _read_reasons(self) -> None:
+        """Why samples are dropped, from the run store (events carry only the counts)."""
+        request = self.run_request
+        if request is None or not self.state.run_id or not store_path(request.config).exists():
+            return
+        self._reasons_read = time.monotonic()
+        store = Store(store_path(request.config))
+        try:
+            self.state.reasons = reject_reasons(store, request.run_id)
+        finally:
+            store.close()
+        self._redraw()
 
     def _redraw(self) -> None:
         self.run_screen.show(self.state, self.clock())
@@ -263,6 +283,7 @@ class FastDistillApp(App[int]):
         self._redraw()
 
     def _finished(self, event: ev.RunFinished) -> None:
+        self._read_reasons()
         self.result = RunResult(event.exit_code,
                                 f"run {event.run_id} {event.status}: {event.run_dir}")
         self._close_gate()

@@ -318,3 +318,27 @@ async def test_a_screenshot_goes_into_the_runs_directory(stored):
         app.deliver_screenshot("shot.svg")
         await wait_for(pilot, lambda: (run_dir_for(stored, IDS[2]) / "shot.svg").exists(),
                        "the screenshot")
+
+
+async def test_a_stored_run_says_why_its_samples_were_dropped_in_words(stored):
+    """Today: `select ✓ done 973/973 81 892` with no reason anywhere on the dashboard."""
+    from fastdistill_tui.core.run_index import reject_reasons
+    from fastdistill_tui.widgets.reject_panel import RejectPanel, in_words
+
+    store = Store(store_path(stored))
+    try:
+        reasons = reject_reasons(store, IDS[0])
+    finally:
+        store.close()
+    assert reasons, "the 60-sample run (min_score 1.0) drops some samples"
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await home(pilot)
+        await pilot.press("down", "down", "enter")  # the 60-sample run
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        assert app.screen.state.reasons == reasons
+        shown = " ".join(text_of(app.screen.query_one(RejectPanel)).split())
+        for stage, codes in reasons.items():
+            assert stage in shown
+            for code in list(codes)[:3]:
+                assert f"{in_words(code)} ({code})" in shown, shown

@@ -28,13 +28,16 @@ class RecordedRunScreen(RunScreen):
 
     def __init__(self, run: RunSummary, events_path: Path,
                  samples: Callable[[], list[SampleOutcome]],
-                 resume: Callable[[RunSummary], None]) -> None:
+                 resume: Callable[[RunSummary], None],
+                 reasons: dict[str, dict[str, int]] | None = None) -> None:
+        """reasons: why its samples were dropped (run_index.reject_reasons)."""
         super().__init__(trail="Runs")
         self.run = run
         self.events_path = events_path
         self.samples = samples
         self.resume = resume
         self.state = RunState()
+        self.reasons = reasons or {}
 
     def on_mount(self) -> None:
         if self.events_path.exists():
@@ -44,6 +47,7 @@ class RecordedRunScreen(RunScreen):
         else:
             self.log_line(self.run.created_at, f"no recorded events at {self.events_path}",
                           "warning")
+        self.state.reasons = self.reasons
         if not self.state.run_id:  # nothing recorded: the header still names the run
             self.state.run_id, self.state.dataset = self.run.run_id, self.run.dataset
             self.state.teacher = self.run.teacher

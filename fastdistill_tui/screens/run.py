@@ -16,6 +16,7 @@ from ..run_state import RunState, status_word
 from ..widgets.format import in_app
 from ..widgets.panel import titled
 from ..widgets.quality_panel import QualityPanel
+from ..widgets.reject_panel import RejectPanel
 from ..widgets.request_panel import RequestPanel
 from ..widgets.result_panel import ResultPanel
 from ..widgets.run_header import RunHeader
@@ -49,7 +50,9 @@ class RunScreen(Screen):
             with Horizontal(id="middle"):
                 yield titled(TimingBars(id="timings"),
                               "Where the time goes · own work per sample: p50, p90, share")
-                yield titled(StudentPanel(id="student"), "Student")
+                with Vertical(id="student-side"):
+                    yield titled(StudentPanel(id="student"), "Student")
+                    yield titled(RejectPanel(id="rejects"), "Why samples are dropped")
             yield titled(ResultPanel(id="result"), "Result")
             yield titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
         yield Footer(show_command_palette=False)  # the keys of a run need the room
@@ -58,7 +61,7 @@ class RunScreen(Screen):
         """Redraw every panel from the state (called by the app's message handlers)."""
         self.show_header(state, now)
         for panel in (StageTable, RequestPanel, QualityPanel, StudentPanel, TimingBars,
-                      ResultPanel):
+                      ResultPanel, RejectPanel):
             self.query_one(panel).show(state)
 
     def show_header(self, state: RunState, now: float) -> None:
