@@ -61,8 +61,9 @@ class RunState:
     stopping: bool = False  # stop asked; the engine is draining
     waited_s: float = 0.0  # time a failed gate waited for a person's decision
     waiting_since: float | None = None  # a failed gate waits for a decision since then
-    reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # stage → code → count,
-    # read from the run store (run_index.reject_reasons): the events carry only counts
+    #: stage → reason code → samples, read from the run store (run_index.reject_reasons;
+    #: the events carry only counts); None where there is no store to read (a replay)
+    reasons: dict[str, dict[str, int]] | None = None
     parts: int = 0  # RunStarted events seen: a recorded run resumed twice has three
     _progress: dict[str, deque[tuple[float, int]]] = field(default_factory=dict, repr=False)
 

@@ -21,11 +21,11 @@ DATASET_KINDS = ("bundled", "wikisql", "spider", "jsonl")
 #: (field, label, placeholder): the form's text fields, each a `fastdistill run` option
 FIELDS = [
     ("dataset_path", "dataset path", "DIR or FILE (not for bundled)"),
-    ("limit", "limit", "first N samples (empty: all)"),
-    ("teacher", "teacher", "builtin | openai:MODEL | openrouter:MODEL | ollama:MODEL | mlx:PATH"),
-    ("base_url", "base URL", "server URL for openai/ollama (empty: the provider's)"),
+    ("limit", "limit", "first N samples (empty: the config's)"),
+    ("teacher", "teacher", "builtin, openai:M, openrouter:M, ollama:M, mlx:DIR"),
+    ("base_url", "base URL", "openai/ollama server (empty: provider's)"),
     ("concurrency", "concurrency", "teacher requests in flight"),
-    ("student", "student", "smollm2 | model dir | HF id; none: no student (empty: config)"),
+    ("student", "student", "smollm2, a dir, an HF id, or none"),
 ]
 GATE_FIELDS = ("min_total", "exec_pass_rate", "gold_match_rate", "judge_mean")
 TEACHER_KINDS = ("builtin", "openai:", "openrouter:", "ollama:", "mlx:")

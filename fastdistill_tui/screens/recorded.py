@@ -37,7 +37,7 @@ class RecordedRunScreen(RunScreen):
         self.samples = samples
         self.resume = resume
         self.state = RunState()
-        self.reasons = reasons or {}
+        self.reasons = reasons
 
     def on_mount(self) -> None:
         if self.events_path.exists():

@@ -43,9 +43,12 @@ def in_words(code: str) -> str:
 
 class RejectPanel(Panel):
     def key(self, state: RunState) -> object:
-        return self.width, tuple((s, tuple(r.items())) for s, r in state.reasons.items())
+        reasons = state.reasons
+        return self.width, None if reasons is None else tuple(
+            (s, tuple(r.items())) for s, r in reasons.items())
 
     def draw(self, state: RunState) -> tuple[Text, int]:
+        self.display = state.reasons is not None  # a replay has no store to ask
         if not state.reasons:
             return Text("no sample dropped so far", style="dim"), 1
         text = Text()

@@ -13,8 +13,16 @@ NARROW = 110  # below it the name of the app and the dataset give way to the tea
 
 
 class RunHeader(Static):
+    _last: tuple[RunState, float, str] | None = None
+
+    def on_resize(self) -> None:
+        """What fits depends on the width: draw again at the new one."""
+        if self._last is not None:
+            self.show(*self._last)
+
     def show(self, state: RunState, now: float, trail: str = "") -> None:
         """trail: the screens before this one (`Runs`), shown as `Runs › run id`."""
+        self._last = (state, now, trail)
         text = Text()
         narrow = 0 < self.size.width < NARROW
         if not narrow:
