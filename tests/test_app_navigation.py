@@ -342,3 +342,15 @@ async def test_a_stored_run_says_why_its_samples_were_dropped_in_words(stored):
             assert stage in shown
             for code in list(codes)[:3]:
                 assert f"{in_words(code)} ({code})" in shown, shown
+
+
+def test_figures_in_messages_read_as_set_and_hints_name_the_key():
+    """`≥ 1.00` for a threshold of 0.999; `0.0832477` in a message; hints to the command line
+    inside the app."""
+    from fastdistill_tui.widgets.format import in_app, threshold
+
+    assert threshold(0.999) == "0.999" and threshold(0.5) == "0.50"
+    said = in_app("gold_match_rate 0.0832477 < 0.1; resume with "
+                  "`fastdistill run --headless --resume 20261101-090000-aaaaaa`")
+    assert "0.08 < 0.1" in said and "--headless" not in said
+    assert "r on its row in Runs resumes it" in said

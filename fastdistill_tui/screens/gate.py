@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static
 
 from ..core import events as ev
-from ..widgets.format import money
+from ..widgets.format import money, threshold
 
 LABELS = {"min_total": "answers", "exec_pass_rate": "exec-pass",
           "gold_match_rate": "gold-match", "judge_mean": "judge mean"}
@@ -75,7 +75,7 @@ class GateScreen(ModalScreen[bool]):
         for name, m in self.event.metrics.items():
             ok = m["passed"]
             value = f"{m['value']:.0f}" if name == "min_total" else f"{m['value']:.2f}"
-            limit = f"{m['threshold']:.0f}" if name == "min_total" else f"{m['threshold']:.2f}"
+            limit = f"{m['threshold']:.0f}" if name == "min_total" else threshold(m['threshold'])
             table.add_row(Text(LABELS.get(name, name)), value, f"≥ {limit}", str(answers),
                           Text("✓ pass" if ok else "✗ FAIL",
                                style="green" if ok else "bold red"))

@@ -13,7 +13,7 @@ from textual.widgets import Footer, RichLog
 
 from ..core import events as ev
 from ..run_state import RunState, status_word
-from ..widgets.format import in_app
+from ..widgets.format import in_app, threshold
 from ..widgets.panel import titled
 from ..widgets.quality_panel import QualityPanel
 from ..widgets.reject_panel import RejectPanel
@@ -91,7 +91,7 @@ def describe(event: ev.Event, stopping: bool = False) -> tuple[str, str]:
                 f"{event.seconds:.1f} s"), "info"
     if isinstance(event, ev.GateEvaluated):
         figures = ", ".join(f"{name} {m['value']:.2f} {'≥' if m['passed'] else '<'} "
-                            f"{m['threshold']:.2f}" for name, m in event.metrics.items()
+                            f"{threshold(m['threshold'])}" for name, m in event.metrics.items()
                             if name != "min_total")
         answers = event.answers
         when = "early check" if event.early else "final"

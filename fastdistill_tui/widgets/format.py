@@ -96,3 +96,9 @@ def in_app(message: str) -> str:
     message = RESUME_HINT.sub(r"r on its row in Runs resumes it (or `fastdistill --resume \1`)",
                               message)
     return LONG_FLOAT.sub(r"\1", message)
+
+
+def threshold(value: float) -> str:
+    """A gate threshold as set: 0.50, 0.999 (never rounded up to a value it is not)."""
+    text = f"{value:.2f}"
+    return text if abs(float(text) - value) < 1e-9 else f"{value:.4g}"
