@@ -151,3 +151,9 @@ def test_settings_at_80x24(snap_compare, monkeypatch):
     monkeypatch.setenv("FASTDISTILL_CONFIG", str(path))
     assert snap_compare(FastDistillApp(home=cfg.load_config()), terminal_size=(80, 24),
                         press=["comma"])
+
+
+def test_rejected_samples_at_80x24(snap_compare):
+    """A stored run's rejected samples: each reason's code whole, in words in the detail."""
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(80, 24),
+                        press=["down", "down", "enter", "d", "v"])

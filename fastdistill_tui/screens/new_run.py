@@ -111,6 +111,9 @@ class NewRunScreen(Screen):
             yield Button("Start", id="start", variant="primary", compact=True)
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one("#dataset_kind").focus()  # Tab then walks the fields in order
+
     def argv(self) -> list[str]:
         """The form as `fastdistill run` options."""
         kind = self.query_one("#dataset_kind", Select).value

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from ..core.events import read_events
 from ..core.run_index import RunSummary, SampleOutcome
 from ..run_state import RunState, status_word
+from ..widgets.reject_panel import in_words
 from .run import RunScreen
 
 
@@ -110,19 +111,23 @@ class SamplesScreen(Screen):
         wanted = {"kept": lambda s: s.kept, "rejected": lambda s: not s.kept,
                   "all": lambda s: True}[self.view]
         return [s for s in self.samples if wanted(s)
-                and all(w in f"{s.question} {s.sql or ''} {s.why()}".lower() for w in words)]
+                and all(w in f"{s.question} {s.sql or ''} {s.why()} {_reason(s, True)}".lower()
+                        for w in words)]
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
         self.shown = self.matching()
-        table.add_rows([[_clip(s.question, 40), _clip(s.sql or "—", 36),
+        wide = self.size.width >= 110 or not self.size.width
+        # 80 columns: every column shows, the reason as its code; the detail below has it all
+        q, sql = (40, 36) if wide else (22, 18)
+        table.add_rows([[_clip(s.question, q), _clip(s.sql or "—", sql),
                          "match" if s.gold_match else ("exec ok" if s.exec_ok else "no"),
-                         f"{s.score:.2f}", _clip(s.why(), 40)] for s in self.shown])
+                         f"{s.score:.2f}", _clip(_reason(s, wide), 44)] for s in self.shown])
         kept = sum(s.kept for s in self.samples)
         self.query_one("#samples-title", Static).update(
-            f"Runs › {self.run.run_id} › Samples · {kept} kept, "
-            f"{len(self.samples) - kept} rejected · showing {self.view} ({len(self.shown)})")
+            f"Runs › {self.run.run_id} › Samples · {self.view} {len(self.shown)} of "
+            f"{len(self.samples)} ({kept} kept)")
         self._detail()
 
     def _detail(self) -> None:
@@ -134,10 +139,15 @@ class SamplesScreen(Screen):
         s = self.shown[row]
         lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {s.gold_sql}"]
         if not s.kept:
-            lines.append(f"rejected at {s.why()}")
+            stage = s.rejected_at or "select"
+            detail = f" — {s.detail}" if s.detail else ""
+            lines.insert(0, f"rejected at {stage}: {_reason(s, True)}{detail}")
         box.update("\n".join(lines))
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        self.refill()
+
+    def on_resize(self) -> None:
         self.refill()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -159,6 +169,15 @@ class SamplesScreen(Screen):
     def action_next_view(self) -> None:
         self.view = self.VIEWS[(self.VIEWS.index(self.view) + 1) % len(self.VIEWS)]
         self.refill()
+
+
+def _reason(sample: SampleOutcome, wide: bool) -> str:
+    """Why a sample was dropped: its reason in words and code (wide), or the code alone."""
+    if sample.kept:
+        return ""
+    code = sample.reason or "min_score"
+    words = "score below select.min_score" if code == "min_score" else in_words(code)
+    return f"{words} ({code})" if wide else code
 
 
 def _clip(text: str, width: int) -> str:
