@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .core import config as cfg
-from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
+from .core.errors import FastDistillError, InputError, SetupError
 from .core.events import Event, write_event
 from .core.gates import GateDecision
 from .launch import add_run_options, load_run_config, mark_aborted, resolve_run, store_path

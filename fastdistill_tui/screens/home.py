@@ -299,7 +299,8 @@ class HomeScreen(Screen):
                 self.reload()
 
         self.app.push_screen(ConfirmScreen(
-            f"Delete run {run.run_id} ({status_word(run.status)}, {run.samples} samples, {run.kept} kept)?\n"
+            f"Delete run {run.run_id} ({status_word(run.status)}, {run.samples} samples, "
+            f"{run.kept} kept)?\n"
             f"Its results and its directory go: {self.run_dir(run)}\n"
             "Teacher answers stay cached for other runs.", "Delete run"), answered)
 
