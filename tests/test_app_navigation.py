@@ -354,3 +354,19 @@ def test_figures_in_messages_read_as_set_and_hints_name_the_key():
                   "`fastdistill run --headless --resume 20261101-090000-aaaaaa`")
     assert "0.08 < 0.1" in said and "--headless" not in said
     assert "r on its row in Runs resumes it" in said
+
+
+def test_a_resumed_run_done_before_the_resume_says_so_not_yet():
+    """`no sample has been through the stages yet` on a completed run."""
+    from fastdistill_tui.core import events as ev
+    from fastdistill_tui.run_state import RunState
+    from fastdistill_tui.widgets.timing_bars import TimingBars
+
+    state = RunState()
+    state.apply(ev.RunStarted("r", config_hash="h", dataset="d", teacher="t", total=5,
+                              resumed=True, ts=10.0))
+    state.apply(ev.RunFinished("r", status="completed", exit_code=0, message="", run_dir="",
+                               seconds=1.0, ts=11.0))
+    text, _ = TimingBars().draw(state)
+    assert "before the resume" in text.plain and "yet" not in text.plain
+    assert state.resumes == 1
