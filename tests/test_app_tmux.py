@@ -89,7 +89,7 @@ def test_default_job_in_a_terminal_with_a_gate_answered_by_key(tmp_path):
         while True:  # until the app has redrawn at the new size
             narrow = tmux.screen()
             lines = narrow.rstrip("\n").splitlines()
-            if "Quit" in lines[-1] and "✓ done" in narrow:
+            if "Quit" in lines[-1] and "✓ done" in narrow and "teacher builtin" in lines[0]:
                 break
             assert time.monotonic() < deadline, narrow
             time.sleep(0.2)

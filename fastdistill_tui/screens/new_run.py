@@ -22,7 +22,7 @@ DATASET_KINDS = ("bundled", "wikisql", "spider", "jsonl")
 FIELDS = [
     ("dataset_path", "dataset path", "DIR or FILE (not for bundled)"),
     ("limit", "limit", "first N samples (empty: the config's)"),
-    ("teacher", "teacher", "builtin, openai:M, openrouter:M, ollama:M, mlx:DIR"),
+    ("teacher", "teacher", "builtin, openai:M, ollama:M, mlx:DIR, …"),
     ("base_url", "base URL", "openai/ollama server (empty: provider's)"),
     ("concurrency", "concurrency", "teacher requests in flight"),
     ("student", "student", "smollm2, a dir, an HF id, or none"),
