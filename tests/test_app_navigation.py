@@ -370,3 +370,24 @@ def test_a_resumed_run_done_before_the_resume_says_so_not_yet():
     text, _ = TimingBars().draw(state)
     assert "before the resume" in text.plain and "yet" not in text.plain
     assert state.resumes == 1
+
+
+async def test_home_follows_a_run_started_from_it_to_its_final_status(stored):
+    """A run started from the form: missing from Home ("6 of 6 runs"), then `running` ever
+    after once it had ended."""
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await home(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), "the form")
+        app.screen.query_one("#limit").value = "70"  # ≥ the gate's min_total 50
+        app.screen.query_one("#student").value = "none"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.state.run_id != "", "the run's start")
+        await pilot.press("escape")
+        assert app.screen is screen
+        await wait_for(pilot, lambda: len(table_rows(screen)) == 4, "the new run listed")
+        assert screen.highlighted().run_id == app.state.run_id  # the cursor on it
+        await wait_for(pilot, lambda: app.state.finished is not None, "its end")
+        await wait_for(pilot, lambda: screen.highlighted().status == "completed",
+                       "its final status on Home")

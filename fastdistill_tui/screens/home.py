@@ -105,6 +105,7 @@ class HomeScreen(Screen):
         self.sort_reverse = True  # newest first
         self.marked: list[str] = []
         self.shown: list[RunSummary] = []
+        self._was_live = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="home-title")
@@ -145,18 +146,27 @@ class HomeScreen(Screen):
         self.reload()
 
     def _refresh_while_live(self) -> None:
-        if self.is_current and self.live_run() is not None:
+        """Every REFRESH_S while a run goes, and once more after it ended (its final
+        status)."""
+        live = self.live_run()
+        if self.is_current and (live is not None or self._was_live):
             self.reload()
+        self._was_live = live is not None
 
     def reload(self) -> None:
-        """Read the store again, keeping the cursor on the same run."""
+        """Read the store again, keeping the cursor on the same run, or on a run started
+        since (the one going)."""
         current = self.highlighted()
+        before = {r.run_id for r in self.runs}
         self.runs = self.load()
         ids = {r.run_id for r in self.runs}
         self.marked = [m for m in self.marked if m in ids]
         self.refill()
-        if current is not None:
-            row = next((i for i, r in enumerate(self.shown) if r.run_id == current.run_id), 0)
+        live = self.live_run()
+        target = live if live is not None and live not in before else (
+            current.run_id if current is not None else None)
+        if target is not None:
+            row = next((i for i, r in enumerate(self.shown) if r.run_id == target), 0)
             self.query_one(DataTable).move_cursor(row=row)
 
     # -- the list ---------------------------------------------------------------------------
