@@ -89,12 +89,12 @@ def test_default_job_in_a_terminal_with_a_gate_answered_by_key(tmp_path):
         while True:  # until the app has redrawn at the new size
             narrow = tmux.screen()
             lines = narrow.rstrip("\n").splitlines()
-            if "Quit" in lines[-1] and "✓ done" in narrow and "teacher builtin" in lines[0]:
+            if "Quit" in lines[-1] and "✓ done" in narrow and "builtin:rules" in lines[0]:
                 break
             assert time.monotonic() < deadline, narrow
             time.sleep(0.2)
         assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
-        assert "completed" in lines[0] and "teacher builtin" in lines[0]  # the name kept
+        assert "completed" in lines[0] and "builtin:rules" in lines[0]  # the teacher kept
         assert "✓ done" in narrow and "Quit" in lines[-1]
 
         tmux("send-keys", "-t", "app", "q")

@@ -40,8 +40,11 @@ class RunHeader(Static):
             text.append(f" · waited {clock(state.waited(now))}")
         if state.running and not state.waiting:
             text.append(f" · ETA {clock(state.eta_s())}")
-        where = "" if narrow else f" · {state.dataset} · {state.total} samples"
-        text.append(f"  teacher {state.teacher}{where}", style="dim")
+        if narrow:  # the teacher's name alone
+            text.append(f"  {state.teacher}", style="dim")
+        else:
+            text.append(f"  teacher {state.teacher} · {state.dataset} · {state.total} samples",
+                        style="dim")
         text.no_wrap = True
         text.overflow = "ellipsis"
         self.update(text, layout=False)  # one line, always
