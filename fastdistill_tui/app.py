@@ -93,7 +93,8 @@ class FastDistillApp(App[int]):
             await self.push_screen(HomeScreen(
                 self._summaries, open_run=self.open_run, compare=self.compare,
                 resume=self.resume_run, delete=self.delete_run,
-                run_dir=lambda run: str(self._run_dir(run.run_id)), live_run=self.live_run_id))
+                run_dir=lambda run: str(self._run_dir(run.run_id)), live_run=self.live_run_id,
+                started_here=lambda: self.run_request.run_id if self.run_request else None))
             return
         await self.push_screen(self.run_screen)
         if self.run_request is not None:

@@ -95,12 +95,16 @@ class HomeScreen(Screen):
                  resume: Callable[[RunSummary], None],
                  delete: Callable[[RunSummary], None],
                  run_dir: Callable[[RunSummary], str],
-                 live_run: Callable[[], str | None] = lambda: None) -> None:
+                 live_run: Callable[[], str | None] = lambda: None,
+                 started_here: Callable[[], str | None] = lambda: None) -> None:
+        """live_run: the run going in this app; started_here: the last run it started (the
+        cursor goes to it when it first shows in the list)."""
         super().__init__()
         self.load = load
         self.runs = load()
         self.open_run, self.compare, self.resume = open_run, compare, resume
         self.delete, self.run_dir, self.live_run = delete, run_dir, live_run
+        self.started_here = started_here
         self.sort_column = 0
         self.sort_reverse = True  # newest first
         self.marked: list[str] = []
@@ -162,8 +166,8 @@ class HomeScreen(Screen):
         ids = {r.run_id for r in self.runs}
         self.marked = [m for m in self.marked if m in ids]
         self.refill()
-        live = self.live_run()
-        target = live if live is not None and live not in before else (
+        started = self.started_here()
+        target = started if started in ids - before else (
             current.run_id if current is not None else None)
         if target is not None:
             row = next((i for i, r in enumerate(self.shown) if r.run_id == target), 0)
