@@ -21,19 +21,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .core import config as cfg
-from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
+from .core.errors import FastDistillError, InputError, SetupError
 from .core.events import Event, write_event
 from .core.gates import GateDecision
-from .core.runs import resume_command
 from .core.misses import format_misses
+from .launch import add_run_options, load_run_config, mark_aborted, resolve_run, store_path
+from .widgets.format import format_seconds
 
 if TYPE_CHECKING:  # the engine and store load only when a command needs them
     from .core.engine import Engine
     from .core.store import Store
-
-
-def store_path(config: cfg.Config) -> Path:
-    return config.data_dir / "fastdistill.sqlite"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,80 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = models_sub.add_parser("get", help="fetch + convert a student into the cache")
     fetch.add_argument("name", help="smollm2 | a Hugging Face id")
     return parser
-
-
-def add_run_options(run: argparse.ArgumentParser) -> None:
-    """The options of a run; the app and `run --headless` take the same ones."""
-    run.add_argument("--headless", action="store_true",
-                     help="no TUI: progress on stderr, events as JSONL with --events")
-    run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
-    run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
-    run.add_argument("--split", help="dataset split to distil")
-    run.add_argument("--limit", type=int,
-                     help="N samples (after dedup): a seeded sample spread over the databases "
-                          "(dataset.seed); 0 = all")
-    run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
-                                       "ollama:MODEL | mlx:PATH")
-    run.add_argument("--base-url", help="server URL for openai/ollama specs")
-    run.add_argument("--concurrency", type=int,
-                     help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
-                          "than there are samples)")
-    run.add_argument("--student", metavar="SPEC",
-                     help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
-    run.add_argument("--no-student", action="store_true", help="skip training and student eval")
-    run.add_argument("--override-gate", action="append", default=[], metavar="NAME",
-                     help="continue past a failed gate (e.g. teacher_eval)")
-    run.add_argument("--events", metavar="FILE|-", help="write JSONL events to FILE or stdout")
-    run.add_argument("--resume", metavar="RUN_ID", help="continue a run")
-
-
-def load_run_config(args: argparse.Namespace) -> cfg.Config:
-    """File/env config with the CLI flags applied on top (CLI > env > file > defaults)."""
-    config = cfg.load_config(args.config)
-    flags = {
-        "dataset.spec": (args.dataset, "--dataset"), "dataset.split": (args.split, "--split"),
-        "dataset.limit": (args.limit, "--limit"), "teacher.spec": (args.teacher, "--teacher"),
-        "teacher.base_url": (args.base_url, "--base-url"),
-        "teacher.concurrency": (args.concurrency, "--concurrency"),
-        "student.spec": (args.student, "--student"),
-        "student.enabled": (False if args.no_student else None, "--no-student"),
-    }
-    if args.resume:  # they apply to the run's own config (resumed_config)
-        del flags["teacher.base_url"], flags["teacher.concurrency"]
-    for key, (value, flag) in flags.items():
-        if value is not None:
-            cfg.set_flag(config, key, value, flag)
-    add_override_gates(config, args.override_gate)
-    return cfg.validate(config, "command line")
-
-
-def add_override_gates(config: cfg.Config, gates: list[str]) -> None:
-    if gates:
-        merged = sorted(set(config.run.override_gates) | set(gates))
-        cfg.set_flag(config, "run.override_gates", merged, "--override-gate")
-
-
-def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[str, Any],
-                   run_id: str) -> cfg.Config:
-    """The run's own config; only what does not change its outputs may be given again:
-    --base-url and --concurrency (a moved or bigger server) and --override-gate."""
-    config = cfg.config_from_dict(stored, f"run {run_id}")
-    fixed = {"--dataset": args.dataset, "--split": args.split, "--limit": args.limit,
-             "--teacher": args.teacher, "--config": args.config, "--student": args.student,
-             "--no-student": args.no_student or None}
-    given = [flag for flag, value in fixed.items() if value is not None]
-    if given:
-        raise InputError(f"{', '.join(given)} cannot change a run being resumed",
-                         field="--resume", hint="drop them, or start a new run without --resume")
-    if args.base_url is not None:
-        cfg.set_flag(config, "teacher.base_url", args.base_url, "--base-url")
-    elif cfg.REDACTED + "@" in config.teacher.base_url:
-        raise InputError("the run's teacher URL held credentials, which are never stored",
-                         field="--resume", hint="give the URL again with --base-url")
-    if args.concurrency is not None:
-        cfg.set_flag(config, "teacher.concurrency", args.concurrency, "--concurrency")
-    add_override_gates(config, current.run.override_gates)
-    return cfg.validate(config, f"run {run_id}")
 
 
 class HeadlessPrinter:
@@ -279,13 +202,6 @@ def format_metric(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def headless_gate_policy(event: Any) -> GateDecision:
     """Headless has nobody to ask: a failed gate stops the run unless overridden up front."""
     return GateDecision(False, "policy")
@@ -307,27 +223,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             store.close()
         except sqlite3.Error:
             pass  # the failure that stopped the run was reported already
-
-
-def resolve_run(args: argparse.Namespace, config: cfg.Config,
-                store: Store) -> tuple[cfg.Config, str | None, bool]:
-    """The run's config, its id (None: a new run) and whether it resumes; a rerun continues
-    the newest unfinished run of its config. NothingToDo for a completed run's --resume."""
-    from .core.runs import run_dir_for
-
-    run_id = args.resume
-    if run_id:
-        run = store.get_run(run_id)
-        if run is None:
-            raise InputError(f"no run '{run_id}'", field="--resume",
-                             hint="list runs with `fastdistill report --list`")
-        if run["status"] == "completed":
-            raise NothingToDo(f"run {run_id} is already complete; nothing to do: "
-                              f"{run_dir_for(config, run_id)}")
-        config = resumed_config(args, config, json.loads(run["config_json"]), run_id)
-    else:
-        run_id = store.latest_unfinished_run(config.config_hash())
-    return config, run_id, run_id is not None
 
 
 def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
@@ -386,33 +281,35 @@ def run_misses(run_dir: Path) -> str:
 
 def aborted(run_id: str, store: Store, printer: HeadlessPrinter) -> int:
     """A second Ctrl-C: what reached the store stays; the run is marked resumable."""
-    run = store.get_run(run_id)
-    if run is None:
-        printer.say("aborted before the run started")
-        return 130
-    store.flush()
-    if run["status"] == "running":
-        store.set_run_status(run_id, "cancelled")
-    printer.say(f"aborted: run {run_id} stopped at once; the answers received so far are "
-                f"kept; resume with `{resume_command(run_id)}`")
+    printer.say(mark_aborted(store, run_id))
     return 130
 
 
 def cmd_app(args: argparse.Namespace) -> int:
     """The app on a run of these options; what headless prints last is printed after it."""
     from .app import create_app
-    from .core.store import Store
 
     app = create_app(args)
     require_display()
     app.run()
-    if app.aborted:  # leave now, not after the requests in flight: the run stays resumable
+    return leave_app(app)
+
+
+def leave_app(app: Any) -> int:
+    """After the app closed: its last line on stderr and its exit code. A run aborted from the
+    app is marked cancelled (resumable) in the store, so every list shows a final status, and
+    the process leaves now rather than after the requests in flight."""
+    from .core.store import Store
+
+    if app.aborted and app.run_request is not None:
         request = app.run_request
         store = Store(store_path(request.config))
-        code = aborted(request.run_id, store, HeadlessPrinter(sys.stderr))
-        store.close()
+        try:
+            print(mark_aborted(store, request.run_id), file=sys.stderr)
+        finally:
+            store.close()
         sys.stderr.flush()
-        os._exit(code)
+        os._exit(130)
     if app.result.line:
         print(app.result.line, file=sys.stderr)
     return app.return_code or 0
@@ -420,7 +317,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def _audit(config: cfg.Config, store, run_id: str, args: argparse.Namespace) -> int:
     from .core import audit
-    from .core.engine import run_dir_for
+    from .core.runs import run_dir_for
 
     if args.audit < 1:
         raise InputError(f"--audit needs a number of rows ≥ 1, got {args.audit}",
@@ -559,12 +456,7 @@ def cmd_home() -> int | None:
         return None
     require_display()
     app.run()
-    if app.result.line:
-        print(app.result.line, file=sys.stderr)
-    if app.aborted:  # a resumed run aborted: as cmd_app, don't wait for requests in flight
-        sys.stderr.flush()
-        os._exit(130)
-    return app.return_code or 0
+    return leave_app(app)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ import asyncio
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from .core import events as ev
-from .core.config import Config
 from .core.errors import FastDistillError
 from .core.gates import GateDecision
+from .launch import RunRequest, store_path
 
 
 class EngineEvent(Message):
@@ -89,16 +88,6 @@ class EventBridge:
         return list(latest.values())
 
 
-@dataclass
-class RunRequest:
-    """What the command line resolved: the run's config, its id and whether it resumes."""
-
-    config: Config
-    run_id: str
-    resume: bool
-    events_path: str | None = None  # --events: a copy of the events as JSONL
-
-
 class EngineThread:
     """Runs one engine on a daemon thread (so a second Ctrl+C can leave without waiting for
     requests in flight). `cancel` is the engine's stop: drain, checkpoint, end resumable."""
@@ -131,7 +120,6 @@ class EngineThread:
         return await future
 
     def _main(self) -> None:
-        from .cli import store_path
         from .core.engine import Engine
         from .core.store import Store
 
@@ -168,5 +156,4 @@ class EngineThread:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(traceback.format_exc(), encoding="utf-8")
         return path
-
 

@@ -131,6 +131,13 @@ async def test_failing_gate_opens_the_prompt_and_override_continues(tmp_path):
                 assert "gold-match" in table and "≥ 0.90" in table and "✗ FAIL" in table
                 assert "✓ pass" in table  # exec-pass is fine
                 assert app.screen.query_one("#override").label.plain.startswith("o")
+                keys = {k for k, a in app.screen.active_bindings.items() if a.binding.show}
+                assert {"o", "a"} <= keys  # in the footer too
+                since = prompt.query("#gate-since")
+                if answered:  # the final check says what changed since the override
+                    assert "You overrode this gate at the early check" in text_of(since.first())
+                else:
+                    assert not since
                 await pilot.press("o")
                 await wait_for(pilot, lambda: len(app.state.decisions) == answered + 1,
                                "the decision")

@@ -56,7 +56,7 @@ def test_no_runs_means_no_home():
     assert create_home_app(cfg.load_config()) is None
 
 
-async def test_home_lists_runs_newest_first_and_filters_by_typing(stored):
+async def test_home_lists_runs_newest_first_and_filters_after_slash(stored):
     app = create_home_app(stored)
     assert app is not None
     async with app.run_test(size=(120, 40)) as pilot:
@@ -64,12 +64,14 @@ async def test_home_lists_runs_newest_first_and_filters_by_typing(stored):
         home = app.screen
         rows = table_rows(home)
         assert len(rows) == 3
-        assert [r[2] for r in rows] == ["gate_failed", "completed", "completed"]
-        assert [r[6] for r in rows] == ["30", "80", "60"]  # samples, newest first
-        await pilot.press("g", "a", "t", "e")
+        assert [r[2] for r in rows] == ["gate failed", "completed", "completed"]
+        assert [r[6].split("/")[1] for r in rows] == ["30", "80", "60"]  # samples, newest first
+        await pilot.press("slash", "g", "a", "t", "e")
         assert home.query_one("Input").value == "gate"
-        assert [r[2] for r in table_rows(home)] == ["gate_failed"]
-        await pilot.press("escape")
+        assert [r[2] for r in table_rows(home)] == ["gate failed"]
+        await pilot.press("escape")  # out of the filter, which stays
+        assert [r[2] for r in table_rows(home)] == ["gate failed"]
+        await pilot.press("escape")  # on the list: clears it
         assert len(table_rows(home)) == 3
 
 
@@ -84,12 +86,12 @@ async def test_home_sorts_by_a_clicked_column(stored):
                                                 samples_column, table.ordered_columns[
                                                     samples_column].label))
         await pilot.pause()
-        assert [r[6] for r in table_rows(home)] == ["30", "60", "80"]
+        assert [r[6].split("/")[1] for r in table_rows(home)] == ["30", "60", "80"]
         table.post_message(table.HeaderSelected(table, table.ordered_columns[samples_column].key,
                                                 samples_column, table.ordered_columns[
                                                     samples_column].label))
         await pilot.pause()
-        assert [r[6] for r in table_rows(home)] == ["80", "60", "30"]
+        assert [r[6].split("/")[1] for r in table_rows(home)] == ["80", "60", "30"]
 
 
 async def test_open_a_run_replays_its_stages_and_browses_kept_and_rejected_samples(stored):
@@ -108,13 +110,14 @@ async def test_open_a_run_replays_its_stages_and_browses_kept_and_rejected_sampl
         samples = app.screen
         kept = len(table_rows(samples))
         assert kept > 0 and all(r[2] == "match" for r in table_rows(samples))
-        await pilot.press("tab")  # rejected, each with its reason
+        await pilot.press("v")  # rejected, each with its reason
         rejected = table_rows(samples)
         assert kept + len(rejected) == 60
         assert all(r[4] for r in rejected), rejected
-        await pilot.press("tab")  # all
+        await pilot.press("v")  # all
         assert len(table_rows(samples)) == 60
         question = samples.shown[0].question
+        await pilot.press("slash")
         for ch in question.split()[0].lower():
             await pilot.press(ch if ch != " " else "space")
         assert all(question.split()[0].lower() in s.question.lower() or
@@ -151,9 +154,21 @@ async def test_compare_two_marked_runs(stored):
         assert "select.min_score" in config
         quality = text_of(compare.query_one("#compare-quality"))
         assert "export" in quality and "80→60 -20" in quality  # A: 80 samples, B: 60
-        assert "canonical__to__hashed" in text_of(compare.query_one("#compare-timing"))
+        assert "canonical → hashed" in text_of(compare.query_one("#compare-timing"))
+        assert "keep rate" in quality and "p_keep" not in quality
         assert compare.differences  # min_score 0.5 keeps samples that 1.0 drops
         assert all(kept_by_a for _, kept_by_a in compare.differences)
+        assert compare.shared == 60  # the 60-sample run's samples are the 80's first 60
+        title = compare.query_one("#compare-samples").border_title
+        assert f"{len(compare.differences)} of the 60 samples both runs have" in title
+
+
+def test_compare_colours_a_slower_timing_red_and_a_faster_one_green():
+    from fastdistill_tui.screens.compare import _delta
+
+    assert _delta(0.010, 0.020, 1000.0, lower_is_better=True).style == "red"  # +10 ms
+    assert _delta(0.020, 0.010, 1000.0, lower_is_better=True).style == "green"
+    assert _delta(0.5, 0.6).style == "green"  # a higher rate
 
 
 def test_fastdistill_with_no_options_and_no_runs_starts_the_default_run_not_home(monkeypatch):

@@ -112,3 +112,48 @@ def test_settings(snap_compare, monkeypatch):
     monkeypatch.setenv("FASTDISTILL_CONFIG", str(path))
     assert snap_compare(FastDistillApp(home=cfg.load_config()), terminal_size=(120, 40),
                         press=["comma"])
+
+
+def test_compare_at_80x24(snap_compare):
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(80, 24),
+                        press=["down", "space", "down", "space", "c"])
+
+
+def test_home_help_at_80x24(snap_compare):
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(80, 24),
+                        press=["question_mark"])
+
+
+def test_home_filter_matching_nothing(snap_compare):
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(120, 40),
+                        press=["slash", *"nomatch"])
+
+
+def test_new_run_with_field_errors_at_80x24(snap_compare):
+    async def fill(pilot) -> None:
+        await pilot.press("n")
+        while not pilot.app.screen.query("#limit"):
+            await pilot.pause()
+        pilot.app.screen.query_one("#limit").value = "-5"
+        pilot.app.screen.query_one("#concurrency").value = "0"
+        await pilot.pause()
+
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(80, 24),
+                        run_before=fill)
+
+
+def test_settings_at_80x24(snap_compare, monkeypatch):
+    from fastdistill_tui.core import config as cfg
+
+    path = Path("/tmp/fastdistill-snapshot/config.toml")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text('[teacher]\nconcurrency = 8\n[dataset]\nlimit = 200\n', encoding="utf-8")
+    monkeypatch.setenv("FASTDISTILL_CONFIG", str(path))
+    assert snap_compare(FastDistillApp(home=cfg.load_config()), terminal_size=(80, 24),
+                        press=["comma"])
+
+
+def test_rejected_samples_at_80x24(snap_compare):
+    """A stored run's rejected samples: each reason's code whole, in words in the detail."""
+    assert snap_compare(_stored_app_with_fixed_timings(), terminal_size=(80, 24),
+                        press=["down", "down", "enter", "d", "v"])

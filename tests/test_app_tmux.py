@@ -68,14 +68,14 @@ def test_default_job_in_a_terminal_with_a_gate_answered_by_key(tmp_path):
         start_app(tmux, tmp_path, "--config", str(config))
         answered = 0
         while True:  # the early check may pass; the final one fails (gold-match < 1.0)
-            screen = tmux.wait_for("Override and continue", "completed in")
+            screen = tmux.wait_for("Override and continue", "completed · work")
             if "Override and continue" not in screen:
                 break
             assert "gold-match" in screen and "✗ FAIL" in screen
             tmux("send-keys", "-t", "app", "o")
             answered += 1
             tmux.wait_for(gone="Override and continue")
-        screen = tmux.wait_for("completed in")
+        screen = tmux.wait_for("completed · work")
         assert answered >= 1
         assert "FastDistill" in screen.splitlines()[0]
         for stage in ("canonical", "teacher", "score", "select", "export"):
@@ -89,12 +89,12 @@ def test_default_job_in_a_terminal_with_a_gate_answered_by_key(tmp_path):
         while True:  # until the app has redrawn at the new size
             narrow = tmux.screen()
             lines = narrow.rstrip("\n").splitlines()
-            if "Quit" in lines[-1] and "✓ done" in narrow:
+            if "Quit" in lines[-1] and "✓ done" in narrow and "builtin:rules" in lines[0]:
                 break
             assert time.monotonic() < deadline, narrow
             time.sleep(0.2)
         assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
-        assert lines[0].startswith(" FastDistill") and "completed" in lines[0]
+        assert "completed" in lines[0] and "builtin:rules" in lines[0]  # the teacher kept
         assert "✓ done" in narrow and "Quit" in lines[-1]
 
         tmux("send-keys", "-t", "app", "q")
@@ -115,7 +115,7 @@ def test_ctrl_c_twice_in_a_terminal_leaves_at_once_resumable(tmp_path):
         try:
             start_app(tmux, tmp_path, "--dataset", f"jsonl:{data}", "--teacher", "openai:m",
                       "--base-url", srv.base_url, "--concurrency", "2")
-            tmux.wait_for("in flight       2")
+            tmux.wait_for("in flight        2")
             tmux("send-keys", "-t", "app", "C-c")
             tmux.wait_for("the run stays resumable")
             tmux("send-keys", "-t", "app", "C-c")  # the answers in flight take 30 s

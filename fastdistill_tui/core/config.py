@@ -74,9 +74,9 @@ class EvalConfig:
     float_tol: float = 1e-6
     column_order: str = "strict"  # strict | ignore
     duplicates: str = "bag"  # bag: duplicate rows count | set: they do not
-    # a gold match must also match on perturbed copies of the database: on | off | auto (on,
-    # except for WikiSQL-format samples, where it costs ~4x the evaluation: docs/PERFORMANCE.md)
-    test_suite: str = "auto"
+    # a gold match must also match on perturbed copies of the database (auto: except for
+    # WikiSQL-format samples, where it costs ~4x the evaluation: docs/PERFORMANCE.md)
+    test_suite: str = "auto"  # auto (recheck on perturbed copies) | on | off
     cache_gold_results: bool = True
     max_cached_gold: int = 4096
     workers: int = 2  # SQL execution threads

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 SCHEMA_VERSION = 3  # 2: TimingUpdated keyed by stage, RunStarted.stages; 3: GateEvaluated.reasons
@@ -196,7 +196,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
     return cls(**data)
 
 
-def read_events(path: Path) -> Iterator[Event]:
+def read_events(path: str | os.PathLike[str]) -> Iterator[Event]:
     """A recorded events.jsonl, event by event (replay into the app: tests, history)."""
     with open(path, encoding="utf-8") as fh:
         for line in fh:

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from .config import PromptConfig
 from .db_content import DatabaseContent, database_content, show_value
+from .sql.identifiers import BARE_IDENT, SQLITE_KEYWORDS, quote_ident, quote_string  # noqa: F401
 from .types import Column, Schema, Table
 
 SYSTEM_PROMPT = ("You translate questions into SQL for a SQLite database. Answer with one "
@@ -38,37 +39,8 @@ ROWS_HEADER = "Example rows:"
 VALUES_HEADER = "Values like the question's words:"
 CONTENT_HEADERS = (ROWS_HEADER, VALUES_HEADER)
 
-# https://sqlite.org/lang_keywords.html
-SQLITE_KEYWORDS = frozenset("""
-ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN
-BETWEEN BY CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS
-CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED DELETE
-DESC DETACH DISTINCT DO DROP EACH ELSE END ESCAPE EXCEPT EXCLUDE EXCLUSIVE EXISTS EXPLAIN FAIL
-FILTER FIRST FOLLOWING FOR FOREIGN FROM FULL GENERATED GLOB GROUP GROUPS HAVING IF IGNORE
-IMMEDIATE IN INDEX INDEXED INITIALLY INNER INSERT INSTEAD INTERSECT INTO IS ISNULL JOIN KEY LAST
-LEFT LIKE LIMIT MATCH MATERIALIZED NATURAL NO NOT NOTHING NOTNULL NULL NULLS OF OFFSET ON OR
-ORDER OTHERS OUTER OVER PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE RANGE RECURSIVE
-REFERENCES REGEXP REINDEX RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS
-SAVEPOINT SELECT SET TABLE TEMP TEMPORARY THEN TIES TO TRANSACTION TRIGGER UNBOUNDED UNION
-UNIQUE UPDATE USING VACUUM VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH WITHOUT
-""".split())
-
-_BARE_IDENT = re.compile(r"[^\W\d]\w*\Z")
-
-
 class PromptFormatError(ValueError):
     """Messages that are not a compact-style prompt rendered by render_messages."""
-
-
-def quote_ident(name: str) -> str:
-    """name as SQLite reads it: bare when it is a plain non-keyword identifier, else quoted."""
-    if _BARE_IDENT.match(name) and name.upper() not in SQLITE_KEYWORDS:
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _foreign_keys_by_column(schema: Schema) -> dict[tuple[str, str], list[tuple[str, str]]]:
@@ -231,7 +203,7 @@ class _TableLineParser:
 
     def ident(self, pos: int) -> str:
         token = self.tokens[pos]
-        if not (token.startswith('"') or _BARE_IDENT.match(token)):
+        if not (token.startswith('"') or BARE_IDENT.match(token)):
             raise self.fail("expected an identifier")
         return _unquote(token)
 
@@ -253,7 +225,7 @@ class _TableLineParser:
             column = self.ident(pos)
             pos += 1
             col_type = ""
-            if _BARE_IDENT.match(tokens[pos]):
+            if BARE_IDENT.match(tokens[pos]):
                 col_type = tokens[pos]
                 pos += 1
             while tokens[pos] == "->":

@@ -151,6 +151,29 @@ def kept_differences(store: Store, run_a: str, run_b: str) -> list[tuple[str, bo
     return [(question, bool(kept_a)) for question, kept_a in rows]
 
 
+def reject_reasons(store: Store, run_id: str) -> dict[str, dict[str, int]]:
+    """Why a run's samples were dropped so far: stage → reason code → samples, most first.
+    A sample no stage rejected but whose result did not match (a reason, no stage) is one
+    that select drops on its score."""
+    rows = store.query(
+        "SELECT COALESCE(rejected_at, 'select'), reason, COUNT(*) FROM results"
+        " WHERE run_id = ? AND NOT selected AND reason IS NOT NULL"
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 2", (run_id,))
+    out: dict[str, dict[str, int]] = {}
+    for stage, reason, count in rows:
+        out.setdefault(stage, {})[reason] = int(count)
+    return out
+
+
+def shared_samples(store: Store, run_a: str, run_b: str) -> int:
+    """How many samples both runs have a result for (what kept_differences compares)."""
+    rows = store.query(
+        "SELECT COUNT(*) FROM results AS ra JOIN results AS rb"
+        " ON rb.sample_id = ra.sample_id AND rb.run_id = ? WHERE ra.run_id = ?",
+        (run_b, run_a))
+    return int(rows[0][0])
+
+
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"teacher": {"spec": x}} → {"teacher.spec": x}: config keys as a user writes them."""
     flat: dict[str, Any] = {}
@@ -160,3 +183,12 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def delete_run(store: Store, run_id: str) -> None:
+    """Forget a run: its row and its samples' results. Teacher answers stay: they are a cache
+    shared by every run that asked the same question."""
+    store.query("BEGIN")
+    for table in ("student_results", "results", "samples", "runs"):
+        store.query(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+    store.query("COMMIT")

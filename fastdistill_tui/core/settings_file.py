@@ -1,6 +1,7 @@
-"""The config file edited as a form: every setting as text, saved back with tomli-w.
+"""The config file edited as a form: every setting as text, saved back with tomlkit.
 
-Saving keeps what the form does not show (keys and tables it does not know) and writes only
+Saving changes only the values edited, in place: the user's comments, order and layout stay,
+and so does what the form does not show (keys and tables it does not know). It writes only
 values that pass the same checks as loading (config.py), so a saved file always loads; an error
 names the key, as loading would.
 """
@@ -8,9 +9,12 @@ names the key, as loading would.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from pathlib import Path
 from typing import Any
+
+import tomlkit
 
 from . import config as cfg
 from .errors import ConfigError
@@ -28,7 +32,7 @@ def current_values(path: Path) -> dict[str, str]:
     """The file's settings (defaults where it says nothing) as the form shows them; the
     environment is left out, since saving writes the file."""
     values = cfg.config_from_dict(read_raw(path), str(path)).to_dict()
-    return {name: as_text(get_dotted(values, name)) for name in _types()}
+    return {name: as_text(get_dotted(values, name)) for name in setting_types()}
 
 
 def read_raw(path: Path) -> dict[str, Any]:
@@ -41,7 +45,7 @@ def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
     """Write these settings (dotted name → text) into the file at path, keeping the rest of it.
     Raises ConfigError naming the key of the first bad value; the file is then untouched."""
     merged = read_raw(path)
-    hints = _types()
+    hints = setting_types()
     for name, text in values.items():
         if name not in hints:
             raise ConfigError(f"unknown key '{name}'", path=str(path), field=name)
@@ -51,13 +55,18 @@ def save_settings(path: Path, values: dict[str, str]) -> cfg.Config:
         set_dotted(merged, name, value)
     config = cfg.validate(cfg.config_from_dict(_known_only(merged), str(path)), str(path))
     typed = config.to_dict()
+    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else \
+        tomlkit.document()
     for name in values:  # the values as their types, not as the text typed
-        set_dotted(merged, name, get_dotted(typed, name))
-    cfg.write_toml(path, merged)
+        set_dotted(document, name, get_dotted(typed, name), table=tomlkit.table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")  # atomic, as config.write_toml
+    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
+    os.replace(tmp, path)
     return config
 
 
-def _types() -> dict[str, Any]:
+def setting_types() -> dict[str, Any]:
     """Every scalar setting's dotted name ("teacher.spec", …, in the dataclasses' order) and
     its type."""
     types: dict[str, Any] = {}
@@ -97,8 +106,11 @@ def get_dotted(data: dict[str, Any], name: str) -> Any:
     return data
 
 
-def set_dotted(data: dict[str, Any], name: str, value: Any) -> None:
+def set_dotted(data: Any, name: str, value: Any, table: Any = dict) -> None:
+    """data[a][b][c] = value for "a.b.c", making the tables on the way with `table()`."""
     *parents, last = name.split(".")
     for part in parents:
-        data = data.setdefault(part, {})
+        if part not in data:
+            data[part] = table()
+        data = data[part]
     data[last] = value

@@ -10,7 +10,6 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -18,9 +17,18 @@ from textual.widgets import Footer, Static
 from ..core.stages.registry import stage_names
 from ..core.report import read_reports
 from ..core.run_index import RunSummary
+from ..run_state import status_word
 from ..widgets.panel import titled
 
 METRICS = ("kept", "p_keep", "exec_pass_rate", "gold_match_rate")
+#: the reports' names as a reader says them
+LABELS = {"kept": "kept", "p_keep": "keep rate", "exec_pass_rate": "exec-pass",
+          "gold_match_rate": "gold-match"}
+
+
+def transition(name: str) -> str:
+    """"raw__to__canonical" → "raw → canonical"."""
+    return name.replace("__to__", " → ")
 
 
 def load_reports(run_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -37,7 +45,9 @@ def _num(value: Any) -> str:
     return str(int(value)) if isinstance(value, (int, float)) else str(value)
 
 
-def _delta(a: Any, b: Any, scale: float = 1.0, unit: str = "") -> Text:
+def _delta(a: Any, b: Any, scale: float = 1.0, unit: str = "",
+           lower_is_better: bool = False) -> Text:
+    """B − A, green where B is better (more kept, higher rates; less time), red where worse."""
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
         return Text("")
     d = (b - a) * scale
@@ -45,24 +55,30 @@ def _delta(a: Any, b: Any, scale: float = 1.0, unit: str = "") -> Text:
         return Text("=", style="dim")
     text = f"{d:+.3f}{unit}" if isinstance(d, float) and not float(d).is_integer() \
         else f"{int(d):+d}{unit}"
-    return Text(text, style="green" if d > 0 else "red")
+    better = d < 0 if lower_is_better else d > 0
+    return Text(text, style="green" if better else "red")
 
 
 class CompareScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    NAME = "Compare"
+    HELP = ("Two marked runs side by side: what differs in their configs, each stage's "
+            "quality and timing with the change from A to B, and the samples one kept and "
+            "the other dropped. ↑/↓ and PgUp/PgDn scroll.")
 
     def __init__(self, a: RunSummary, b: RunSummary, *, config_a: dict, config_b: dict,
-                 dir_a: Path, dir_b: Path, differences: list[tuple[str, bool]]) -> None:
+                 dir_a: Path, dir_b: Path, differences: list[tuple[str, bool]],
+                 shared: int) -> None:
         super().__init__()
         self.a, self.b = a, b
         self.config_a, self.config_b = config_a, config_b
         self.quality_a, self.timing_a = load_reports(dir_a)
         self.quality_b, self.timing_b = load_reports(dir_b)
         self.differences = differences
+        self.shared = shared  # samples both runs have a result for
 
     def compose(self) -> ComposeResult:
-        yield Static(f"compare A {self.a.run_id} ({self.a.status}) with B {self.b.run_id} "
-                     f"({self.b.status})", id="compare-title")
+        yield Static(f"Runs › Compare · A {self.a.run_id} ({status_word(self.a.status)}) · B "
+                     f"{self.b.run_id} ({status_word(self.b.status)})", id="compare-title")
         with VerticalScroll(id="compare-body"):
             yield titled(Static(self._config_table(), id="compare-config"),
                           "Config differences")
@@ -72,7 +88,8 @@ class CompareScreen(Screen):
                           "p50 per sample · A, B, change")
             yield titled(Static(self._student_table(), id="compare-student"), "Student")
             yield titled(Static(self._samples_table(), id="compare-samples"),
-                          f"Kept by one, dropped by the other ({len(self.differences)})")
+                          f"Kept by one, dropped by the other · {len(self.differences)} of "
+                          f"the {self.shared} samples both runs have")
         yield Footer()
 
     def _config_table(self) -> Table | str:
@@ -88,7 +105,7 @@ class CompareScreen(Screen):
     def _quality_table(self) -> Table:
         """A row a stage, a column a metric: A → B and the change."""
         qa, qb = self.quality_a, self.quality_b
-        table = Table("stage", *METRICS, box=None, padding=(0, 2, 0, 0))
+        table = Table("stage", *(LABELS[m] for m in METRICS), box=None, padding=(0, 2, 0, 0))
         for stage in [s for s in stage_names() if s in qa or s in qb]:
             cells = []
             for metric in METRICS:
@@ -105,8 +122,9 @@ class CompareScreen(Screen):
         for name in [n for n in ta] + [n for n in tb if n not in ta]:
             pa = ta.get(name, {}).get("p50")
             pb = tb.get(name, {}).get("p50")
-            table.add_row(name, "—" if pa is None else f"{pa * 1000:.2f}",
-                          "—" if pb is None else f"{pb * 1000:.2f}", _delta(pa, pb, 1000.0))
+            table.add_row(transition(name), "—" if pa is None else f"{pa * 1000:.2f}",
+                          "—" if pb is None else f"{pb * 1000:.2f}",
+                          _delta(pa, pb, 1000.0, lower_is_better=True))
         return table
 
     def _student_table(self) -> Table | str:
@@ -121,8 +139,11 @@ class CompareScreen(Screen):
         return table
 
     def _samples_table(self) -> Table | str:
+        if not self.shared:
+            return ("the runs have no sample in common (another dataset, split or limit): "
+                    "nothing to compare sample by sample")
         if not self.differences:
-            return "both runs kept the same samples"
+            return f"of the {self.shared} samples both runs have, each kept the same ones"
         table = Table("kept by", "question", box=None, padding=(0, 2, 0, 0))
         for question, kept_by_a in self.differences[:200]:
             table.add_row("A" if kept_by_a else "B", question)

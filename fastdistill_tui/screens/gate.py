@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from ..core import events as ev
-from ..widgets.format import money
+from ..widgets.format import money, threshold
 
 LABELS = {"min_total": "answers", "exec_pass_rate": "exec-pass",
           "gold_match_rate": "gold-match", "judge_mean": "judge mean"}
@@ -26,22 +26,44 @@ class GateScreen(ModalScreen[bool]):
                 Binding("s", "app.stop", "Stop (drain + save)", show=False)]  # no decision
 
     def __init__(self, event: ev.GateEvaluated, total: int,
-                 requests: ev.RequestStats | None) -> None:
+                 requests: ev.RequestStats | None,
+                 overridden: ev.GateEvaluated | None = None) -> None:
+        """overridden: this gate's earlier check that the user overrode in this run; the
+        prompt then says what changed since that decision."""
         super().__init__()
         self.event, self.total, self.requests = event, total, requests
+        self.overridden = overridden
 
     def compose(self) -> ComposeResult:
         event = self.event
         answers = event.answers
-        when = "early check" if event.early else "all answers"
+        when = "early" if event.early else "final"
         with Vertical(id="gate-dialog") as dialog:
-            dialog.border_title = (f"Gate {event.gate} failed — on {answers} answers of "
-                                   f"{self.total} samples ({when})")
+            dialog.border_title = (f"Gate {event.gate} failed · {when} check · {answers} of "
+                                   f"{self.total} answers")
+            if self.overridden is not None:
+                yield Static(self._since(), id="gate-since")
             yield Static(self._metrics(answers), id="gate-metrics")
             yield Static(self._cost(), id="gate-cost")
             with Horizontal(id="gate-buttons"):
                 yield Button("o  Override and continue", id="override", variant="warning")
                 yield Button("a  Abort (resumable)", id="abort", variant="error")
+        yield Footer()
+
+    def _since(self) -> Text:
+        """What changed since the override at the earlier check."""
+        before = self.overridden
+        assert before is not None
+        changes = []
+        for name, m in self.event.metrics.items():
+            if name == "min_total" or name not in before.metrics:
+                continue
+            was = before.metrics[name]["value"]
+            changes.append(f"{LABELS.get(name, name)} {was:.2f} → {m['value']:.2f}")
+        text = Text(f"You overrode this gate at the early check on {before.answers} answers. "
+                    f"Now on {self.event.answers}: " + ", ".join(changes) + ".",
+                    style="bold")
+        return text
 
     def _metrics(self, answers: int) -> Table:
         table = Table(box=None, show_edge=False, padding=(0, 2), header_style="bold")
@@ -53,7 +75,7 @@ class GateScreen(ModalScreen[bool]):
         for name, m in self.event.metrics.items():
             ok = m["passed"]
             value = f"{m['value']:.0f}" if name == "min_total" else f"{m['value']:.2f}"
-            limit = f"{m['threshold']:.0f}" if name == "min_total" else f"{m['threshold']:.2f}"
+            limit = f"{m['threshold']:.0f}" if name == "min_total" else threshold(m['threshold'])
             table.add_row(Text(LABELS.get(name, name)), value, f"≥ {limit}", str(answers),
                           Text("✓ pass" if ok else "✗ FAIL",
                                style="green" if ok else "bold red"))
@@ -68,7 +90,7 @@ class GateScreen(ModalScreen[bool]):
             if self.event.early:
                 text.append(f" The rest would cost ≈ {money(r.projected_cost - r.cost)}.")
         text.append("\nOverride continues past the gate; Abort stops here and keeps every "
-                    "answer — resume later with --override-gate.", style="dim")
+                    "answer; r on its row in Runs resumes it later.", style="dim")
         return text
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

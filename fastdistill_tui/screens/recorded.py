@@ -11,28 +11,34 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from ..core.run_index import RunSummary, SampleOutcome
 from ..core.events import read_events
-from ..run_state import RunState
+from ..core.run_index import RunSummary, SampleOutcome
+from ..run_state import RunState, status_word
+from ..widgets.reject_panel import in_words
 from .run import RunScreen
 
 
 class RecordedRunScreen(RunScreen):
+    NAME = "Stored run"
+    HELP = ("A stored run, drawn from its recorded events. d lists its samples, kept and "
+            "rejected, with the reason each was dropped; r resumes a run that did not finish.")
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
         Binding("d", "samples", "Samples"),
         Binding("r", "resume", "Resume"),
     ]
 
     def __init__(self, run: RunSummary, events_path: Path,
                  samples: Callable[[], list[SampleOutcome]],
-                 resume: Callable[[RunSummary], None]) -> None:
-        super().__init__()
+                 resume: Callable[[RunSummary], None],
+                 reasons: dict[str, dict[str, int]] | None = None) -> None:
+        """reasons: why its samples were dropped (run_index.reject_reasons)."""
+        super().__init__(trail="Runs")
         self.run = run
         self.events_path = events_path
         self.samples = samples
         self.resume = resume
         self.state = RunState()
+        self.reasons = reasons
 
     def on_mount(self) -> None:
         if self.events_path.exists():
@@ -42,12 +48,13 @@ class RecordedRunScreen(RunScreen):
         else:
             self.log_line(self.run.created_at, f"no recorded events at {self.events_path}",
                           "warning")
+        self.state.reasons = self.reasons
         if not self.state.run_id:  # nothing recorded: the header still names the run
             self.state.run_id, self.state.dataset = self.run.run_id, self.run.dataset
             self.state.teacher = self.run.teacher
         if self.run.unfinished:
             self.log_line(self.state.last_ts or self.run.created_at,
-                          f"run {self.run.status}: r resumes it", "warning")
+                          f"run {status_word(self.run.status)}: r resumes it", "warning")
         self.show(self.state, self.state.last_ts)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -65,12 +72,17 @@ class RecordedRunScreen(RunScreen):
 
 class SamplesScreen(Screen):
     """A run's samples: question, teacher SQL, result match, score; the rejected ones with the
-    stage and reason that dropped them. Type to filter; Tab switches kept / rejected / all."""
+    stage and reason that dropped them. `/` filters (Esc leaves the filter); v switches
+    kept / rejected / all."""
 
+    NAME = "Samples"
+    HELP = ("A run's samples: the teacher's SQL, whether its result matched the gold query, "
+            "its score, and for a rejected one the stage and reason that dropped it.")
     VIEWS = ("kept", "rejected", "all")
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("tab", "next_view", "Kept / rejected / all", priority=True),
+        Binding("slash", "filter", "Filter"),
+        Binding("v", "next_view", "Kept / rejected / all"),
+        Binding("escape", "escape", "Back"),
     ]
 
     def __init__(self, run: RunSummary, samples: list[SampleOutcome]) -> None:
@@ -82,7 +94,7 @@ class SamplesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="samples-title")
-        yield Input(placeholder="type to filter: question, SQL, reason …", id="samples-filter")
+        yield Input(placeholder="/ filters: question, SQL, reason …", id="samples-filter")
         yield DataTable(id="samples", cursor_type="row", zebra_stripes=True)
         yield Static(id="sample-detail")
         yield Footer()
@@ -92,49 +104,80 @@ class SamplesScreen(Screen):
         for header in ("question", "teacher SQL", "match", "score", "why rejected"):
             table.add_column(header, key=header)
         self.refill()
-        self.query_one(Input).focus()
+        table.focus()
 
     def matching(self) -> list[SampleOutcome]:
         words = self.query_one(Input).value.lower().split()
         wanted = {"kept": lambda s: s.kept, "rejected": lambda s: not s.kept,
                   "all": lambda s: True}[self.view]
         return [s for s in self.samples if wanted(s)
-                and all(w in f"{s.question} {s.sql or ''} {s.why()}".lower() for w in words)]
+                and all(w in f"{s.question} {s.sql or ''} {s.why()} {_reason(s, True)}".lower()
+                        for w in words)]
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
         self.shown = self.matching()
-        table.add_rows([[_clip(s.question, 40), _clip(s.sql or "—", 36),
+        wide = self.size.width >= 110 or not self.size.width
+        # 80 columns: every column shows, the reason as its code; the detail below has it all
+        q, sql = (40, 36) if wide else (22, 18)
+        table.add_rows([[_clip(s.question, q), _clip(s.sql or "—", sql),
                          "match" if s.gold_match else ("exec ok" if s.exec_ok else "no"),
-                         f"{s.score:.2f}", _clip(s.why(), 40)] for s in self.shown])
+                         f"{s.score:.2f}", _clip(_reason(s, wide), 44)] for s in self.shown])
         kept = sum(s.kept for s in self.samples)
         self.query_one("#samples-title", Static).update(
-            f"run {self.run.run_id} · samples: {kept} kept, {len(self.samples) - kept} rejected"
-            f" · showing {self.view} ({len(self.shown)})")
+            f"Runs › {self.run.run_id} › Samples · {self.view} {len(self.shown)} of "
+            f"{len(self.samples)} ({kept} kept)")
         self._detail()
 
     def _detail(self) -> None:
         row = self.query_one(DataTable).cursor_row
         box = self.query_one("#sample-detail", Static)
         if not 0 <= row < len(self.shown):
-            box.update("")
+            box.update("no sample matches" if self.samples else "no sample stored")
             return
         s = self.shown[row]
         lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {s.gold_sql}"]
         if not s.kept:
-            lines.append(f"rejected at {s.why()}")
+            stage = s.rejected_at or "select"
+            detail = f" — {s.detail}" if s.detail else ""
+            lines.insert(0, f"rejected at {stage}: {_reason(s, True)}{detail}")
         box.update("\n".join(lines))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refill()
 
+    def on_resize(self) -> None:
+        self.refill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._detail()
+
+    def action_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_escape(self) -> None:
+        """Out of the filter box first; from the list, back to the run."""
+        if self.focused is self.query_one(Input):
+            self.query_one(DataTable).focus()
+        else:
+            self.app.pop_screen()
 
     def action_next_view(self) -> None:
         self.view = self.VIEWS[(self.VIEWS.index(self.view) + 1) % len(self.VIEWS)]
         self.refill()
+
+
+def _reason(sample: SampleOutcome, wide: bool) -> str:
+    """Why a sample was dropped: its reason in words and code (wide), or the code alone."""
+    if sample.kept:
+        return ""
+    code = sample.reason or "min_score"
+    words = "score below select.min_score" if code == "min_score" else in_words(code)
+    return f"{words} ({code})" if wide else code
 
 
 def _clip(text: str, width: int) -> str:

@@ -12,9 +12,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog
 
 from ..core import events as ev
-from ..run_state import RunState
+from ..run_state import RunState, status_word
+from ..widgets.format import in_app, threshold
 from ..widgets.panel import titled
 from ..widgets.quality_panel import QualityPanel
+from ..widgets.reject_panel import RejectPanel
 from ..widgets.request_panel import RequestPanel
 from ..widgets.result_panel import ResultPanel
 from ..widgets.run_header import RunHeader
@@ -26,7 +28,16 @@ LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
 
 
 class RunScreen(Screen):
+    NAME = "Run"
+    HELP = ("A run, live: every stage's progress, the teacher's requests, the quality gate, "
+            "where the time goes and the log. s stops it (drains what is in flight, saves, "
+            "stays resumable); Ctrl+C twice leaves at once, resumable too.")
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def __init__(self, trail: str = "") -> None:
+        """trail: where the run was opened from (the header shows `Runs › run id`)."""
+        super().__init__()
+        self.trail = trail
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
@@ -39,17 +50,23 @@ class RunScreen(Screen):
             with Horizontal(id="middle"):
                 yield titled(TimingBars(id="timings"),
                               "Where the time goes · own work per sample: p50, p90, share")
-                yield titled(StudentPanel(id="student"), "Student")
+                with Vertical(id="student-side"):
+                    yield titled(StudentPanel(id="student"), "Student")
+                    yield titled(RejectPanel(id="rejects"), "Why samples are dropped")
             yield titled(ResultPanel(id="result"), "Result")
             yield titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
         yield Footer(show_command_palette=False)  # the keys of a run need the room
 
     def show(self, state: RunState, now: float) -> None:
         """Redraw every panel from the state (called by the app's message handlers)."""
-        self.query_one(RunHeader).show(state, now)
+        self.show_header(state, now)
         for panel in (StageTable, RequestPanel, QualityPanel, StudentPanel, TimingBars,
-                      ResultPanel):
+                      ResultPanel, RejectPanel):
             self.query_one(panel).show(state)
+
+    def show_header(self, state: RunState, now: float) -> None:
+        """The top line alone (the clock's tick)."""
+        self.query_one(RunHeader).show(state, now, self.trail)
 
     def log_line(self, ts: float, text: str, level: str = "info") -> None:
         line = Text(time.strftime("%H:%M:%S", time.localtime(ts)) + "  ", style="dim")
@@ -58,22 +75,23 @@ class RunScreen(Screen):
         line.append(text, style=LEVEL_STYLES.get(level, ""))
         self.query_one(RichLog).write(line)
 
-    def log_event(self, event: ev.Event) -> None:
-        """The events worth a line in the log."""
-        text, level = describe(event)
+    def log_event(self, event: ev.Event, stopping: bool = False) -> None:
+        """The events worth a line in the log (stopping: a stage's end is a stop's)."""
+        text, level = describe(event, stopping)
         if text:
             self.log_line(event.ts, text, level)
 
 
-def describe(event: ev.Event) -> tuple[str, str]:
+def describe(event: ev.Event, stopping: bool = False) -> tuple[str, str]:
     if isinstance(event, ev.Log):
-        return event.message, event.level
+        return in_app(event.message), event.level
     if isinstance(event, ev.StageFinished):
-        return (f"{event.stage} done: {event.kept} kept, {event.rejected} rejected in "
+        verb = "stopped" if stopping else "done"
+        return (f"{event.stage} {verb}: {event.kept} kept, {event.rejected} rejected in "
                 f"{event.seconds:.1f} s"), "info"
     if isinstance(event, ev.GateEvaluated):
         figures = ", ".join(f"{name} {m['value']:.2f} {'≥' if m['passed'] else '<'} "
-                            f"{m['threshold']:.2f}" for name, m in event.metrics.items()
+                            f"{threshold(m['threshold'])}" for name, m in event.metrics.items()
                             if name != "min_total")
         answers = event.answers
         when = "early check" if event.early else "final"
@@ -85,5 +103,5 @@ def describe(event: ev.Event) -> tuple[str, str]:
         return f"gate {event.gate} {verb} (by {event.by})", "info"
     if isinstance(event, ev.RunFinished):
         level = "info" if event.status == "completed" else "warning"
-        return f"run {event.status.replace('_', ' ')}: {event.message}", level
+        return f"run {status_word(event.status)}: {in_app(event.message)}", level
     return "", "info"

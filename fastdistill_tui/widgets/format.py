@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
@@ -74,3 +76,29 @@ def money(value: float) -> str:
 
 def rate(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def format_seconds(seconds: float) -> str:
+    """Wall time in the headless line and on Home: 0m07s, 12m04s, 1h02m."""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+RESUME_HINT = re.compile(r"resume with `fastdistill run --headless --resume (\S+)`")
+LONG_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d{2})\d{2,}")
+
+
+def in_app(message: str) -> str:
+    """An engine message as the app says it: its resume hint names the key, not the command
+    line, and a long float (0.0832477) is cut to two decimals."""
+    message = RESUME_HINT.sub(r"r on its row in Runs resumes it (or `fastdistill --resume \1`)",
+                              message)
+    return LONG_FLOAT.sub(r"\1", message)
+
+
+def threshold(value: float) -> str:
+    """A gate threshold as set: 0.50, 0.999 (never rounded up to a value it is not)."""
+    text = f"{value:.2f}"
+    return text if abs(float(text) - value) < 1e-9 else f"{value:.4g}"

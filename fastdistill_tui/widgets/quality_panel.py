@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..run_state import RunState
-from .format import Bar
+from .format import Bar, threshold
 from .panel import Panel
 
 METRICS = {"exec_pass_rate": "exec-pass", "gold_match_rate": "gold-match",
@@ -36,7 +36,7 @@ class QualityPanel(Panel):
             ok = m["passed"]
             table.add_row(label, f"{m['value']:.2f}",
                           Bar(m["value"], style="green" if ok else "red"),
-                          Text(f"≥{m['threshold']:.2f} {'✓' if ok else '✗'}",
+                          Text(f"≥{threshold(m['threshold'])} {'✓' if ok else '✗'}",
                                style="" if ok else "bold red"))
         answers = gate.answers
         verdict = "passed" if gate.passed else "FAILED"

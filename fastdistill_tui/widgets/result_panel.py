@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from ..run_state import DONE, RunState
-from .format import clock
+from ..run_state import DONE, RunState, status_word
+from .format import clock, in_app
 from .panel import Panel
 
 #: What a run directory holds, as the user looks for it.
@@ -28,18 +28,24 @@ class ResultPanel(Panel):
         if state.failure:
             table.add_row("failed", Text(state.failure, style="bold red"))
             if state.run_id:
-                table.add_row("resume", Text(f"fastdistill run --resume {state.run_id}"))
+                table.add_row("resume", Text(f"r on its row in Runs (or `fastdistill --resume "
+                                             f"{state.run_id}`)"))
         if finished is not None:
             ok = finished.status == "completed"
-            head = Text(f"{finished.status.replace('_', ' ')} in {clock(finished.seconds)}"
-                        f" · exit {finished.exit_code}", style="bold green" if ok else "bold")
+            head = Text(f"{status_word(finished.status)} · work {clock(state.elapsed(0))}",
+                        style="bold green" if ok else "bold")
+            if state.waited_s >= 1:
+                head.append(f" · waited for a decision {clock(state.waited_s)}")
+            if state.resumes:
+                head.append(f" (this part; resumed {state.resumes}×)")
+            head.append(f" · exit {finished.exit_code}")
             selected = state.stages.get("select")
             if ok and selected is not None:
                 head.append(f" · {selected.kept} of {state.total} samples selected",
                             style="")
             table.add_row("result", head)
             if not ok and finished.message:
-                table.add_row("next", Text(finished.message))
+                table.add_row("next", Text(in_app(finished.message)))
         run_dir = (finished.run_dir if finished else "") or state.run_dir
         if run_dir:
             table.add_row("run dir", Text(run_dir))

@@ -15,11 +15,15 @@ FIXED = 13 + 14 + 14 + 9  # name, p50, p90, share
 
 
 class TimingBars(Panel):
-    def key(self, state: RunState) -> tuple[int, int]:
-        return self.width, id(state.timings)  # a new dict with every TimingUpdated
+    def key(self, state: RunState) -> tuple[int, int, bool]:
+        # a new timings dict with every TimingUpdated
+        return self.width, id(state.timings), state.finished is not None
 
     def draw(self, state: RunState) -> tuple[Text, int]:
         if not state.timings:
+            if state.finished is not None and state.resumed:
+                return Text("no sample went through the stages in this part: they were done "
+                            "before the resume", style="dim"), 1
             return Text("no sample has been through the stages yet", style="dim"), 1
         bar_width = max(self.width - FIXED, 4)
         top = max(t["share"] for t in state.timings.values()) or 1.0

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..prompt import quote_ident, quote_string
+from ..sql.identifiers import quote_ident, quote_string
 from ..sql import unicode_case
 from ..sql.wikisql import AGG_OPS, COND_OPS, parse_number, to_real
 from ..types import Column, Example, Schema, Table

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from ..providers.base import Provider
 from ..types import Completion, GenParams
 from .clean import strip_reasoning
+
+if TYPE_CHECKING:  # the judge only calls the provider it is given
+    from ..providers.base import Provider
 
 LLM_JUDGE_PROMPT = """\
 You are grading a SQLite query written to answer a question about a database.
