@@ -1,6 +1,7 @@
 """`fastdistill` command line (DESIGN §9). Exit codes: 0 done, 1 an internal error (the run is
 resumable), 2 bad input, config or setup (a path that cannot be written, a full disk), 3 a gate
-failed with no override, 130 stopped by the user (resumable).
+failed with no override, 4 finished but samples got no teacher answer (`incomplete`: a rerun or
+--resume asks exactly those), 130 stopped by the user (resumable).
 
 Every error is one line on stderr naming the file and line, variable, option or key at fault."""
 
@@ -85,8 +86,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")
     run.add_argument("--concurrency", type=int,
-                     help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
-                          "than there are samples)")
+                     help=f"teacher requests in flight at most (1 to {cfg.MAX_CONCURRENCY}; "
+                          "never more than there are samples; adapted below it to the server "
+                          "unless teacher.adaptive_concurrency = false)")
     run.add_argument("--student", metavar="SPEC",
                      help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
     run.add_argument("--no-student", action="store_true", help="skip training and student eval")

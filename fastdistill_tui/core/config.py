@@ -43,7 +43,9 @@ class TeacherConfig:
     spec: str = "builtin"  # builtin | openai:MODEL | openrouter:MODEL | ollama:MODEL | mlx:PATH
     base_url: str = ""  # for openai/ollama specs; "" = provider default
     api_key_env: str = ""  # env var holding the key; "" = provider default (never the key itself)
-    concurrency: int = 32
+    concurrency: int = 32  # requests in flight; with adaptive_concurrency, the most in flight
+    # grow while the server's throughput grows, back off when it only queues (local servers)
+    adaptive_concurrency: bool = True
     timeout_s: float = 60.0
     max_retries: int = 5
     rpm: int = 0  # requests per minute limit; 0 = none
@@ -124,8 +126,8 @@ class RunConfig:
 
 
 OPERATIONAL_SETTINGS = {
-    "teacher": ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm",
-                "tpm", "price_in_per_m", "price_out_per_m", "transport"),
+    "teacher": ("base_url", "api_key_env", "concurrency", "adaptive_concurrency", "timeout_s",
+                "max_retries", "rpm", "tpm", "price_in_per_m", "price_out_per_m", "transport"),
     "eval": ("workers", "judge_base_url", "judge_api_key_env"),
     "student": ("eval_batch_size", "blas_threads"),
 }
@@ -257,7 +259,7 @@ def judge_teacher_config(config: Config) -> TeacherConfig:
     t = config.teacher
     return TeacherConfig(spec=config.eval.judge_spec, base_url=config.eval.judge_base_url,
                          api_key_env=config.eval.judge_api_key_env, concurrency=t.concurrency,
-                         timeout_s=t.timeout_s, max_retries=t.max_retries,
+                         adaptive_concurrency=t.adaptive_concurrency, timeout_s=t.timeout_s, max_retries=t.max_retries,
                          transport=t.transport)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import artifacts, events as ev
+from . import artifacts, events as ev, unanswered
 from .config import Config, blame, cache_dir, judge_teacher_config, redact_url
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
@@ -64,7 +64,7 @@ FLUSH_EVERY = 500
 UNREACHABLE_AFTER = 8  # consecutive fresh connection/auth failures that stop the run
 EXIT_CODES = {"completed": 0, "teacher_unreachable": 2, "dataset_invalid": 2,
               "judge_unusable": 2, "gate_failed": 3, "cancelled": 130, "failed": 1,
-              "student_failed": 1}
+              "student_failed": 1, "incomplete": 4}
 CANCEL_POLL_S = 0.1  # how often a stop request is passed on to requests waiting to retry
 #: Gold-checked samples kept ready ahead of the teacher, as a multiple of its concurrency: gold
 #: checks run in tasks of their own, so a slow check never leaves a request slot empty.
@@ -97,8 +97,8 @@ class SplitPlan:
 class RunOutcome:
     run_id: str
     run_dir: Path
-    status: str  # completed | gate_failed | cancelled | teacher_unreachable | dataset_invalid
-    #              | judge_unusable | failed | student_failed
+    status: str  # completed | incomplete | gate_failed | cancelled | teacher_unreachable
+    #              | dataset_invalid | judge_unusable | failed | student_failed
     exit_code: int
     message: str = ""
 
@@ -279,6 +279,8 @@ class Engine:
                 if status == "completed" and self._student_dir is not None:
                     status = await run_student_stages(self, dataset, evaluator,
                                                       Scorer(judge), cancel)
+                status, said = unanswered.final_status(self.store, self.run_id, status)
+                self._stop_message = self._stop_message or said
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()

@@ -168,7 +168,7 @@ INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
 
 #: Statuses of a run that a rerun or Resume continues (each one's message says how).
 RESUMABLE_STATUSES = ("running", "cancelled", "teacher_unreachable", "failed", "gate_failed",
-                      "student_failed")
+                      "student_failed", "incomplete")
 
 
 class Store:
@@ -279,6 +279,17 @@ class Store:
             "SELECT sample_id FROM results WHERE run_id = ? AND NOT (gold_ok = 1 AND"
             f" teacher_ok = 0 AND reason NOT IN ({marks})) AND NOT (gold_ok = 0 AND"
             " reason = 'gold_timeout')", (run_id, *final))}
+
+    def unanswered(self, run_id: str, final_teacher_failures: Iterable[str]
+                   ) -> list[tuple[str, int, str]]:
+        """(reason, samples, one detail) of the run's samples that got no teacher answer for a
+        reason a resume asks again (the complement of done_sample_ids' teacher part)."""
+        final = tuple(f"teacher_{reason}" for reason in final_teacher_failures)
+        marks = ",".join("?" * len(final)) or "NULL"
+        return [tuple(row) for row in self.conn.execute(
+            "SELECT reason, COUNT(*), MAX(detail) FROM results WHERE run_id = ? AND gold_ok = 1"
+            f" AND teacher_ok = 0 AND reason NOT IN ({marks}) GROUP BY reason"
+            " ORDER BY COUNT(*) DESC, reason", (run_id, *final))]
 
     def result_flags(self, run_id: str) -> dict[str, tuple]:
         """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
