@@ -21,7 +21,9 @@ has gone (a client-side timeout) is computed anyway. ``computed`` counts generat
 ``abandoned`` those nobody was left to read, ``max_waiting`` the most requests queued or
 computing at once.
 
-``responder(messages) -> str | Reply`` makes the answer (default: ``SELECT 1``); return a
+``responder(messages) -> str | Reply`` makes the answer (default: ``SELECT 1``); with
+``with_body=True`` it is called as ``responder(messages, body)`` (to answer by temperature or
+seed). Return a
 ``Reply`` to set finish_reason, a reported cost or token counts. Token counts default to
 whitespace-separated words of the prompt and of the answer.
 
@@ -103,7 +105,7 @@ def _words(text: str) -> int:
 class LoopbackServer:
     def __init__(self, responder: Callable[[list[dict[str, Any]]], str | Reply] = echo_select_1,
                  *, latency_s: float = 0.0, faults: FaultPlan | None = None,
-                 shape: str = "openai", serial: bool = False) -> None:
+                 shape: str = "openai", serial: bool = False, with_body: bool = False) -> None:
         if shape not in ("openai", "ollama"):
             raise ValueError("shape must be 'openai' or 'ollama'")
         self.responder = responder
@@ -111,6 +113,7 @@ class LoopbackServer:
         self.faults = faults
         self.shape = shape
         self.serial = serial
+        self.with_body = with_body
         self.computed = 0  # serial: generations finished
         self.abandoned = 0  # serial: of those, generations whose client had gone
         self.max_waiting = 0  # serial: most requests queued or computing at once
@@ -200,7 +203,7 @@ class LoopbackServer:
         if fault == "drop":
             request.transport.close()
             return web.Response()  # never sent: the connection is gone
-        reply = self.responder(messages)
+        reply = self.responder(messages, body) if self.with_body else self.responder(messages)
         if isinstance(reply, str):
             reply = Reply(reply)
         if fault == "empty":

@@ -122,10 +122,11 @@ async def ask_all(provider: OpenAICompatProvider, count: int) -> list:
 
 
 async def test_adaptive_concurrency_stops_queuing_at_a_one_at_a_time_server():
-    with LoopbackServer(latency_s=0.02, serial=True) as fixed_srv:
+    # 0.1 s a generation: far above a busy machine's scheduling noise
+    with LoopbackServer(latency_s=0.1, serial=True) as fixed_srv:
         answers = await ask_all(slow_server_provider(fixed_srv, adaptive_concurrency=False), 40)
     assert all(a.ok for a in answers)
-    with LoopbackServer(latency_s=0.02, serial=True) as srv:
+    with LoopbackServer(latency_s=0.1, serial=True) as srv:
         provider = slow_server_provider(srv)
         answers = await ask_all(provider, 40)
     assert all(a.ok for a in answers) and srv.computed == 40

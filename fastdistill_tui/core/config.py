@@ -28,6 +28,10 @@ from .errors import ConfigError
 APP_NAME = "fastdistill"
 MAX_CONCURRENCY = 1024  # teacher requests in flight; more only adds memory and 429s
 MAX_TIMEOUT_S = 3600.0
+MAX_CANDIDATES = 16
+#: Teacher settings that change outputs only when on: left out of the config hash at these
+#: values, so configs from before them keep their hash (and auto-resume).
+ROUNDS_OFF = {"repair": False, "candidates": 1}
 
 
 @dataclass
@@ -56,6 +60,11 @@ class TeacherConfig:
     price_in_per_m: float = 0.0  # USD per 1M prompt tokens; 0 = use provider-reported cost
     price_out_per_m: float = 0.0
     transport: str = "auto"  # auto | httpx | aiohttp
+    # an answer that yields no SQL, fails to parse or execute, or returns no rows where the gold
+    # has rows is asked once more with the error (stages/repair.py)
+    repair: bool = True
+    candidates: int = 1  # k > 1: up to k answers a sample, the first gold match kept
+    candidate_temperature: float = 0.7  # for candidates 2..k (the first is the plain request)
 
 
 @dataclass
@@ -173,6 +182,11 @@ class Config:
         for section, keys in OPERATIONAL_SETTINGS.items():
             for key in keys:
                 data[section].pop(key)
+        for key, off in ROUNDS_OFF.items():
+            if data["teacher"][key] == off:
+                del data["teacher"][key]
+        if data["teacher"].get("candidates", 1) == 1:
+            del data["teacher"]["candidate_temperature"]
         if data["student"] == _outputs_only(STUDENT_DEFAULTS):
             del data["student"]  # configs from before the student keep their hash (auto-resume)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -401,6 +415,10 @@ def validate(config: Config, path: str | None = None) -> Config:
         (t.tpm >= 0, "teacher.tpm", "must be ≥ 0 (0 = no limit)"),
         (0.0 <= t.temperature <= 2.0, "teacher.temperature", "must be in [0, 2]"),
         (t.max_tokens >= 1, "teacher.max_tokens", "must be ≥ 1"),
+        (1 <= t.candidates <= MAX_CANDIDATES, "teacher.candidates",
+         f"must be between 1 and {MAX_CANDIDATES}"),
+        (0.0 < t.candidate_temperature <= 2.0, "teacher.candidate_temperature",
+         "must be in (0, 2]: candidates at temperature 0 would all be the same answer"),
         (t.price_in_per_m >= 0, "teacher.price_in_per_m", "must be ≥ 0"),
         (t.price_out_per_m >= 0, "teacher.price_out_per_m", "must be ≥ 0"),
         (t.transport in ("auto", "httpx", "aiohttp"), "teacher.transport",

@@ -45,6 +45,8 @@ from .sql.evaluator import Evaluator
 from .sql.judge import rule_score
 from .sql.rule_pool import RuleChecker, worker_count
 from .stages import execeval
+from .stages.answer_rounds import (ROUND_STAGES, answer_rounds, round_stages, rounds_json,
+                                   rounds_report)
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.clean import clean
@@ -73,7 +75,8 @@ GOLD_CHECKS_PER_SQL_THREAD = 2  # gold checks at once: one waiting per SQL threa
 
 #: A stage's total is what the stage named here passes on (its total less its rejections);
 #: the first stages' totals come from the validation pass.
-TOTAL_FROM = {"teacher": "gold_check", "clean": "teacher", "rules": "clean", "execeval": "rules",
+TOTAL_FROM = {"teacher": "gold_check", "candidates": "teacher", "repair": "teacher",
+              "clean": "teacher", "rules": "clean", "execeval": "rules",
               "score": "gold_check", "select": "score", "export": "select"}
 #: Stages timed per sample (own work, not waiting), in the order the timing bars show them:
 #: the streaming stages after dedup.
@@ -178,6 +181,7 @@ class Engine:
         self._student_report: dict[str, Any] = {}  # what the student stages did, for reports
         self._ready_ahead = 0  # gold-checked samples waiting for a teacher slot
         self._rules = RuleChecker(0)  # the run's own, with workers, is made by _run
+        self._rounds: list[Any] = []  # candidates / repair stages after the teacher's
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -262,8 +266,10 @@ class Engine:
                                         teacher=f"{provider.name}:{provider.model}",
                                         total=self._plan.samples, resumed=self.resume,
                                         run_dir=str(self.run_dir),
-                                        stages=[s for s in STAGES if config.student.enabled
-                                                or s not in STUDENT_STAGES]))
+                                        stages=[s for s in STAGES if (
+                                            config.student.enabled or s not in STUDENT_STAGES)
+                                            and (s not in ROUND_STAGES or s in round_stages(
+                                                config.teacher, provider.deterministic))]))
                 if judge_provider is not None:
                     judge = self._judge = StoredAnswers(
                         judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
@@ -271,6 +277,8 @@ class Engine:
                                    max_tokens=config.teacher.max_tokens,
                                    disable_thinking=config.teacher.disable_thinking)
                 teacher = TeacherStage(provider, self.store, params, teacher_endpoint)
+                self._rounds = answer_rounds(config.teacher, teacher, evaluator,
+                                             self._rules.check)
                 scorer = Scorer(judge)
                 await self._stream(dataset, split, teacher, evaluator, scorer, cancel)
                 self._check_judge(scorer)
@@ -493,6 +501,15 @@ class Engine:
             item.stage = "teacher"
             with timed(own, "teacher"):
                 await teacher.run(item)
+            for stage in self._rounds:  # candidates, repair: they may change the answer kept
+                if not item.alive:
+                    break
+                item.stage = stage.name
+                self._start_stage(stage.name)
+                with timed(own, stage.name):
+                    await stage.run(item)
+                if item.reason != "teacher_cancelled":
+                    self._count(stage.name, True)
             if item.reason == "teacher_cancelled":
                 return False  # not written: a resume asks again
             self._count("teacher", item.alive)
@@ -567,7 +584,8 @@ class Engine:
             sql=item.sql, sql_fingerprint=item.sql_fingerprint,
             exec_ok=exec_ok, gold_match=gold_match, score=item.score,
             rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
-            marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match))
+            marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match,
+            rounds=rounds_json(item.rounds)))
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
 
@@ -588,6 +606,9 @@ class Engine:
         if gold_ok:
             self._count("teacher", bool(teacher_ok))
             alive = bool(teacher_ok)
+            for stage in self._rounds if alive else ():
+                self._start_stage(stage.name)
+                self._count(stage.name, True)
             for stage in ("clean", "rules", "execeval"):
                 if not alive:
                     break
@@ -836,7 +857,9 @@ class Engine:
             extras={"gold_check": {"gold_empty": self.gold_empty, "gold_cache": gold_cache_stats},
                     "rules": {"workers": {"processes": self._rules.workers,
                                           "answers_checked": self._rules.checked_in_workers}},
-                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally}},
+                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally},
+                    "teacher": {"rounds": rounds_report(store, run_id,
+                                                        self.counters["select"].kept)}},
             student=self._student_report)
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {

@@ -22,6 +22,10 @@ class Provider(ABC):
     #: commits them with the next batch instead of one by one (a SIGKILL may lose the last
     #: batch, which a resume recomputes). Billed, remote answers are committed as they arrive.
     local: bool = False
+    #: True for teachers whose answer depends only on the question (a rule-based parser): asking
+    #: again, with an error or at another temperature, gives nothing new, so the repair round
+    #: and k candidates leave them alone.
+    deterministic: bool = False
 
     @property
     def rate_limited(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..sql.evaluator import EvalOutcome
 from ..types import Answer, Example
@@ -37,6 +38,8 @@ class WorkItem:
     rejected_at: str | None = None  # the stage that rejected the sample
     reason: str | None = None  # its reason code
     detail: str = ""
+    rounds: dict[str, Any] = field(default_factory=dict)  # candidates / repair asked (JSON)
+    trial: "WorkItem | None" = None  # the kept answer's trial by the candidates stage
 
     def mark(self, label: str) -> None:
         self.marks[label] = time.time()

@@ -23,6 +23,8 @@ STAGE_INFO: tuple[StageInfo, ...] = (
     StageInfo("dedup", "stream"),
     StageInfo("gold_check", "stream"),
     StageInfo("teacher", "stream", ("teacher",)),
+    StageInfo("candidates", "stream"),  # teacher.candidates > 1: up to k answers, one kept
+    StageInfo("repair", "stream"),  # teacher.repair: a failed or empty answer asked once more
     StageInfo("clean", "stream"),
     StageInfo("rules", "stream", ("filtered",)),
     StageInfo("execeval", "stream", ("eval",)),
