@@ -67,7 +67,6 @@ def make_dataset(root: Path, n: int) -> Path:
 
 def skip_sql_evaluation() -> None:
     """Pass-throughs for the SQL stages: every answer is taken as clean, valid and matching."""
-    from fastdistill_tui.core import engine
     from fastdistill_tui.core.sql.evaluator import EvalOutcome
     from fastdistill_tui.core.sql.rule_pool import RuleChecker, RuleOutcome
 
@@ -83,8 +82,10 @@ def skip_sql_evaluation() -> None:
     async def check_rules(self, sql):
         return RuleOutcome(None, "", "", 0.0)
 
-    engine.clean, RuleChecker.check = clean, check_rules
-    engine.execeval.check_gold, engine.execeval.evaluate = check_gold, evaluate
+    from fastdistill_tui.core.stages import clean as clean_stage, execeval
+
+    clean_stage.clean, RuleChecker.check = clean, check_rules
+    execeval.check_gold, execeval.evaluate = check_gold, evaluate
 
 
 def child(dataset: Path, data_dir: Path, orchestration_only: bool, profile: int = 0) -> None:

@@ -23,7 +23,7 @@ from textual.screen import Screen
 from .cli import store_path
 from .core import events as ev
 from .core.config import Config, default_config_path, validate
-from .core.engine import run_dir_for
+from .core.runs import run_dir_for
 from .core.errors import ConfigError, FastDistillError, InputError
 from .core.run_index import (RunSummary, flatten, kept_differences, run_config, run_samples,
                              run_summaries)
@@ -319,7 +319,7 @@ def run_request(argv: list[str], gates: dict[str, str] | None = None) -> RunRequ
 
 def _request(args: argparse.Namespace, config: Config) -> RunRequest:
     from .cli import resolve_run
-    from .core.engine import new_run_id
+    from .core.runs import new_run_id
 
     if args.events == "-":
         raise InputError("the app draws on the terminal, so events cannot go to stdout",

@@ -25,6 +25,7 @@ from .core import config as cfg
 from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
 from .core.events import Event, write_event
 from .core.gates import GateDecision
+from .core.runs import resume_command
 
 if TYPE_CHECKING:  # the engine and store load only when a command needs them
     from .core.engine import Engine
@@ -302,7 +303,7 @@ def resolve_run(args: argparse.Namespace, config: cfg.Config,
                 store: Store) -> tuple[cfg.Config, str | None, bool]:
     """The run's config, its id (None: a new run) and whether it resumes; a rerun continues
     the newest unfinished run of its config. NothingToDo for a completed run's --resume."""
-    from .core.engine import run_dir_for
+    from .core.runs import run_dir_for
 
     run_id = args.resume
     if run_id:
@@ -373,7 +374,7 @@ def aborted(run_id: str, store: Store, printer: HeadlessPrinter) -> int:
     if run["status"] == "running":
         store.set_run_status(run_id, "cancelled")
     printer.say(f"aborted: run {run_id} stopped at once; the answers received so far are "
-                f"kept; resume with `fastdistill run --headless --resume {run_id}`")
+                f"kept; resume with `{resume_command(run_id)}`")
     return 130
 
 

@@ -13,10 +13,9 @@ Every other event is posted in order as an `EngineEvent`.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,7 +162,7 @@ class EngineThread:
                 f"{type(exc).__name__}: {exc} (details in {self._save_traceback()})", 1))
 
     def _save_traceback(self) -> Path:
-        from .core.engine import run_dir_for
+        from .core.runs import run_dir_for
 
         path = run_dir_for(self.request.config, self.request.run_id) / "error.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,9 +170,3 @@ class EngineThread:
         return path
 
 
-def read_events(path: Path) -> Iterator[ev.Event]:
-    """A recorded events.jsonl, event by event (replay into the app: tests, history)."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield ev.event_from_json(json.loads(line))

@@ -9,7 +9,7 @@ import sqlite3
 from loopback_server import LoopbackServer
 from test_engine import gold_responder, make_dataset, run_cli
 
-from fastdistill_tui.core import engine
+from fastdistill_tui.core.stages import clean as clean_stage
 from fastdistill_tui.core.config import Config
 from fastdistill_tui.core.providers.base import Provider
 from fastdistill_tui.core.stages.teacher import StoredAnswers
@@ -21,7 +21,7 @@ def test_each_answer_is_committed_before_its_sql_is_cleaned(tmp_path, monkeypatc
     data, gold = make_dataset(tmp_path / "data", 64)
     store_file = Config().data_dir / "fastdistill.sqlite"  # the test's own XDG data dir
     unseen: list[str] = []
-    clean = engine.clean
+    clean = clean_stage.clean
 
     def clean_what_another_reader_sees(item):
         with sqlite3.connect(store_file) as other:  # a crash now would leave only the file
@@ -31,7 +31,7 @@ def test_each_answer_is_committed_before_its_sql_is_cleaned(tmp_path, monkeypatc
             unseen.append(item.cache_key)
         clean(item)
 
-    monkeypatch.setattr(engine, "clean", clean_what_another_reader_sees)
+    monkeypatch.setattr(clean_stage, "clean", clean_what_another_reader_sees)
     with LoopbackServer(responder=gold_responder(gold), latency_s=0.2) as srv:
         assert run_cli("--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
                        srv.base_url, "--concurrency", "16", "--override-gate",

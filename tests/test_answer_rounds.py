@@ -91,10 +91,10 @@ def test_repair_is_asked_once_and_only_when_due(tmp_path, capsys):
                or "you wrote 'France'): 'france'" in r or "you wrote 'Spain'): 'spain'" in r
                or "you wrote 'Italy'): 'italy'" in r for r in empty)
     for directory in (run_dir, rerun_dir):
-        rounds = read_json(directory / "reports" / "teacher.quality_report.json")["rounds"]
-        assert {k: rounds["repair"][k] for k in ("asked", "kept", "fixed")} == {
+        repair = read_json(directory / "reports" / "repair.quality_report.json")["repair"]
+        assert {k: repair[k] for k in ("asked", "kept", "fixed")} == {
             "asked": 8, "kept": 8, "fixed": 8}
-        assert rounds["repair"]["tokens_in"] > 0 and rounds["candidates"]["samples"] == 0
+        assert repair["tokens_in"] > 0
         assert read_json(directory / "reports" / "select.quality_report.json")["kept"] == 12
 
 
@@ -105,8 +105,8 @@ def test_without_repair_the_same_run_asks_each_question_once(tmp_path, capsys):
     with LoopbackServer(responder=lambda m: "SELECT nme FROM city") as srv:
         assert run_cli(*args, "--base-url", srv.base_url) == 0
         assert srv.request_count == 8
-    rounds = read_json(last_run_dir(capsys) / "reports" / "teacher.quality_report.json")["rounds"]
-    assert rounds["repair"]["asked"] == 0
+    reports = last_run_dir(capsys) / "reports"
+    assert read_json(reports / "repair.quality_report.json")["repair"]["asked"] == 0
 
 
 def seeded_responder(pairs, needed: dict[str, int | None], asked: Counter,
@@ -148,12 +148,12 @@ def test_k_candidates_ask_until_a_gold_match_each_its_own_cache_entry(tmp_path, 
         assert store.query("SELECT COUNT(*) FROM teacher_answers")[0][0] == 18
     finally:
         store.close()
-    rounds = read_json(run_dir / "reports" / "teacher.quality_report.json")["rounds"]
-    assert rounds["candidates"]["samples"] == 8 and rounds["candidates"]["asked"] == 18
-    assert (rounds["candidates"]["pass_at_1"], rounds["candidates"]["pass_at_k"]) == (0.25, 0.75)
+    report = read_json(run_dir / "reports" / "candidates.quality_report.json")
+    candidates = report["candidates"]
+    assert candidates["samples"] == 8 and candidates["asked"] == 18
+    assert (candidates["pass_at_1"], candidates["pass_at_k"]) == (0.25, 0.75)
     assert read_json(run_dir / "reports" / "select.quality_report.json")["kept"] == 6
-    per_kept = rounds["per_kept_sample"]
-    assert per_kept["tokens_in"] == rounds["answers_total"]["tokens_in"] / 6
+    assert report["per_kept_sample"]["tokens_in"] == report["answers_total"]["tokens_in"] / 6
 
 
 def test_a_run_stopped_mid_candidates_resumes_without_asking_twice(tmp_path):

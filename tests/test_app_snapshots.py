@@ -15,7 +15,7 @@ pytest.importorskip("pytest_textual_snapshot", reason="pip install -e '.[test]' 
 
 from fastdistill_tui.app import FastDistillApp  # noqa: E402
 from fastdistill_tui.core import events as ev  # noqa: E402
-from fastdistill_tui.live import read_events  # noqa: E402
+from fastdistill_tui.core.events import read_events  # noqa: E402
 from fastdistill_tui.screens.gate import GateScreen  # noqa: E402
 
 REPLAY = Path(__file__).parent / "data" / "replay_run.jsonl"
@@ -76,7 +76,7 @@ def _stored_app_with_fixed_timings():
     from stored_runs import RUNS, make_runs
 
     from fastdistill_tui.app import create_home_app
-    from fastdistill_tui.core.engine import run_dir_for
+    from fastdistill_tui.core.runs import run_dir_for
 
     config = make_runs()
     for run_id, *_ in RUNS:

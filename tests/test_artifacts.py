@@ -1,6 +1,7 @@
 import pytest
 
 from fastdistill_tui.core import artifacts
+from fastdistill_tui.core.stages.registry import timing_labels
 
 
 def test_percentiles_match_hand_computed_values():
@@ -20,7 +21,7 @@ def test_summarize_and_timing_report():
         {"raw": 0.0, "canonical": 2.0, "hashed": 3.0, "teacher": 4.0},
         {"raw": 0.0, "canonical": 3.0, "hashed": 3.0},  # no teacher mark: its transitions only
     ]
-    report = artifacts.timing_report("r", marks)
+    report = artifacts.timing_report("r", marks, timing_labels())
     d = report["durations"]
     assert list(d) == ["raw__to__canonical", "canonical__to__hashed", "hashed__to__teacher"]
     assert d["raw__to__canonical"]["count"] == 3

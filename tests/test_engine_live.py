@@ -13,9 +13,10 @@ from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui.core import events as ev
 from fastdistill_tui.core.config import Config, TeacherConfig
-from fastdistill_tui.core.engine import TIMED_STAGES, Engine
-from fastdistill_tui.core.gates import GateDecision
+from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.stages.answer_rounds import ROUND_STAGES, round_stages
+from fastdistill_tui.core.stages.registry import timed_stages
+from fastdistill_tui.core.gates import GateDecision
 from fastdistill_tui.core.store import Store
 
 
@@ -71,7 +72,7 @@ def test_timings_are_per_stage_own_work_plus_queue_wait(tmp_path):
         store.close()
     timing = [e for e in seen if isinstance(e, ev.TimingUpdated)][-1]
     inactive = set(ROUND_STAGES) - set(round_stages(TeacherConfig(), deterministic=False))
-    assert set(timing.stages) == {*TIMED_STAGES, "queue_wait"} - inactive
+    assert set(timing.stages) == {*timed_stages(), "queue_wait"} - inactive
     assert sum(t["share"] for t in timing.stages.values()) == pytest.approx(1.0)
     for name, t in timing.stages.items():
         assert 0 <= t["p50"] <= t["p90"], name

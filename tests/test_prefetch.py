@@ -10,7 +10,7 @@ from loopback_server import LoopbackServer
 from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui import cli
-from fastdistill_tui.core import engine
+from fastdistill_tui.core import stream
 
 
 def test_requests_in_flight_stay_at_the_limit_with_samples_ready_ahead(tmp_path, capsys,
@@ -41,18 +41,18 @@ def test_a_request_slot_does_not_wait_for_its_answers_evaluation(tmp_path, monke
     (before, the slot evaluated its answer before taking the next sample)."""
     data, gold = make_dataset(tmp_path / "data", 12)
     seen_while_evaluating: list[int] = []
-    evaluate = engine.Engine._evaluate_answer
+    evaluate = stream.SampleStream._evaluate
 
-    async def first_evaluation_waits_for_the_next_request(self, item, own, evaluator, scorer):
+    async def first_evaluation_waits_for_the_next_request(self, item, own):
         if not seen_while_evaluating:
             for _ in range(3000):  # never reached in time when the slot waits for us
                 if srv.request_count >= 2:
                     break
                 await asyncio.sleep(0.02)
             seen_while_evaluating.append(srv.request_count)
-        await evaluate(self, item, own, evaluator, scorer)
+        await evaluate(self, item, own)
 
-    monkeypatch.setattr(engine.Engine, "_evaluate_answer",
+    monkeypatch.setattr(stream.SampleStream, "_evaluate",
                         first_evaluation_waits_for_the_next_request)
     with LoopbackServer(responder=gold_responder(gold)) as srv:
         assert cli.main(["run", "--headless", "--dataset", f"jsonl:{data}", "--teacher",

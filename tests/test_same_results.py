@@ -11,7 +11,7 @@ from loopback_server import LoopbackServer
 from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui import cli
-from fastdistill_tui.core import engine
+from fastdistill_tui.core import stream
 from fastdistill_tui.core.config import TeacherConfig
 from fastdistill_tui.core.stages.answer_rounds import round_stages
 from fastdistill_tui.core.sql import rule_pool
@@ -21,6 +21,9 @@ STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "exec
 #: sha256 of train.jsonl + valid.jsonl for the job below, taken before the prefetch window
 #: existed (issue 13). A change meant to alter the exports updates it, and says why.
 EXPECTED_EXPORT_SHA256 = "3569f423c9506665ea468ac995c433fd8bdaf4a0e0534295fb3f91a99601223b"
+#: sha256 of the job's quality reports and manifest hashes (volatile fields removed), taken
+#: before the engine ran from the stage registry (issue 19).
+EXPECTED_REPORTS_SHA256 = "502548e3cc11d16fba2209c9b1da2039271a640638a1b8c572d0666434004f88"
 
 
 def run_once(tmp_path: Path, monkeypatch, name: str, data: Path, base_url: str,
@@ -45,6 +48,10 @@ def run_once(tmp_path: Path, monkeypatch, name: str, data: Path, base_url: str,
     return result
 
 
+def reports_digest(reports: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(reports, sort_keys=True).encode()).hexdigest()
+
+
 def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys):
     data, gold = make_dataset(tmp_path / "data", 150)
     with LoopbackServer(responder=gold_responder(gold, wrong_every=7), latency_s=0.01) as srv:
@@ -52,7 +59,7 @@ def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys
         wide = run_once(tmp_path, monkeypatch, "wide", data, srv.base_url, 32)
         monkeypatch.setattr(rule_pool, "MIN_SAMPLES", 0)  # rule checks in a worker process
         pooled = run_once(tmp_path, monkeypatch, "pooled", data, srv.base_url, 32)
-        monkeypatch.setattr(engine, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
+        monkeypatch.setattr(stream, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
         unfetched = run_once(tmp_path, monkeypatch, "unfetched", data, srv.base_url, 32)
     assert serial.pop("rule_workers") == {"processes": 0, "answers_checked": 0}
     # with answer rounds, each answer is checked twice: by the round's trial and by the rules
@@ -66,4 +73,8 @@ def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys
     assert unfetched == serial
     exported = hashlib.sha256(serial["train.jsonl"] + serial["valid.jsonl"]).hexdigest()
     assert exported == EXPECTED_EXPORT_SHA256
+    # the teacher's manifest hashes cache keys, which hold the loopback server's (random) port
+    reports = {k: v for k, v in serial.items()
+               if not k.endswith(".jsonl") and k != "teacher_hash"}
+    assert reports_digest(reports) == EXPECTED_REPORTS_SHA256
     assert serial["score"]["total"] == 150 and serial["gold_check"]["kept"] == 150

@@ -12,6 +12,9 @@ from pathlib import Path
 from fastdistill_tui.core.config import EvalConfig, cache_dir
 from fastdistill_tui.core.datasets.bundled import BundledDataset
 from fastdistill_tui.core.sql.evaluator import Evaluator
+from fastdistill_tui.core.sql.rule_pool import RuleChecker
+from fastdistill_tui.core.stages.base import StepContext
+from fastdistill_tui.core.stages.chain import AnswerChain
 from fastdistill_tui.core.stages.score import Scorer
 from fastdistill_tui.core.stages.student_eval import (StudentModel, answer_key, eval_items,
                                                       evaluate_student)
@@ -34,11 +37,11 @@ def test_each_phase_judges_its_own_answers_with_the_teachers_evaluator(tmp_path)
                 None, None, "", {}), answer={"text": answer(q), "tokens_in": 1,
                                              "tokens_out": 1, "truncated": False})
     evaluator = Evaluator(EvalConfig())
+    chain = AnswerChain(StepContext(evaluator, Scorer(), RuleChecker(0)), marks=False)
     summaries = {}
     for phase, model in (("pre", base), ("post", tuned)):
         summaries[phase] = asyncio.run(evaluate_student(
-            phase, model, questions, store=store, run_id="r", evaluator=evaluator,
-            scorer=Scorer(), max_tokens=16, batch_size=4, blas=find_blas(1),
+            phase, model, questions, store=store, run_id="r", chain=chain, max_tokens=16, batch_size=4, blas=find_blas(1),
             cancel=threading.Event(), progress=lambda done, total: None))
     evaluator.close()
     pre, post = summaries["pre"], summaries["post"]

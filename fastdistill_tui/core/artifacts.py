@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .stages.registry import TIMING_LABELS
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -62,8 +61,10 @@ def summarize(values: Iterable[float]) -> dict[str, float | int]:
     }
 
 
-def timing_report(run_id: str, marks_per_sample: Iterable[dict[str, float]]) -> dict[str, Any]:
-    """Durations between consecutive marks of each sample, summarised per transition.
+def timing_report(run_id: str, marks_per_sample: Iterable[dict[str, float]],
+                  labels: Sequence[str]) -> dict[str, Any]:
+    """Durations between consecutive marks of each sample (in the order of `labels`, the
+    pipeline's), summarised per transition.
 
     `share` of a transition is its summed time over the summed time of all transitions, so the
     shares add up to 1 and show where the run's time went.
@@ -71,20 +72,20 @@ def timing_report(run_id: str, marks_per_sample: Iterable[dict[str, float]]) -> 
     durations: dict[str, array[float]] = {}  # 8 bytes a value: 100k-sample runs stay small
     totals: array[float] = array("d")
     for marks in marks_per_sample:
-        present = [label for label in TIMING_LABELS if label in marks]
+        present = [label for label in labels if label in marks]
         for a, b in zip(present, present[1:]):
             key = f"{a}__to__{b}"
             durations.setdefault(key, array("d")).append(max(0.0, marks[b] - marks[a]))
         if len(present) >= 2:
             totals.append(max(0.0, marks[present[-1]] - marks[present[0]]))
-    ordered = sorted(durations, key=lambda k: TIMING_LABELS.index(k.split("__to__")[0]))
+    ordered = sorted(durations, key=lambda k: labels.index(k.split("__to__")[0]))
     summaries = {k: summarize(durations[k]) for k in ordered}
     grand = sum(sum(v) for v in durations.values())
     for key in ordered:
         summaries[key]["share"] = (sum(durations[key]) / grand) if grand > 0 else 0.0
     return {
         "run_id": run_id,
-        "labels": list(TIMING_LABELS),
+        "labels": list(labels),
         "durations": summaries,
         "total": summarize(totals),
         "created_at": time.time(),

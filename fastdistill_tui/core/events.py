@@ -10,6 +10,8 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 SCHEMA_VERSION = 2  # 2: TimingUpdated keyed by stage, RunStarted.stages
@@ -142,8 +144,7 @@ class StudentMetrics(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "completed" | "gate_failed" | "cancelled" | "teacher_unreachable" |
-    #              "dataset_invalid" | "judge_unusable" | "failed" (an exception; resumable)
+    status: str  # a core.runs.RunStatus value
     exit_code: int
     seconds: float
     run_dir: str = ""
@@ -189,3 +190,11 @@ def event_from_json(data: dict[str, Any]) -> Event:
         raise ValueError(f"event schema v{version} is newer than this build (v{SCHEMA_VERSION})")
     cls = EVENT_TYPES[kind]
     return cls(**data)
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """A recorded events.jsonl, event by event (replay into the app: tests, history)."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield event_from_json(json.loads(line))

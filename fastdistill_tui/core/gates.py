@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .config import TeacherEvalGate
 from .events import GateEvaluated
+from .runs import resume_command
 
 TEACHER_EVAL = "teacher_eval"
 
@@ -60,6 +61,6 @@ def describe_failure(event: GateEvaluated) -> str:
 
 
 def override_hint(gate: str, run_id: str) -> str:
-    return (f"to continue anyway: fastdistill run --headless --resume {run_id} "
-            f"--override-gate {gate} (or FASTDISTILL_TEACHER_EVAL_GATE=0), or lower the "
-            f"thresholds under [gates.{gate}] in the config")
+    return (f"to continue anyway: {resume_command(run_id)} --override-gate {gate} (or "
+            f"FASTDISTILL_TEACHER_EVAL_GATE=0), or lower the thresholds under [gates.{gate}] in "
+            f"the config")

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .engine import STAGES, run_dir_for
+from .runs import run_dir_for
+from .stages.registry import stage_names
 from .store import Store
 
 
@@ -15,7 +16,7 @@ def read_reports(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, An
     """A run's quality reports by stage, in pipeline order, and its timing report (None when
     there is none yet)."""
     stages = {}
-    for stage in STAGES:
+    for stage in stage_names():
         path = run_dir / "reports" / f"{stage}.quality_report.json"
         if path.exists():
             stages[stage] = json.loads(path.read_text(encoding="utf-8"))

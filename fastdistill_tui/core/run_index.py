@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .store import RESUMABLE_STATUSES, Store
+from .runs import RESUMABLE_STATUSES
+from .store import Store
 
 SUMMARY_SQL = """
 WITH sample_counts AS (

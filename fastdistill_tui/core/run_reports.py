@@ -3,14 +3,14 @@ store in one pass over the results (in sample_id order), so a resumed run report
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import artifacts
-from .stages.registry import STUDENT_EVAL_PHASES
+from .stages.registry import (STUDENT_EVAL_PHASES, StageInfo, stages, timing_labels,
+                              upstream)
 from .store import Store
 
 Row = dict[str, Any]
@@ -18,18 +18,15 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class StageView:
-    """Which stored results entered a stage, which it kept, why it rejected the rest, and which
-    columns are its output (hashed into the manifest)."""
+    """Which stored results a stage kept and why it rejected the rest, and which columns are its
+    output (hashed into the manifest). A result enters a stage when the stage it reads from
+    (registry.upstream) entered and kept it."""
 
     stage: str
-    enters: Callable[[Row], bool]
+    upstream: str  # "" for the first stage, which every stored result enters
     kept: Callable[[Row], bool]
     reason: Callable[[Row], str | None]
     columns: tuple[str, ...]
-
-
-def _answered(r: Row) -> bool:
-    return bool(r["gold_ok"] and r["teacher_ok"])
 
 
 def _reason(r: Row) -> str | None:
@@ -40,6 +37,19 @@ def _select_reason(r: Row, min_score: float) -> str:
     if r["rejected_at"]:
         return r["reason"]
     return "gold_empty" if r["gold_empty"] else f"score_below_{min_score:g}"
+
+
+#: What the stages that are not answer stages keep, as a column of the result row.
+KEPT_COLUMN = {"gold_check": "gold_ok", "teacher": "teacher_ok", "select": "selected"}
+
+
+def _kept(info: StageInfo) -> Callable[[Row], bool]:
+    column = KEPT_COLUMN.get(info.name)
+    if column:
+        return lambda r: bool(r[column])
+    if info.kind == "answer" and not info.on_rejected:  # keeps what it did not reject
+        return lambda r: r["rejected_at"] != info.name
+    return lambda r: True
 
 
 class WikiSQLTally:
@@ -65,31 +75,19 @@ class WikiSQLTally:
 
 
 def stage_views(min_score: float, selected: bool) -> list[StageView]:
-    views = [
-        StageView("gold_check", lambda r: True, lambda r: bool(r["gold_ok"]),
-                  lambda r: r["reason"] or "gold_error", ("sample_id", "gold_ok", "gold_empty")),
-        StageView("teacher", lambda r: bool(r["gold_ok"]), lambda r: bool(r["teacher_ok"]),
-                  _reason, ("sample_id", "cache_key", "teacher_ok")),
-        StageView("clean", _answered, lambda r: r["rejected_at"] != "clean", _reason,
-                  ("sample_id", "sql")),
-        StageView("rules", lambda r: _answered(r) and r["rejected_at"] in (None, "rules",
-                                                                             "execeval"),
-                  lambda r: r["rejected_at"] != "rules", _reason,
-                  ("sample_id", "sql", "sql_fingerprint")),
-        StageView("execeval", lambda r: _answered(r) and r["rejected_at"] in (None, "execeval"),
-                  lambda r: r["rejected_at"] is None, _reason,
-                  ("sample_id", "exec_ok", "gold_match", "reason")),
-        StageView("score", lambda r: bool(r["gold_ok"]), lambda r: True, _reason,
-                  ("sample_id", "score")),
-    ]
-    if selected:
-        views += [
-            StageView("select", lambda r: bool(r["gold_ok"]), lambda r: bool(r["selected"]),
-                      lambda r: _select_reason(r, min_score),
-                      ("sample_id", "selected", "split")),
-            StageView("export", lambda r: bool(r["selected"]), lambda r: True, _reason,
-                      ("sample_id", "split", "sql")),
-        ]
+    """A view per stored-result stage of the registry, in pipeline order (select and export
+    only once selected)."""
+    views = []
+    for info in stages("gold", "teacher", "answer", "barrier"):
+        if info.kind == "barrier" and not selected:
+            continue
+        reason = _reason
+        if info.name == "gold_check":
+            reason = lambda r: r["reason"] or "gold_error"  # noqa: E731
+        elif info.name == "select":
+            reason = lambda r: _select_reason(r, min_score)  # noqa: E731
+        views.append(StageView(info.name, upstream(info.name) if views else "", _kept(info),
+                               reason, info.columns))
     return views
 
 
@@ -106,19 +104,18 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
     tallies = {v.stage: artifacts.QualityTally(run_id, v.stage) for v in views}
     digests = {v.stage: artifacts.ManifestDigest(run_id, v.stage, v.columns, config_hash)
                for v in views}
-    cur = store.conn.execute("SELECT * FROM results WHERE run_id = ? ORDER BY sample_id",
-                             (run_id,))
-    names = [d[0] for d in cur.description]
     wikisql = WikiSQLTally()
-    for values in cur:
-        row = dict(zip(names, values))
+    for row in store.results(run_id):
         if row["gold_ok"]:
             wikisql.add(row)
+        passed: dict[str, bool] = {}  # stage -> the row entered and was kept there
         for view in views:
-            if view.enters(row):
-                kept = view.kept(row)
-                tallies[view.stage].add(row, kept, None if kept else view.reason(row))
-                digests[view.stage].add(row)
+            if view.upstream and not passed[view.upstream]:
+                passed[view.stage] = False
+                continue
+            kept = passed[view.stage] = view.kept(row)
+            tallies[view.stage].add(row, kept, None if kept else view.reason(row))
+            digests[view.stage].add(row)
     for view in views:
         extra = dict(extras.get(view.stage) or {})
         if view.stage == "score" and wikisql.total:
@@ -131,10 +128,9 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
                              digests[view.stage].manifest())
     if student:
         _write_student_reports(store, run_id, reports, manifests, config_hash, student)
-    marks = (json.loads(m) for (m,) in store.conn.execute(
-        "SELECT marks FROM results WHERE run_id = ? UNION ALL"
-        " SELECT marks FROM student_results WHERE run_id = ?", (run_id, run_id)))
-    artifacts.write_json(reports / "timing_report.json", artifacts.timing_report(run_id, marks))
+    artifacts.write_json(reports / "timing_report.json",
+                         artifacts.timing_report(run_id, store.all_marks(run_id),
+                                                 timing_labels()))
 
 
 def _write_student_reports(store: Store, run_id: str, reports: Path, manifests: Path,
@@ -176,9 +172,7 @@ def _write_ingest_reports(store: Store, run_id: str, reports: Path, manifests: P
     digests = {stage: artifacts.ManifestDigest(run_id, stage, columns, config_hash)
                for stage, columns in (("canonical", ("sample_id", "question", "schema_hash")),
                                       ("dedup", ("sample_id", "seq")))}
-    cur = store.conn.execute("SELECT sample_id, seq, question, schema_hash FROM samples"
-                             " WHERE run_id = ? ORDER BY sample_id", (run_id,))
-    for sample_id, seq, question, schema_hash in cur:
+    for sample_id, seq, question, schema_hash in store.stored_samples(run_id):
         row = {"sample_id": sample_id, "seq": seq, "question": question,
                "schema_hash": schema_hash}
         for digest in digests.values():

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import SetupError
+from .runs import RESUMABLE_STATUSES
 from .types import Answer, Completion, Failure
 
 SCHEMA = """
@@ -167,11 +168,6 @@ ADDED_COLUMNS = {"results": [("lf_match", "INTEGER"), ("lf_exec_match", "INTEGER
 
 INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-
-
-#: Statuses of a run that a rerun or Resume continues (each one's message says how).
-RESUMABLE_STATUSES = ("running", "cancelled", "teacher_unreachable", "failed", "gate_failed",
-                      "student_failed", "incomplete")
 
 
 class Store:
@@ -387,6 +383,70 @@ class Store:
         self._pending_samples.clear()
         self._pending_answers.clear()
         self._pending_results.clear()
+
+    def results(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run's result rows, all columns, in sample_id order (the order manifests hash
+        in), streamed."""
+        cur = self.conn.execute("SELECT * FROM results WHERE run_id = ? ORDER BY sample_id",
+                                (run_id,))
+        names = [d[0] for d in cur.description]
+        return (dict(zip(names, values)) for values in cur)
+
+    def stored_samples(self, run_id: str) -> Iterator[tuple[str, int, str, str]]:
+        """(sample_id, seq, question, schema_hash) of the run's samples in sample_id order."""
+        return self.conn.execute("SELECT sample_id, seq, question, schema_hash FROM samples"
+                                 " WHERE run_id = ? ORDER BY sample_id", (run_id,))
+
+    def all_marks(self, run_id: str) -> Iterator[dict[str, float]]:
+        """Every timing-mark dict of the run: teacher results, then student results."""
+        return (json.loads(m) for (m,) in self.conn.execute(
+            "SELECT marks FROM results WHERE run_id = ? UNION ALL"
+            " SELECT marks FROM student_results WHERE run_id = ?", (run_id, run_id)))
+
+    # -- select and export ------------------------------------------------------------------
+    def select_results(self, run_id: str, min_score: float, valid_fraction: float,
+                       bucket: Callable[[str], float]) -> int:
+        """Marks the selected results (score ≥ min_score, not rejected, a gold result with
+        rows) and their split (`bucket(sample_id) < valid_fraction`: valid); returns how many.
+        One UPDATE in SQLite, so memory does not grow with the run."""
+        conn = self.conn
+        conn.create_function("fd_valid_bucket", 1, bucket, deterministic=True)
+        eligible = ("run_id = :run AND gold_ok = 1 AND gold_empty = 0 AND teacher_ok = 1"
+                    " AND sql IS NOT NULL AND rejected_at IS NULL AND score >= :min_score")
+        params = {"run": run_id, "min_score": min_score, "vf": valid_fraction,
+                  "now": time.time()}
+        with conn:
+            conn.execute("BEGIN")
+            conn.execute("UPDATE results SET selected = 0, split = NULL WHERE run_id = :run",
+                         params)
+            count = conn.execute(
+                "UPDATE results SET selected = 1, marks = json_set(marks, '$.selected', :now),"
+                " split = CASE WHEN fd_valid_bucket(sample_id) < :vf THEN 'valid' ELSE 'train'"
+                f" END WHERE {eligible}", params).rowcount
+            has_valid = conn.execute(
+                "SELECT 1 FROM results WHERE run_id = :run AND selected = 1"
+                " AND split = 'valid' LIMIT 1", params).fetchone()
+            # mlx-lm needs a non-empty valid set: with none hashed there, move the lowest bucket
+            if valid_fraction > 0 and count >= 2 and not has_valid:
+                conn.execute(
+                    "UPDATE results SET split = 'valid' WHERE run_id = :run AND sample_id = ("
+                    " SELECT sample_id FROM results WHERE run_id = :run AND selected = 1"
+                    " ORDER BY fd_valid_bucket(sample_id) LIMIT 1)", params)
+        return count
+
+    def selected_rows(self, run_id: str) -> Iterator[tuple[str, str, str, str, str]]:
+        """(split, sql, question, evidence, schema_hash) of the selected samples in sample_id
+        order, streamed."""
+        return self.conn.execute(
+            "SELECT r.split, r.sql, s.question, s.evidence, s.schema_hash"
+            " FROM results r JOIN samples s USING (run_id, sample_id)"
+            " WHERE r.run_id = ? AND r.selected = 1 ORDER BY r.sample_id", (run_id,))
+
+    def mark_distilled(self, run_id: str, at: float) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("UPDATE results SET marks = json_set(marks, '$.distilled', ?)"
+                              " WHERE run_id = ? AND selected = 1", (at, run_id))
 
     # -- student ----------------------------------------------------------------------------
     def get_student_answer(self, cache_key: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ..core.engine import STAGES
+from ..core.stages.registry import stage_names
 from ..core.report import read_reports
 from ..core.run_index import RunSummary
 from ..widgets.panel import titled
@@ -89,7 +89,7 @@ class CompareScreen(Screen):
         """A row a stage, a column a metric: A → B and the change."""
         qa, qb = self.quality_a, self.quality_b
         table = Table("stage", *METRICS, box=None, padding=(0, 2, 0, 0))
-        for stage in [s for s in STAGES if s in qa or s in qb]:
+        for stage in [s for s in stage_names() if s in qa or s in qb]:
             cells = []
             for metric in METRICS:
                 va, vb = qa.get(stage, {}).get(metric), qb.get(stage, {}).get(metric)

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from ..core.run_index import RunSummary, SampleOutcome
-from ..live import read_events
+from ..core.events import read_events
 from ..run_state import RunState
 from .run import RunScreen
 

@@ -3,6 +3,8 @@
 
 Both stages run right after the teacher stage and only change which answer the sample carries
 on (`item.answer`, `item.cache_key`); the stages after them judge that answer once, as always.
+They are "answer" stages declared before clean (registry.py); the engine leaves a round that is
+off out of the run's chain and stage list.
 Every turn is a cache entry of its own (the teacher's store), so a resumed run asks nothing
 twice, also in the middle of a sample's candidates or before its repair.
 
@@ -15,18 +17,25 @@ twice, also in the middle of a sample's candidates or before its repair.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import TeacherConfig
-from ..sql.evaluator import Evaluator
 from ..store import Store
-from .candidates import CandidatesStage
-from .repair import RepairStage
 from .teacher import TeacherStage
-from .trial import RuleCheck
-
 
 ROUND_STAGES = ("candidates", "repair")
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """What the round stages ask with (StepContext.rounds): the run's teacher stage, whose
+    `answer()` stores and counts every turn, and the settings."""
+
+    teacher: TeacherStage
+    candidates: int = 1
+    candidate_temperature: float = 0.7
+    repair: bool = False
 
 
 def round_stages(teacher_config: TeacherConfig, deterministic: bool) -> tuple[str, ...]:
@@ -38,24 +47,22 @@ def round_stages(teacher_config: TeacherConfig, deterministic: bool) -> tuple[st
                                        ("repair", teacher_config.repair)) if on)
 
 
-def answer_rounds(teacher_config: TeacherConfig, teacher: TeacherStage, evaluator: Evaluator,
-                  check_rules: RuleCheck) -> list[CandidatesStage | RepairStage]:
-    """The run's round stages after the teacher stage, in order."""
-    made = {"candidates": lambda: CandidatesStage(teacher, evaluator, check_rules,
-                                                  teacher_config.candidates,
-                                                  teacher_config.candidate_temperature),
-            "repair": lambda: RepairStage(teacher, evaluator, check_rules)}
-    return [made[name]() for name in round_stages(teacher_config, teacher.answers.deterministic)]
+def rounds_for(teacher_config: TeacherConfig, teacher: TeacherStage) -> Rounds | None:
+    if not round_stages(teacher_config, teacher.answers.deterministic):
+        return None
+    return Rounds(teacher, teacher_config.candidates, teacher_config.candidate_temperature,
+                  teacher_config.repair)
 
 
 def rounds_json(rounds: dict[str, Any]) -> str | None:
     return json.dumps(rounds, sort_keys=True) if rounds else None
 
 
-def rounds_report(store: Store, run_id: str, selected: int) -> dict[str, Any]:
-    """The teacher report's account of the rounds, from the store (a resumed run counts all of
-    it): repairs asked, fixed and their tokens; pass@1 vs pass@k over the samples that had
-    candidates; and every answer's tokens and cost per kept (selected) sample."""
+def rounds_report(store: Store, run_id: str, selected: int) -> dict[str, dict[str, Any]]:
+    """The round stages' quality report extras, from the store (a resumed run counts all of
+    it): repairs asked, kept, fixed and their tokens; pass@1 vs pass@k over the samples that
+    had candidates and the extra candidates' tokens; and, in both, every answer's tokens and
+    cost in all and per kept (selected) sample."""
     rows = store.query("SELECT cache_key, rounds, gold_match FROM results WHERE run_id = ?"
                        " AND gold_ok = 1 AND teacher_ok = 1", (run_id,))
     repair = {"asked": 0, "kept": 0, "fixed": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0}
@@ -94,8 +101,9 @@ def rounds_report(store: Store, run_id: str, selected: int) -> dict[str, Any]:
     for key in keys:
         _add(total, answers.get(key))
     per_kept = {name: (value / selected if selected else None) for name, value in total.items()}
-    return {"repair": repair, "candidates": candidates, "answers_total": total,
-            "per_kept_sample": per_kept}
+    answers_used = {"answers_total": total, "per_kept_sample": per_kept}
+    return {"repair": {"repair": repair, **answers_used},
+            "candidates": {"candidates": candidates, **answers_used}}
 
 
 def _add(into: dict[str, Any], billed: tuple[int, int, float] | None) -> None:

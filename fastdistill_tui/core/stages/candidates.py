@@ -14,44 +14,34 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..sql.evaluator import Evaluator
-from ..types import GenParams
-from .trial import RuleCheck, keep, rank, trial, verified
-from .base import WorkItem
-from .teacher import TeacherStage
+from .base import StepContext, WorkItem
+from .trial import keep, rank, trial, verified
 
 
-class CandidatesStage:
-    name = "candidates"
-
-    def __init__(self, teacher: TeacherStage, evaluator: Evaluator, check_rules: RuleCheck,
-                 k: int, temperature: float) -> None:
-        self.teacher, self.evaluator, self.check_rules = teacher, evaluator, check_rules
-        self.k, self.temperature = k, temperature
-
-    def params(self, index: int) -> GenParams:
-        return replace(self.teacher.params, temperature=self.temperature, seed=index)
-
-    async def run(self, item: WorkItem) -> None:
-        """Leaves the kept answer's trial in `item.trial` for the repair round; a stop
-        mid-candidates rejects the sample as teacher_cancelled (left for the resume)."""
-        judged = await trial(item, item.answer, self.evaluator, self.check_rules)
-        asked = [{"key": item.cache_key, "gold_match": verified(judged)}]
-        best, best_answer, best_key = judged, item.answer, item.cache_key
-        for index in range(1, self.k):
-            if verified(best):
-                break
-            params = self.params(index)
-            key = self.teacher.key_for(item.messages, params)
-            answer = await self.teacher.answer(key, item.messages, params)
-            if not answer.ok and answer.reason == "cancelled":
-                item.reject("teacher", "teacher_cancelled", answer.detail)
-                return
-            judged = await trial(item, answer, self.evaluator, self.check_rules)
-            asked.append({"key": key, "gold_match": verified(judged)})
-            if rank(judged) > rank(best):
-                best, best_answer, best_key = judged, answer, key
-        keep(item, best_answer, best_key)
-        item.rounds["candidates"] = asked
-        item.rounds["kept"] = next(i for i, c in enumerate(asked) if c["key"] == best_key)
-        item.trial = best
+async def step(item: WorkItem, ctx: StepContext) -> None:
+    """Leaves the kept answer's trial in `item.trial` for the repair round; a stop
+    mid-candidates rejects the sample as teacher_cancelled (not stored: left for the resume)."""
+    rounds = ctx.rounds
+    if rounds is None or rounds.candidates <= 1:
+        return
+    teacher, check_rules = rounds.teacher, ctx.rules.check
+    judged = await trial(item, item.answer, ctx.evaluator, check_rules)
+    asked = [{"key": item.cache_key, "gold_match": verified(judged)}]
+    best, best_answer, best_key = judged, item.answer, item.cache_key
+    for index in range(1, rounds.candidates):
+        if verified(best):
+            break
+        params = replace(teacher.params, temperature=rounds.candidate_temperature, seed=index)
+        key = teacher.key_for(item.messages, params)
+        answer = await teacher.answer(key, item.messages, params)
+        if not answer.ok and answer.reason == "cancelled":
+            item.reject("teacher", "teacher_cancelled", answer.detail)
+            return
+        judged = await trial(item, answer, ctx.evaluator, check_rules)
+        asked.append({"key": key, "gold_match": verified(judged)})
+        if rank(judged) > rank(best):
+            best, best_answer, best_key = judged, answer, key
+    keep(item, best_answer, best_key)
+    item.rounds["candidates"] = asked
+    item.rounds["kept"] = next(i for i, c in enumerate(asked) if c["key"] == best_key)
+    item.trial = best

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..sql.clean import clean_output
-from .base import WorkItem
+from .base import StepContext, WorkItem
 
 
 def clean(item: WorkItem) -> None:
@@ -12,3 +12,7 @@ def clean(item: WorkItem) -> None:
         item.reject("clean", result.reason or "no_sql_found")
     else:
         item.sql = result.sql
+
+
+async def step(item: WorkItem, ctx: StepContext) -> None:
+    clean(item)

@@ -8,7 +8,7 @@ import sqlite3
 
 from ..sql.evaluator import Evaluator
 from ..sql.wikisql import execution_match, logical_form_match, sql_to_logical_form
-from .base import WorkItem
+from .base import StepContext, WorkItem
 
 
 async def check_gold(item: WorkItem, evaluator: Evaluator) -> None:
@@ -47,3 +47,7 @@ async def wikisql_metrics(item: WorkItem) -> None:
                 execution_match, ex.db_path, table, columns, pred, ex.logical_form)
         except (ValueError, IndexError, TypeError, sqlite3.Error):
             item.lf_exec_match = None  # the gold logical form itself does not execute
+
+
+async def step(item: WorkItem, ctx: StepContext) -> None:
+    await evaluate(item, ctx.evaluator)

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..prompt import render_messages, render_student_target
 from ..store import Store
 from ..types import Schema
+from .base import BarrierContext
 
 
 def export(store: Store, run_id: str, out_dir: Path) -> dict[str, int]:
@@ -20,11 +21,7 @@ def export(store: Store, run_id: str, out_dir: Path) -> dict[str, int]:
     handles = {split: open(out_dir / f"{split}.jsonl.tmp", "w", encoding="utf-8")
                for split in counts}
     try:
-        rows = store.conn.execute(
-            "SELECT r.split, r.sql, s.question, s.evidence, s.schema_hash"
-            " FROM results r JOIN samples s USING (run_id, sample_id)"
-            " WHERE r.run_id = ? AND r.selected = 1 ORDER BY r.sample_id", (run_id,))
-        for split, sql, question, evidence, schema_hash in rows:
+        for split, sql, question, evidence, schema_hash in store.selected_rows(run_id):
             schema = schemas.get(schema_hash)
             if schema is None:
                 schema = Schema.from_json(json.loads(store.get_schema_json(schema_hash)))
@@ -38,8 +35,13 @@ def export(store: Store, run_id: str, out_dir: Path) -> dict[str, int]:
             handle.close()
     for split in counts:
         os.replace(out_dir / f"{split}.jsonl.tmp", out_dir / f"{split}.jsonl")
-    with store.conn:
-        store.conn.execute("BEGIN")
-        store.conn.execute("UPDATE results SET marks = json_set(marks, '$.distilled', ?)"
-                           " WHERE run_id = ? AND selected = 1", (time.time(), run_id))
+    store.mark_distilled(run_id, time.time())
     return counts
+
+
+def step(ctx: BarrierContext) -> tuple[int, int]:
+    out_dir = ctx.run_dir / "mlx"
+    counts = export(ctx.store, ctx.run_id, out_dir)
+    ctx.log("info", f"exported {counts['train']} train / {counts['valid']} valid examples to "
+                    f"{out_dir}")
+    return sum(counts.values()), 0

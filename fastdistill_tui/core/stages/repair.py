@@ -19,9 +19,8 @@ from sqlglot import exp
 
 from ..sql.evaluator import Evaluator
 from ..types import Completion, Schema
-from .trial import RuleCheck, keep, rank, trial
-from .base import WorkItem
-from .teacher import TeacherStage
+from .base import StepContext, WorkItem
+from .trial import keep, rank, trial
 
 VALUES_PER_LITERAL = 5
 MAX_LITERALS = 4
@@ -128,46 +127,43 @@ async def stored_values(evaluator: Evaluator, db_path: str, table: str, column: 
     return [str(row[0]) for row in result.rows] if result.ok else []
 
 
-class RepairStage:
-    name = "repair"
+async def messages_for(item: WorkItem, judged: WorkItem, why: str,
+                       evaluator: Evaluator) -> list[dict[str, str]]:
+    values = []
+    if judged.sql and (why == "empty_result" or judged.rejected_at == "execeval"):
+        for table, column, literal in compared_literals(judged.sql, item.example.schema):
+            stored = await stored_values(evaluator, item.example.db_path, table, column,
+                                         literal)
+            if stored:
+                values.append(f"{table}.{column} (you wrote {_text(literal)}): "
+                              + ", ".join(_text(v) for v in stored))
+    return [*item.messages, {"role": "assistant", "content": judged.answer.text},
+            {"role": "user", "content": feedback(judged, why, values)}]
 
-    def __init__(self, teacher: TeacherStage, evaluator: Evaluator,
-                 check_rules: RuleCheck) -> None:
-        self.teacher, self.evaluator, self.check_rules = teacher, evaluator, check_rules
 
-    async def messages_for(self, item: WorkItem, judged: WorkItem,
-                           why: str) -> list[dict[str, str]]:
-        values = []
-        if judged.sql and (why == "empty_result" or judged.rejected_at == "execeval"):
-            for table, column, literal in compared_literals(judged.sql, item.example.schema):
-                stored = await stored_values(self.evaluator, item.example.db_path, table,
-                                             column, literal)
-                if stored:
-                    values.append(f"{table}.{column} (you wrote {_text(literal)}): "
-                                  + ", ".join(_text(v) for v in stored))
-        return [*item.messages, {"role": "assistant", "content": judged.answer.text},
-                {"role": "user", "content": feedback(judged, why, values)}]
-
-    async def run(self, item: WorkItem) -> None:
-        """Repair the sample's answer if due (judged by the trial the candidates left, else a
-        new one); a stop before the repair's answer rejects the sample as teacher_cancelled
-        (left for the resume)."""
-        judged = item.trial
-        if judged is None or judged.answer is not item.answer:
-            judged = await trial(item, item.answer, self.evaluator, self.check_rules)
-        why = why_due(judged)
-        if why is None:
-            return
-        messages = await self.messages_for(item, judged, why)
-        params = self.teacher.params
-        key = self.teacher.key_for(messages, params)
-        answer = await self.teacher.answer(key, messages, params)
-        if not answer.ok and answer.reason == "cancelled":
-            item.reject("teacher", "teacher_cancelled", answer.detail)
-            return
-        repaired = await trial(item, answer, self.evaluator, self.check_rules)
-        kept = isinstance(answer, Completion) and rank(repaired) >= rank(judged)
-        item.rounds["repair"] = {"from": item.cache_key, "key": key, "why": why,
-                                 "gold_match": rank(repaired) == 4, "kept": kept}
-        if kept:
-            keep(item, answer, key)
+async def step(item: WorkItem, ctx: StepContext) -> None:
+    """Repair the sample's answer if due (judged by the trial the candidates left, else a new
+    one); a stop before the repair's answer rejects the sample as teacher_cancelled (not
+    stored: left for the resume)."""
+    rounds = ctx.rounds
+    if rounds is None or not rounds.repair:
+        return
+    judged = item.trial
+    if judged is None or judged.answer is not item.answer:
+        judged = await trial(item, item.answer, ctx.evaluator, ctx.rules.check)
+    why = why_due(judged)
+    if why is None:
+        return
+    teacher = rounds.teacher
+    messages = await messages_for(item, judged, why, ctx.evaluator)
+    key = teacher.key_for(messages, teacher.params)
+    answer = await teacher.answer(key, messages, teacher.params)
+    if not answer.ok and answer.reason == "cancelled":
+        item.reject("teacher", "teacher_cancelled", answer.detail)
+        return
+    repaired = await trial(item, answer, ctx.evaluator, ctx.rules.check)
+    kept = isinstance(answer, Completion) and rank(repaired) >= rank(judged)
+    item.rounds["repair"] = {"from": item.cache_key, "key": key, "why": why,
+                             "gold_match": rank(repaired) == 4, "kept": kept}
+    if kept:
+        keep(item, answer, key)

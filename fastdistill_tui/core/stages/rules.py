@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..sql.rule_pool import RuleOutcome, rule_outcome
-from .base import WorkItem
+from .base import StepContext, WorkItem
 
 
 def apply_rules(item: WorkItem) -> None:
@@ -16,3 +16,10 @@ def apply_rule_outcome(item: WorkItem, outcome: RuleOutcome) -> None:
         item.reject("rules", outcome.reason, outcome.detail)
     else:
         item.sql_fingerprint = outcome.fingerprint
+
+
+async def step(item: WorkItem, ctx: StepContext) -> float:
+    """The check in the run's rule worker; its seconds are the worker's, not the wait."""
+    outcome = await ctx.rules.check(item.sql or "")
+    apply_rule_outcome(item, outcome)
+    return outcome.seconds

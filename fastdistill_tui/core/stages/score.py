@@ -9,7 +9,8 @@ from ..prompt import compact_schema
 from ..providers.base import Provider
 from ..sql.judge import llm_judge_score, rule_score
 from ..types import GenParams
-from .base import WorkItem
+from .base import StepContext, WorkItem
+from .execeval import wikisql_metrics
 
 
 class Scorer:
@@ -32,3 +33,9 @@ class Scorer:
                 self.unusable += 1
             else:
                 item.score = judged
+
+
+async def step(item: WorkItem, ctx: StepContext) -> None:
+    """WikiSQL's official metrics where the sample has a logical form, then the score."""
+    await wikisql_metrics(item)
+    await ctx.scorer.score(item)

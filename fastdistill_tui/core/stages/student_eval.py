@@ -1,7 +1,8 @@
 """student_eval_pre and student_eval_post: the student's greedy answers to the dataset's eval
 split, generated in batches by the student worker (mlx-lm's BatchGenerator, not one prompt at a
-time) and judged by the teacher's own cleaner, rules, sandboxed executor and scorer. Both phases
-are this one function (DESIGN §6), so a before/after difference is the training's alone.
+time) and judged by the run's answer chain, as the teacher's answers are (clean → rules →
+execeval → score). Both phases are this one function (DESIGN §6), so a before/after difference
+is the training's alone.
 
 Answers are cached in the store by (model, adapter, prompt, max_tokens) like the teacher's, and
 each evaluated answer is committed as it comes, so a stopped evaluation resumes where it stopped
@@ -20,18 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..prompt import render_messages
-from ..sql.evaluator import Evaluator
 from ..store import Store, StudentResultRow
 from ..student.blas import Blas
 from ..student.client import run_worker
 from ..types import Completion, Example
-from . import execeval
 from .base import WorkItem
 from .canonicalize import assign_sample_id, canonicalize
-from .clean import clean
+from .chain import AnswerChain
 from .dedup import Deduplicator
-from .rules import apply_rules
-from .score import Scorer
 
 
 @dataclass(frozen=True)
@@ -99,9 +96,8 @@ def fresh_item(item: WorkItem) -> WorkItem:
 
 
 async def evaluate_student(phase: str, model: StudentModel, questions: list[WorkItem], *,
-                           store: Store, run_id: str, evaluator: Evaluator, scorer: Scorer,
-                           max_tokens: int, batch_size: int, blas: Blas,
-                           cancel: threading.Event,
+                           store: Store, run_id: str, chain: AnswerChain, max_tokens: int,
+                           batch_size: int, blas: Blas, cancel: threading.Event,
                            progress: Callable[[int, int], None]) -> EvalSummary:
     done = store.student_done_ids(run_id, phase)
     total = len(questions)
@@ -116,12 +112,7 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
         item.mark("student_gen")
         item.answer = Completion(answer["text"], tokens_in=answer["tokens_in"],
                                  tokens_out=answer["tokens_out"])
-        clean(item)
-        if item.alive:
-            apply_rules(item)
-        if item.alive:
-            await execeval.evaluate(item, evaluator)
-        await scorer.score(item)
+        await chain.judge(item)
         item.mark("student_eval")
         outcome = item.outcome
         store.put_student_result(run_id, phase, StudentResultRow(
