@@ -148,3 +148,12 @@ async def test_a_timed_out_request_is_not_resent_while_the_server_computes_it():
     assert (srv.request_count, srv.computed, srv.abandoned) == (2, 2, 1)
     assert srv.max_waiting == 1  # the retry never queued behind its own ghost
     assert provider._http.timeouts == 1
+
+
+def test_an_abandoned_request_is_held_for_what_a_typical_answer_has_left():
+    poster = OpenAICompatProvider(TeacherConfig(spec="openai:m"), model="m",
+                                  base_url="http://127.0.0.1:9/v1")._http
+    assert poster.ghost_s(1.0) == 1.0  # no answer yet: as long again
+    poster._latencies.extend([20.0, 22.0, 21.0])
+    assert poster.ghost_s(1.0) == 20.0  # a typical answer takes 21 s: 20 s left
+    assert poster.ghost_s(30.0) == 30.0  # slower than typical: as long again

@@ -12,11 +12,12 @@ Retries (max_retries from TeacherConfig; attempts = 1 + retries at most):
   truncated body, malformed JSON,
   empty content                         -> exponential backoff with full jitter, then retry
   other 4xx, finish_reason=length       -> final at once
-Timeouts (see concurrency.py for why): a timed-out request's slot stays busy for as long as the
-request already ran (the server is presumably still computing it: llama.cpp keeps generating
-after the client leaves), so its retry does not queue behind its own ghost; each retry after a
-timeout waits up to twice as long as the last attempt (at most TIMEOUT_GROWTH × timeout_s), since
-a server that needed longer than the timeout once will likely need it again.
+Timeouts (see concurrency.py for why): a timed-out request's slot stays busy while the server
+presumably still computes it (llama.cpp keeps generating after the client leaves): a typical
+answer's time less what it ran, or as long again when it ran past that or no answer came yet
+(`ghost_s`), so its retry does not queue behind its own ghost; each retry after a timeout waits
+up to twice as long as the last attempt (at most TIMEOUT_GROWTH × timeout_s), since a server
+that needed longer than the timeout once will likely need it again.
 Concurrency: with teacher.adaptive_concurrency (the default) the requests in flight follow a
 ConcurrencyTuner between 1 and teacher.concurrency; otherwise exactly teacher.concurrency.
 After stop() (the user stopped the run) no new attempt starts and every wait before a retry ends
@@ -30,7 +31,9 @@ import asyncio
 import dataclasses
 import logging
 import random
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -125,6 +128,7 @@ class JsonPoster:
         self.tuner = (ConcurrencyTuner(teacher.concurrency, clock=clock)
                       if teacher.adaptive_concurrency else None)
         self.timeouts = 0  # attempts that got no complete answer in time
+        self._latencies: deque[float] = deque(maxlen=32)  # of recent answers, for hold()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._slots: Slots | None = None
@@ -156,6 +160,15 @@ class JsonPoster:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    def ghost_s(self, waited_s: float) -> float:
+        """How long a request abandoned after `waited_s` likely keeps the server busy: what a
+        typical answer took (the median of recent ones) less what it already ran, and at
+        least `waited_s` again when no answer came yet or it ran past the typical time."""
+        if not self._latencies:
+            return waited_s
+        typical = statistics.median(self._latencies)
+        return max(typical - waited_s, waited_s if waited_s >= typical else 0.0, 0.05)
 
     def limit(self) -> int:
         """Requests allowed in flight now."""
@@ -237,7 +250,7 @@ class JsonPoster:
             reason = classify_exception(exc)
             if reason == "timeout":
                 self.timeouts += 1
-                slots.hold(timeout_s)  # the server is likely still computing it
+                slots.hold(self.ghost_s(timeout_s))  # the server is likely still computing it
                 if self.tuner is not None:
                     self.tuner.timed_out()
             else:
@@ -249,8 +262,10 @@ class JsonPoster:
         except BaseException:
             slots.release()
             raise
-        if self.tuner is not None and 200 <= response.status_code < 300:
-            self.tuner.observe(sent_at, self._clock() - sent_at)
+        if 200 <= response.status_code < 300:
+            self._latencies.append(self._clock() - sent_at)
+            if self.tuner is not None:
+                self.tuner.observe(sent_at, self._latencies[-1])
         slots.release()
         status = response.status_code
         if status == 429:

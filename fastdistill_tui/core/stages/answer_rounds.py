@@ -1,10 +1,9 @@
 """The rounds after the teacher stage — k candidates (candidates.py), then the repair round
-(repair.py) — as a run configures them, and their account in the teacher's quality report.
+(repair.py) — as a run configures them, and their account in their quality reports.
 
-Both stages run right after the teacher stage and only change which answer the sample carries
-on (`item.answer`, `item.cache_key`); the stages after them judge that answer once, as always.
-They are "answer" stages declared before clean (registry.py); the engine leaves a round that is
-off out of the run's chain and stage list.
+Both are "answer" stages declared before clean (registry.py) and only change which answer the
+sample carries on (`item.answer`, `item.cache_key`); the stages after them judge that answer
+once, as always. The engine leaves a round that is off out of the run's chain and stage list.
 Every turn is a cache entry of its own (the teacher's store), so a resumed run asks nothing
 twice, also in the middle of a sample's candidates or before its repair.
 
