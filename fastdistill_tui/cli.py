@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.add_argument("--list", action="store_true", help="list runs")
     report.add_argument("--config", help="TOML config")
+    report.add_argument("--audit", type=int, metavar="N",
+                        help="show N kept rows (question, answer, gold, both results) and "
+                             "record a verdict for each (y/n lines on stdin, or --verdicts)")
+    report.add_argument("--verdicts", metavar="FILE",
+                        help="with --audit: verdicts from FILE, one 'SAMPLE_ID right|wrong "
+                             "[note]' a line, instead of prompts")
 
     sub.add_parser("locate", help="print config, data and runs paths")
     init = sub.add_parser("init", help="write a default config file")
@@ -398,6 +404,34 @@ def cmd_app(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+def _audit(config: cfg.Config, store, run_id: str, args: argparse.Namespace) -> int:
+    from .core import audit
+    from .core.engine import run_dir_for
+
+    if args.audit < 1:
+        raise InputError(f"--audit needs a number of rows ≥ 1, got {args.audit}",
+                         field="--audit")
+    verdicts = audit.read_verdicts(Path(args.verdicts)) if args.verdicts else None
+    items = audit.load_items(store, run_id, args.audit, config.eval)
+    if not items:
+        print(f"run {run_id} kept no rows: nothing to audit")
+        return 0
+
+    def ask(prompt: str) -> str | None:
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+
+    recorded = audit.audit(store, run_id, items, out=print, ask=ask, verdicts=verdicts)
+    summary = audit.write_audit_report(store, run_id, run_dir_for(config, run_id))
+    precision = summary["precision"]
+    print(f"{recorded} verdict(s) recorded; run {run_id}: {summary['right']} right, "
+          f"{summary['wrong']} wrong of {summary['audited']} audited"
+          + (f" (precision {precision:.2f})" if precision is not None else ""))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .core.report import format_report, load_report
     from .core.store import Store
@@ -420,6 +454,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if run_id is None or store.get_run(run_id) is None:
             raise InputError(f"no run '{args.run_id}'", field="RUN_ID",
                              hint="list runs with `fastdistill report --list`")
+        if args.audit is not None:
+            return _audit(config, store, run_id, args)
         report = load_report(config, store, run_id)
     finally:
         store.close()

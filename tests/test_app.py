@@ -16,8 +16,8 @@ from test_engine import gold_responder, make_dataset
 from fastdistill_tui.app import FastDistillApp, create_app
 from fastdistill_tui.core import events as ev
 from fastdistill_tui.core.errors import InputError
-from fastdistill_tui.live import EngineEvent, EventBridge, GateQuestion, ProgressChanged, \
-    read_events
+from fastdistill_tui.core.events import read_events
+from fastdistill_tui.live import EngineEvent, EventBridge, GateQuestion, ProgressChanged
 from fastdistill_tui.screens.gate import GateScreen
 from fastdistill_tui.widgets.quality_panel import QualityPanel
 from fastdistill_tui.widgets.request_panel import RequestPanel

@@ -52,7 +52,7 @@ def test_quality_report_against_hand_built_answers():
     assert q["p_keep"] == pytest.approx(0.4)
     assert q["exec_pass_rate"] == pytest.approx(0.6)
     assert q["gold_match_rate"] == pytest.approx(0.4)
-    assert q["judge_score"] == {"min": 0.0, "max": 1.0, "mean": pytest.approx(0.5)}
+    assert q["score"] == {"min": 0.0, "max": 1.0, "mean": pytest.approx(0.5)}
     assert q["reject_reason_counts"] == {"exec_error": 1, "timeout": 1, "value_mismatch": 1}
     assert q["exec_error_counts"] == {"exec_error": 1, "timeout": 1}
     assert q["extra"] == 1 and q["stage"] == "score" and q["run_id"] == "r"
@@ -60,7 +60,7 @@ def test_quality_report_against_hand_built_answers():
 
 def test_empty_quality_report_has_zero_rates():
     q = artifacts.QualityTally("r", "clean").report()
-    assert (q["total"], q["p_keep"], q["exec_pass_rate"], q["judge_score"]["mean"]) == (
+    assert (q["total"], q["p_keep"], q["exec_pass_rate"], q["score"]["mean"]) == (
         0, 0.0, 0.0, 0.0)
 
 

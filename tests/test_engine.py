@@ -114,7 +114,7 @@ def test_run_writes_every_artifact_and_rerun_makes_no_requests(tmp_path, capsys)
     assert score["total"] == 60
     assert score["gold_match_rate"] == pytest.approx(54 / 60)  # 6 wrong answers
     assert score["exec_pass_rate"] == 1.0
-    assert score["judge_score"]["mean"] == pytest.approx((54 + 6 * 0.5) / 60)
+    assert score["score"]["mean"] == pytest.approx((54 + 6 * 0.5) / 60)
     train = (run_dir / "mlx" / "train.jsonl").read_text().splitlines()
     valid = (run_dir / "mlx" / "valid.jsonl").read_text().splitlines()
     assert len(train) + len(valid) == 54 and valid
@@ -349,7 +349,7 @@ def test_llm_judge_scores_through_a_configured_provider(tmp_path, capsys):
                        "openai:m", "--base-url", srv.base_url) == 0
         assert srv.request_count == asked  # teacher and judge answers both came from the store
     score = read_json(last_run_dir(capsys) / "reports" / "score.quality_report.json")
-    assert score["judge_score"] == {"min": 0.8, "max": 0.8, "mean": pytest.approx(0.8)}
+    assert score["score"] == {"min": 0.8, "max": 0.8, "mean": pytest.approx(0.8)}
     assert score["gold_match_rate"] == 1.0  # the judge scores; execution still decides matches
 
 

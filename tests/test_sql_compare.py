@@ -214,3 +214,36 @@ def test_results_of_real_queries(tmp_path):
         assert same("SELECT nme FROM item", "SELECT name FROM item").reason == "exec_error"
     finally:
         executor.close()
+
+
+def test_duplicates_set_ignores_repeated_rows_of_real_queries(tmp_path):
+    """A gold over a denormalised table repeats rows (7× 'missouri'); duplicates="set" lets an
+    answer with DISTINCT match it, "bag" (the default) does not; different rows still differ."""
+    db = tmp_path / "geo.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript("""
+        CREATE TABLE river (river_name TEXT, traverse TEXT);
+        INSERT INTO river VALUES ('missouri', 'montana'), ('missouri', 'iowa'),
+                                 ('missouri', 'kansas'), ('ohio', 'ohio');
+    """)
+    conn.commit()
+    conn.close()
+    executor = SqlExecutor(timeout_s=2.0)
+    try:
+        gold = executor.execute(str(db), "SELECT river_name FROM river WHERE river_name = "
+                                         "'missouri'")
+        pred = executor.execute(str(db), "SELECT DISTINCT river_name FROM river WHERE "
+                                         "river_name = 'missouri'")
+        other = executor.execute(str(db), "SELECT DISTINCT river_name FROM river")
+        ordered = executor.execute(str(db), "SELECT DISTINCT river_name FROM river "
+                                            "ORDER BY river_name DESC")
+        all_rows = executor.execute(str(db), "SELECT river_name FROM river ORDER BY 1")
+    finally:
+        executor.close()
+    assert compare_results(pred, gold, ordered=False).reason == "row_count"
+    assert compare_results(pred, gold, ordered=False, duplicates="set").match
+    assert compare_results(other, gold, ordered=False, duplicates="set").reason == "row_count"
+    assert compare_results(ordered, all_rows, ordered=True,
+                           duplicates="set").reason == "order_mismatch"
+    with pytest.raises(ValueError, match="duplicates"):
+        compare_results(pred, gold, ordered=False, duplicates="multiset")

@@ -457,3 +457,32 @@ def test_hostile_corpus_stays_within_the_memory_bound():
     print(figures)
     assert figures["worst_s"] < TIMEOUT_S + MARGIN_S
     assert figures["peak_mb"] - figures["baseline_mb"] < RSS_BOUND_MB, figures
+
+
+def test_a_thread_keeps_a_bounded_number_of_connections(tmp_path, monkeypatch):
+    """Test-suite copies add a database file per query family: each execution thread closes its
+    least recently used connection beyond MAX_CONNECTIONS (open files stay bounded)."""
+    from fastdistill_tui.core.sql import execute
+
+    monkeypatch.setattr(execute, "MAX_CONNECTIONS", 3)
+    paths = []
+    for i in range(8):
+        path = tmp_path / f"db{i}.sqlite"
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"CREATE TABLE t AS SELECT {i} AS v")
+        conn.close()
+        paths.append(str(path))
+
+    def open_files() -> int:
+        fd_dir = Path("/proc/self/fd")
+        return sum(1 for fd in fd_dir.iterdir()
+                   if os.path.realpath(fd).startswith(str(tmp_path)))
+
+    executor = SqlExecutor(timeout_s=TIMEOUT_S, workers=1)
+    try:
+        for i, path in enumerate(paths):
+            assert executor.execute(path, "SELECT v FROM t").rows == [(i,)]
+        assert open_files() <= 3
+        assert executor.execute(paths[0], "SELECT v FROM t").rows == [(0,)]  # opened again
+    finally:
+        executor.close()

@@ -131,7 +131,7 @@ class QualityTally:
             "p_keep": self.kept / total if total else 0.0,
             "exec_pass_rate": self.exec_ok / total if total else 0.0,
             "gold_match_rate": self.gold / total if total else 0.0,
-            "judge_score": {
+            "score": {  # the rule score or, when configured, the LLM judge's
                 "min": self.score_min or 0.0,
                 "max": self.score_max or 0.0,
                 "mean": self.score_sum / total if total else 0.0,

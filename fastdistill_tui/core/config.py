@@ -73,6 +73,10 @@ class EvalConfig:
     row_cap: int = 10_000
     float_tol: float = 1e-6
     column_order: str = "strict"  # strict | ignore
+    duplicates: str = "bag"  # bag: duplicate rows count | set: they do not
+    # a gold match must also match on perturbed copies of the database: on | off | auto (on,
+    # except for WikiSQL-format samples, where it costs ~4x the evaluation: docs/PERFORMANCE.md)
+    test_suite: str = "auto"
     cache_gold_results: bool = True
     max_cached_gold: int = 4096
     workers: int = 2  # SQL execution threads
@@ -88,7 +92,7 @@ class TeacherEvalGate:
     min_total: int = 50
     exec_pass_rate: float = 0.5
     gold_match_rate: float = 0.1
-    judge_mean: float = 0.4
+    judge_mean: float = 0.4  # the LLM judge's mean score; checked only when eval.judge = "llm"
 
 
 @dataclass
@@ -434,6 +438,9 @@ def validate(config: Config, path: str | None = None) -> Config:
         (e.max_cached_gold >= 0, "eval.max_cached_gold", "must be ≥ 0"),
         (e.column_order in ("strict", "ignore"), "eval.column_order",
          "must be strict or ignore"),
+        (e.test_suite in ("auto", "on", "off"), "eval.test_suite", "must be auto, on or off"),
+        (e.duplicates in ("bag", "set"), "eval.duplicates",
+         "must be bag (duplicate rows count) or set (they do not)"),
         (e.judge in ("rule", "llm"), "eval.judge", "must be rule or llm"),
         (e.judge != "llm" or e.judge_spec.strip(), "eval.judge_spec",
          "must name the judge's provider when eval.judge = \"llm\" (e.g. openai:MODEL)"),

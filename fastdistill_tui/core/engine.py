@@ -99,7 +99,7 @@ class Engine:
         self._dataset = dataset
         self.tracker = StageTracker(self.run_id, self.emit)
         self.counters = self.tracker.counters
-        self.quality = TeacherQuality()
+        self.quality = TeacherQuality(llm_judge=config.eval.judge == "llm")
         self.stop = RunStop()
         self.gatekeeper = Gatekeeper(config, store, self.run_id, self.emit, self.log,
                                      self.quality, self.stop)
@@ -232,12 +232,13 @@ class Engine:
                     self.stop(status, said)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
+                suite_stats = evaluator.suite_stats()
                 evaluator.close()
                 await self._rules.aclose()
                 await provider.aclose()
                 if judge is not None:
                     await judge.aclose()
-            self._write_reports(gold_cache_stats)
+            self._write_reports(gold_cache_stats, suite_stats)
             exit_code = RunStatus(status).exit_code
             self.store.set_run_status(self.run_id, status)
             message = self.stop.message or f"run {self.run_id} {status}"
@@ -357,7 +358,8 @@ class Engine:
                                    judge_cost=self._judge.cost if self._judge else 0.0)
 
     # -- artifacts --------------------------------------------------------------------------
-    def _write_reports(self, gold_cache_stats: dict[str, Any]) -> None:
+    def _write_reports(self, gold_cache_stats: dict[str, Any],
+                       suite_stats: dict[str, Any]) -> None:
         """Quality reports, manifests and timing from the store, plus the run manifest."""
         run_id, store, config_hash = self.run_id, self.store, self.config.config_hash()
         dedup = self.counters["dedup"]
@@ -367,6 +369,8 @@ class Engine:
             read=self.counters["canonical"].done, duplicates=dedup.rejected,
             extras={"gold_check": {"gold_empty": self._gold_empty,
                                    "gold_cache": gold_cache_stats},
+                    "execeval": {"duplicates": self.config.eval.duplicates},
+                    "suite_check": suite_stats,
                     "rules": {"workers": {"processes": self._rules.workers,
                                           "answers_checked": self._rules.checked_in_workers}},
                     "score": {"gold_cache": gold_cache_stats, **self._judge_tally},

@@ -1,5 +1,11 @@
 """Quality gates (DESIGN §4). The teacher-eval gate checks the teacher's answers before any of
-them are selected; every threshold is configurable and 0 disables that check."""
+them are selected; every threshold is configurable and 0 disables that check.
+
+Every default check can fail on a teacher whose queries all execute: besides the execution
+rate, the gold-match rate, and the LLM judge's mean score when an LLM judge is configured.
+With the rule score (1 for a gold match, 0.5 for any query that executes) there is no judge
+and no score check: the mean rule score says nothing the two rates do not, and a threshold on
+it would pass on any SQL that runs."""
 
 from __future__ import annotations
 
@@ -14,8 +20,10 @@ TEACHER_EVAL = "teacher_eval"
 
 @dataclass
 class TeacherQuality:
-    """Counts over the answers scored so far (rows whose gold SQL executes)."""
+    """Counts over the answers scored so far (rows whose gold SQL executes). `llm_judge`: the
+    scores are an LLM judge's (eval.judge = "llm"), not the rule score."""
 
+    llm_judge: bool = False
     total: int = 0
     exec_ok: int = 0
     gold_match: int = 0
@@ -45,8 +53,9 @@ def evaluate_teacher_gate(run_id: str, gate: TeacherEvalGate, quality: TeacherQu
         "min_total": (float(quality.total), float(gate.min_total)),
         "exec_pass_rate": (quality.rate(quality.exec_ok), gate.exec_pass_rate),
         "gold_match_rate": (quality.rate(quality.gold_match), gate.gold_match_rate),
-        "judge_mean": (quality.rate(quality.score_sum), gate.judge_mean),
     }
+    if quality.llm_judge:
+        checks["judge_mean"] = (quality.rate(quality.score_sum), gate.judge_mean)
     metrics = {name: {"value": value, "threshold": threshold, "passed": value >= threshold}
                for name, (value, threshold) in checks.items()}
     passed = all(m["passed"] for m in metrics.values())

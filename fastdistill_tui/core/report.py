@@ -29,6 +29,7 @@ def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     run_dir = run_dir_for(config, run_id)
     stages, timing = read_reports(run_dir)
+    evaluation = json.loads(run["config_json"]).get("eval", {})
     return {
         "run_id": run_id,
         "status": run["status"],
@@ -36,22 +37,42 @@ def load_report(config: Config, store: Store, run_id: str) -> dict[str, Any]:
         "teacher": run["teacher"],
         "run_dir": str(run_dir),
         "gate_decisions": json.loads(run["gate_decisions"]),
+        "checks": checks_of(evaluation),
         "stages": stages,
         "timing": timing,
     }
 
 
+def checks_of(evaluation: dict[str, Any]) -> dict[str, str]:
+    """How a run's answers were checked, in words, from its [eval] config."""
+    judge = evaluation.get("judge", "rule")
+    return {
+        "score": (f"LLM judge {evaluation.get('judge_spec', '')} (beside the execution verdict)"
+                  if judge == "llm" else
+                  "rule score (1 gold match, 0.5 executes, 0 otherwise; not a judge)"),
+        "duplicates": {"bag": "bag (duplicate rows count)",
+                       "set": "set (duplicate rows ignored)"}[evaluation.get("duplicates",
+                                                                             "bag")],
+        "test_suite": {"on": "on (gold matches rechecked on perturbed copies of the database)",
+                       "auto": "auto (on, except for WikiSQL-format samples)",
+                       "off": "off"}.get(str(evaluation.get("test_suite", "off")), "off"),
+    }
+
+
 def format_report(report: dict[str, Any]) -> str:
+    checks = report.get("checks") or {}
     lines = [f"run {report['run_id']} — {report['status']}",
              f"dataset {report['dataset']}  teacher {report['teacher']}",
-             f"dir {report['run_dir']}", "",
+             f"dir {report['run_dir']}",
+             *(f"{name.replace('_', ' ')}: {text}" for name, text in checks.items()), "",
              f"{'stage':<18}{'total':>8}{'kept':>8}{'rejected':>9}{'exec%':>8}{'gold%':>8}"
-             f"{'judge':>7}  top reject reasons"]
+             f"{'score':>7}  top reject reasons"]
     for stage, q in report["stages"].items():
         reasons = sorted(q["reject_reason_counts"].items(), key=lambda kv: -kv[1])[:3]
+        # "judge_score": the name before the rule score stopped being called a judge
         rates = (f"{'-':>8}{'-':>8}{'-':>7}" if q["exec_pass_rate"] is None else
                  f"{q['exec_pass_rate'] * 100:>7.1f}%{q['gold_match_rate'] * 100:>7.1f}%"
-                 f"{q['judge_score']['mean']:>7.2f}")
+                 f"{(q.get('score') or q.get('judge_score', {}))['mean']:>7.2f}")
         lines.append(f"{stage:<18}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
                      + ", ".join(f"{k} {v}" for k, v in reasons))
     for decision in report["gate_decisions"]:

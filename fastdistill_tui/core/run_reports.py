@@ -158,7 +158,7 @@ def _write_student_reports(store: Store, run_id: str, reports: Path, manifests: 
     tally = artifacts.QualityTally(run_id, "train")
     tally.total = tally.kept = train["iteration"]
     artifacts.write_json(reports / "train.quality_report.json", tally.report({
-        "exec_pass_rate": None, "gold_match_rate": None, "judge_score": None,
+        "exec_pass_rate": None, "gold_match_rate": None, "score": None,
         "model": student["model"], "blas": student["blas"], "plan": student["plan"], **train}))
     manifest = artifacts.ManifestDigest(run_id, "train", ("adapter",), config_hash).manifest()
     manifest.update(count=train["iteration"], field_hash=artifacts.file_sha256(adapter)
@@ -184,6 +184,6 @@ def _write_ingest_reports(store: Store, run_id: str, reports: Path, manifests: P
         if rejected:
             tally.reasons["duplicate"] = rejected
         # nothing has executed yet at these stages: the rates do not apply
-        not_yet = {"exec_pass_rate": None, "gold_match_rate": None, "judge_score": None}
+        not_yet = {"exec_pass_rate": None, "gold_match_rate": None, "score": None}
         artifacts.write_json(reports / f"{stage}.quality_report.json", tally.report(not_yet))
         artifacts.write_json(manifests / f"{stage}.manifest.json", digests[stage].manifest())

@@ -113,6 +113,15 @@ CREATE TABLE IF NOT EXISTS student_results (
     marks TEXT NOT NULL,
     PRIMARY KEY (run_id, phase, sample_id)
 ) WITHOUT ROWID;
+-- a person's verdicts on kept rows (fastdistill report RUN --audit N)
+CREATE TABLE IF NOT EXISTS audits (
+    run_id TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, sample_id)
+) WITHOUT ROWID;
 -- the home list's counts per run (run_index.py) read these instead of the wide rows
 CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
 CREATE INDEX IF NOT EXISTS results_summary
@@ -497,6 +506,32 @@ class Store:
         selected = {r[0] for r in self.conn.execute(
             "SELECT sample_id FROM results WHERE run_id = ? AND selected = 1", (run_id,))}
         return sum(1 for i in ids if i in selected)
+
+    def rows_to_audit(self, run_id: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` kept rows, those without a verdict first, in sample_id order (a hash:
+        an unbiased sample that is the same on every call)."""
+        cur = self.conn.execute(
+            "SELECT s.sample_id, s.question, s.evidence, s.db_path, s.gold_sql, r.sql,"
+            " a.verdict FROM results AS r JOIN samples AS s USING (run_id, sample_id)"
+            " LEFT JOIN audits AS a USING (run_id, sample_id)"
+            " WHERE r.run_id = ? AND r.selected = 1"
+            " ORDER BY a.verdict IS NOT NULL, s.sample_id LIMIT ?", (run_id, limit))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, values)) for values in cur]
+
+    def put_audit(self, run_id: str, sample_id: str, verdict: str, note: str = "") -> None:
+        """A person's verdict ("right" or "wrong") on a kept row; a later one replaces it."""
+        self.conn.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?, ?)",
+                          (run_id, sample_id, verdict, note, time.time()))
+
+    def audits(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT a.sample_id, a.verdict, a.note, a.created_at, s.question, s.gold_sql, r.sql"
+            " FROM audits AS a JOIN samples AS s USING (run_id, sample_id)"
+            " JOIN results AS r USING (run_id, sample_id) WHERE a.run_id = ?"
+            " ORDER BY a.sample_id", (run_id,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, values)) for values in cur]
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()

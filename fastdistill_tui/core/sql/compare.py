@@ -1,6 +1,8 @@
 """Compare a predicted query's result with the gold result (DESIGN §5).
 
-Results are multisets of rows (duplicates count); row order matters only when the gold's
+Results are multisets of rows (duplicates="bag", the default: duplicates count) or sets
+(duplicates="set": a row's first occurrence stands for all its copies, for datasets whose gold
+queries repeat rows of denormalised tables); row order matters only when the gold's
 outermost query has ORDER BY. Numbers unify (1 == 1.0) and floats match within a tolerance;
 NULL equals NULL; bytes are compared as UTF-8 text. Column names never matter (aliases vary);
 column positions matter unless column_order="ignore". A result cut at the row or byte cap is
@@ -85,7 +87,8 @@ def normalize_value(value: object) -> Value:
 
 
 def compare_results(pred: ExecResult, gold: ExecResult, *, ordered: bool,
-                    float_tol: float = 1e-6, column_order: str = "strict") -> CompareResult:
+                    float_tol: float = 1e-6, column_order: str = "strict",
+                    duplicates: str = "bag") -> CompareResult:
     if gold.error:
         return CompareResult(False, "gold_error")
     if pred.error:
@@ -94,10 +97,16 @@ def compare_results(pred: ExecResult, gold: ExecResult, *, ordered: bool,
         return CompareResult(False, "col_count")
     if pred.truncated or gold.truncated:
         return CompareResult(False, "truncated")
-    if len(pred.rows) != len(gold.rows):
+    if duplicates not in ("bag", "set"):
+        raise ValueError(f"duplicates must be 'bag' or 'set', not {duplicates!r}")
+    if duplicates == "bag" and len(pred.rows) != len(gold.rows):
         return CompareResult(False, "row_count")
     pred_rows = [tuple(normalize_value(v) for v in row) for row in pred.rows]
     gold_rows = [tuple(normalize_value(v) for v in row) for row in gold.rows]
+    if duplicates == "set":
+        pred_rows, gold_rows = list(dict.fromkeys(pred_rows)), list(dict.fromkeys(gold_rows))
+        if len(pred_rows) != len(gold_rows):
+            return CompareResult(False, "row_count")
     if column_order == "strict":
         reason = _compare_rows(pred_rows, gold_rows, ordered, float_tol)
     elif column_order == "ignore":

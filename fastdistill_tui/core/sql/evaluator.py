@@ -7,10 +7,11 @@ import functools
 import time
 from dataclasses import dataclass
 
-from ..config import EvalConfig
+from ..config import EvalConfig, cache_dir
 from .compare import compare_results, gold_is_ordered
 from .execute import ExecResult, SqlExecutor
 from .gold_cache import GoldCache
+from .test_suite import SuiteCache, TestSuite
 
 
 @dataclass(frozen=True)
@@ -41,30 +42,42 @@ class Evaluator:
                             if config.cache_gold_results and config.max_cached_gold > 0 else None)
         # Parsing is the slowest step for a cached gold; many samples share one gold query.
         self._gold_is_ordered = functools.lru_cache(maxsize=4096)(gold_is_ordered)
+        self.suite = (TestSuite(SuiteCache(cache_dir() / "test_suite"))
+                      if config.test_suite != "off" else None)
+        # Gold results on test-suite copies: their own cache, so that they never evict the
+        # dataset's (a copy's result is needed by the samples of one query family only).
+        self._copy_gold_cache = (GoldCache(config.max_cached_gold)
+                                 if self._gold_cache is not None else None)
 
     async def check_gold(self, db_path: str, gold_sql: str) -> ExecResult:
         """The gold result, from the cache when possible. Timeouts are not cached: they depend
         on load, the others are properties of the query and the database."""
-        cached = self._cached_gold(db_path, gold_sql)
-        return cached if cached is not None else await self._run_gold(db_path, gold_sql)
+        cached = self._cached_gold(db_path, gold_sql, self._gold_cache)
+        return (cached if cached is not None
+                else await self._run_gold(db_path, gold_sql, self._gold_cache))
 
-    def _cached_gold(self, db_path: str, gold_sql: str) -> ExecResult | None:
-        return None if self._gold_cache is None else self._gold_cache.get(db_path, gold_sql)
+    @staticmethod
+    def _cached_gold(db_path: str, gold_sql: str, cache: GoldCache | None) -> ExecResult | None:
+        return None if cache is None else cache.get(db_path, gold_sql)
 
-    async def _run_gold(self, db_path: str, gold_sql: str) -> ExecResult:
+    async def _run_gold(self, db_path: str, gold_sql: str,
+                        cache: GoldCache | None) -> ExecResult:
         result = await self._executor.aexecute(db_path, gold_sql)
-        if self._gold_cache is not None and result.error != "timeout":
-            self._gold_cache.put(db_path, gold_sql, result)
+        if cache is not None and result.error != "timeout":
+            cache.put(db_path, gold_sql, result)
         return result
 
-    async def evaluate(self, db_path: str, gold_sql: str, pred_sql: str | None) -> EvalOutcome:
+    async def evaluate(self, db_path: str, gold_sql: str, pred_sql: str | None, *,
+                       on_copy: bool = False) -> EvalOutcome:
+        """`on_copy`: db_path is a test-suite copy (its gold results are cached apart)."""
         started = time.monotonic()
+        cache = self._copy_gold_cache if on_copy else self._gold_cache
         if not pred_sql or not pred_sql.strip():
             return EvalOutcome(False, False, "empty_sql", "no SQL in the answer",
                                seconds=time.monotonic() - started)
-        gold = self._cached_gold(db_path, gold_sql)
+        gold = self._cached_gold(db_path, gold_sql, cache)
         if gold is None:  # both at once; usually the gold check before the teacher cached it
-            gold, pred = await asyncio.gather(self._run_gold(db_path, gold_sql),
+            gold, pred = await asyncio.gather(self._run_gold(db_path, gold_sql, cache),
                                               self._executor.aexecute(db_path, pred_sql))
         else:
             pred = await self._executor.aexecute(db_path, pred_sql)
@@ -78,7 +91,8 @@ class Evaluator:
                                seconds=seconds)
         compared = compare_results(pred, gold, ordered=self._gold_is_ordered(gold_sql),
                                    float_tol=self.config.float_tol,
-                                   column_order=self.config.column_order)
+                                   column_order=self.config.column_order,
+                                   duplicates=self.config.duplicates)
         if compared.match and not gold.rows:
             return EvalOutcome(True, False, "gold_empty", "both results are empty: the gold "
                                "result cannot tell a right answer from a wrong one",
@@ -97,6 +111,14 @@ class Evaluator:
         if cache is None:
             return {"hits": 0, "misses": 0, "hit_ratio": 0.0}
         return {"hits": cache.hits, "misses": cache.misses, "hit_ratio": cache.hit_ratio}
+
+    def suite_stats(self) -> dict[str, object]:
+        """What test-suite checking did in this process (a resumed run counts its own part)."""
+        suite = self.suite
+        if suite is None:
+            return {"enabled": False}
+        return {"enabled": True, "mode": self.config.test_suite, "checked": suite.checked,
+                "unavailable": suite.unavailable, "copies_built": suite.cache.built}
 
     def close(self) -> None:
         self._executor.close()

@@ -42,6 +42,7 @@ SQLITE_HEAP_LIMIT = 64 << 20  # PRAGMA hard_heap_limit: all SQLite memory of the
 PROGRESS_STEPS = 1000  # VM instructions between deadline checks
 SLOW_QUERY_S = 0.25  # a query running this long gets a thread added beside it
 MAX_EXTRA_THREADS = 8  # threads beyond `workers`, at most
+MAX_CONNECTIONS = 64  # open connections a thread keeps (test-suite copies add databases)
 
 _ALLOWED_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
@@ -144,7 +145,8 @@ class SqlExecutor:
     `aexecute` keeps the event loop free.
 
     Connections are cached per (thread, db_path): SQLite connections are cheap to reuse and
-    a connection must not run two statements from two threads at once.
+    a connection must not run two statements from two threads at once. A thread keeps at most
+    MAX_CONNECTIONS open, closing the least recently used first.
     """
 
     def __init__(self, timeout_s: float = 5.0, row_cap: int = 10_000, workers: int = 2, *,
@@ -291,6 +293,9 @@ class SqlExecutor:
                 connections[job.db_path] = self._open(job.db_path)
             except sqlite3.Error as exc:
                 return _failure("exec_error", f"cannot open {job.db_path}: {exc}", started)
+            if len(connections) > MAX_CONNECTIONS:  # the least recently used one goes
+                connections.pop(next(iter(connections)))[0].close()
+        connections[job.db_path] = connections.pop(job.db_path)  # now the most recent
         conn, guard = connections[job.db_path]
         guard.deadline = job.deadline
         guard.denied.clear()

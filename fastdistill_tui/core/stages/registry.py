@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import candidates, clean, execeval, export, repair, rules, score, select
+from . import candidates, clean, execeval, export, repair, rules, score, select, suite_check
 from .base import AnswerStep, BarrierStep
 
 
@@ -62,6 +62,8 @@ STAGE_INFO: tuple[StageInfo, ...] = (
               columns=("sample_id", "sql", "sql_fingerprint")),
     StageInfo("execeval", "answer", ("eval",), step=execeval.step,
               columns=("sample_id", "exec_ok", "gold_match", "reason")),
+    StageInfo("suite_check", "answer", step=suite_check.step,
+              columns=("sample_id", "gold_match", "reason")),
     StageInfo("score", "answer", step=score.step, on_rejected=True, reads="gold_check",
               columns=("sample_id", "score")),
     StageInfo("select", "barrier", ("selected",), step=select.step,

@@ -1,5 +1,5 @@
-"""score: the judge. Default: the rule score (1.0 gold match, 0.5 executes, 0.0 otherwise);
-optionally an LLM judge through any configured provider, asked only about SQL that passed the
+"""score: the rule score by default (1.0 gold match, 0.5 executes, 0.0 otherwise: a summary of
+the execution verdict, not a judge); optionally an LLM judge through any configured provider, asked only about SQL that passed the
 rules and executed (a rejected answer's score is already decided, and a judge costs money).
 A judge answer without a usable score keeps the rule score and is counted as unusable."""
 
