@@ -157,3 +157,12 @@ def test_an_abandoned_request_is_held_for_what_a_typical_answer_has_left():
     poster._latencies.extend([20.0, 22.0, 21.0])
     assert poster.ghost_s(1.0) == 20.0  # a typical answer takes 21 s: 20 s left
     assert poster.ghost_s(30.0) == 30.0  # slower than typical: as long again
+
+
+async def test_the_provider_says_where_the_limit_settled():
+    with LoopbackServer(latency_s=0.1, serial=True) as srv:
+        provider = slow_server_provider(srv)
+        await ask_all(provider, 20)
+    note = provider.concurrency_note()
+    assert note.startswith("teacher requests in flight settled at 1 (teacher.concurrency = 32)"
+                           ) or note.startswith("teacher requests in flight settled at 2 ")

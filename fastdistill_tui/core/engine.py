@@ -221,6 +221,8 @@ class Engine:
                     chain=chain, evaluator=evaluator, stop=self.stop, cancel=cancel,
                     resume=self.resume, report_progress=lambda: self._report_progress(teacher))
                 await stream.run(dataset, split)
+                if note := provider.concurrency_note():
+                    self.log("info", note)
                 self._gold_empty = stream.gold_empty
                 self._check_judge(scorer)
                 self.store.flush()

@@ -40,6 +40,10 @@ class Provider(ABC):
     async def complete(self, messages: Messages, params: GenParams) -> Answer:
         """Answer one chat request: a Completion, or a Failure with its reason."""
 
+    def concurrency_note(self) -> str:
+        """One line on where an adaptive request limit ended ("" when there is none)."""
+        return ""
+
     def stop(self) -> None:
         """Stop waiting: requests sleeping before a retry give up at once (reason
         "cancelled"); what is on the wire finishes. Called when the user stops the run."""

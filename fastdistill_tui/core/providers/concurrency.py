@@ -8,7 +8,9 @@ generating after the client leaves), so the queue grows with work nobody will re
 API (OpenRouter) answers 32 at once at the latency of one. One fixed number cannot suit both.
 
 `ConcurrencyTuner` measures windows of answers to requests sent at one limit: throughput
-(answers per second, counted from when the limit was set) and the median latency. It starts at
+(answers per second, counted from when the limit was set) and the median latency (the first
+window is a warm-up: connections and a server's cold cache would make the next limit look
+better). It starts at
 `start` and doubles the limit while the server absorbs it — latency within `queueing` × the
 lowest window median seen, or throughput up by `gain` — and settles on the limit with the best
 throughput once latency rises without throughput (the server queues). Settled, it probes one
@@ -48,6 +50,7 @@ class ConcurrencyTuner:
         self._probing_from: int | None = None
         self._windows_settled = 0
         self._timeouts_in_row = 0
+        self._warming_up = True  # the first window pays for connections and cold caches
         self._start_window()
 
     def timed_out(self) -> None:
@@ -81,6 +84,10 @@ class ConcurrencyTuner:
             self._close_window()
 
     def _close_window(self) -> None:
+        if self._warming_up:  # measured again: a cold first window would flatter the next
+            self._warming_up = False
+            self._start_window()
+            return
         elapsed = max(self._clock() - self._window_start, 1e-9)
         throughput = len(self._latencies) / elapsed
         latency = statistics.median(self._latencies)

@@ -319,5 +319,16 @@ class HttpProvider(Provider):
     def paused_s(self) -> float:
         return self._http.limits.cool_down.remaining()
 
+    def concurrency_note(self) -> str:
+        tuner = self._http.tuner
+        if tuner is None or not tuner.history:
+            return ""
+        if not tuner.settled:
+            return (f"teacher requests in flight grew to {tuner.limit} "
+                    f"(teacher.concurrency = {tuner.ceiling}): the server kept up")
+        return (f"teacher requests in flight settled at {tuner.best_limit} "
+                f"(teacher.concurrency = {tuner.ceiling}): {tuner.best_throughput:.2f} answers/s "
+                f"there; more only queued at the server")
+
     async def aclose(self) -> None:
         await self._http.aclose()
