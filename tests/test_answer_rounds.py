@@ -35,8 +35,8 @@ def make_dataset(root: Path, n: int) -> tuple[Path, list[tuple[str, str]]]:
     for i in range(n):
         country = COUNTRIES[(i // 4) % len(COUNTRIES)]
         question = f"Which cities of {country.title()} have more than {i} people?"
-        pairs.append((question, f"SELECT name FROM city WHERE country = '{country}' "
-                                f"AND population > {i}"))
+        gold = f"SELECT name FROM city WHERE country = '{country}' AND population > {i}"
+        pairs.append((question, gold))
     path = root / "questions.jsonl"
     path.write_text("".join(json.dumps({"question": q, "sql": s, "db": "geo.sqlite"}) + "\n"
                             for q, s in pairs), encoding="utf-8")
@@ -99,7 +99,7 @@ def test_repair_is_asked_once_and_only_when_due(tmp_path, capsys):
 
 
 def test_without_repair_the_same_run_asks_each_question_once(tmp_path, capsys):
-    data, pairs = make_dataset(tmp_path / "data", 8)
+    data, _ = make_dataset(tmp_path / "data", 8)
     args = ["--config", str(config_file(tmp_path, "repair = false")), "--dataset",
             f"jsonl:{data}", "--teacher", "openai:m", "--no-student"]
     with LoopbackServer(responder=lambda m: "SELECT nme FROM city") as srv:

@@ -164,5 +164,6 @@ async def test_the_provider_says_where_the_limit_settled():
         provider = slow_server_provider(srv)
         await ask_all(provider, 20)
     note = provider.concurrency_note()
-    assert note.startswith("teacher requests in flight settled at 1 (teacher.concurrency = 32)"
-                           ) or note.startswith("teacher requests in flight settled at 2 ")
+    # 1, or 2 on a machine so busy that its scheduling noise rivals 0.1 s
+    assert note.startswith(("teacher requests in flight settled at 1 (teacher.concurrency = 32)",
+                            "teacher requests in flight settled at 2 "))
