@@ -87,6 +87,7 @@ def test_repair_is_asked_once_and_only_when_due(tmp_path, capsys):
     empty = [r for r in repairs if "returned no rows" in r]
     failed = [r for r in repairs if "no such column: nme" in r]
     assert len(empty) == len(failed) == 4
+    assert all("Columns of city: name, country, population" in r for r in failed)
     assert all("city.country (you wrote 'Germany'): 'germany'" in r
                or "you wrote 'France'): 'france'" in r or "you wrote 'Spain'): 'spain'" in r
                or "you wrote 'Italy'): 'italy'" in r for r in empty)

@@ -1,10 +1,12 @@
 """repair: an answer that yields no SQL, fails the rules (does not parse, not one SELECT) or fails
-to execute (a timeout apart: it depends on load), or runs and returns no rows where the gold has rows, is asked once more: the same
-conversation plus the teacher's answer and a turn that says what went wrong — the error, or the
-empty result and, for each text literal the query compares a column with, the values that
-column stores closest to it (a teacher that wrote 'Arizona' where the database says 'arizona'
-sees the stored spelling). Values come from the database through the evaluator's sandbox, in a
-fixed order, so the repair prompt — and its cache key — is the same on every run.
+to execute (a timeout apart: it depends on load), or runs and returns no rows where the gold
+has rows, is asked once more: the same conversation plus the teacher's answer and a turn that
+says what went wrong — the error (for "no such table/column" with the tables, or the columns
+of the tables the query names), or the empty result and, for each text literal the query
+compares a column with, the values that column stores closest to it (a teacher that wrote
+'Arizona' where the database says 'arizona' sees the stored spelling). Values come from the
+database through the evaluator's sandbox, in a fixed order, so the repair prompt — and its
+cache key — is the same on every run.
 
 Once per sample, and only when due: a gold match, a non-empty result that differs from gold, an
 empty gold, or a teacher failure (timeout, …) is not repaired. The repaired answer replaces the
@@ -39,7 +41,7 @@ def why_due(judged: WorkItem) -> str | None:
     return None
 
 
-def feedback(judged: WorkItem, why: str, values: list[str]) -> str:
+def feedback(judged: WorkItem, why: str, names: list[str], values: list[str]) -> str:
     if judged.rejected_at == "clean":
         said = "That answer contained no SQL query."
     elif judged.rejected_at == "rules":
@@ -48,7 +50,7 @@ def feedback(judged: WorkItem, why: str, values: list[str]) -> str:
         said = f"That query failed in SQLite ({why}): {judged.detail}".rstrip(": ")
     else:
         said = "That query ran but returned no rows, yet this question has an answer here."
-    lines = [said]
+    lines = [said, *names]
     if values:
         lines += ["Values stored in the columns it compares:", *values]
     lines.append(ASK)
@@ -95,6 +97,22 @@ def compared_literals(sql: str, schema: Schema) -> list[tuple[str, str, str]]:
     return found[:MAX_LITERALS]
 
 
+def schema_lines(sql: str, detail: str, schema: Schema) -> list[str]:
+    """For "no such table/column" errors, the names that do exist: the tables, or the columns
+    of the tables the query names (all tables when it names none that exist)."""
+    if "no such table" in detail:
+        return ["Tables: " + ", ".join(t.name for t in schema.tables)]
+    if "no such column" not in detail:
+        return []
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+        named = {t.name.lower() for t in tree.find_all(exp.Table)} if tree else set()
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
+        named = set()
+    tables = [t for t in schema.tables if t.name.lower() in named] or list(schema.tables)
+    return [f"Columns of {t.name}: " + ", ".join(c.name for c in t.columns) for t in tables]
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -129,6 +147,8 @@ async def stored_values(evaluator: Evaluator, db_path: str, table: str, column: 
 
 async def messages_for(item: WorkItem, judged: WorkItem, why: str,
                        evaluator: Evaluator) -> list[dict[str, str]]:
+    names = (schema_lines(judged.sql, judged.detail, item.example.schema)
+             if judged.sql and judged.rejected_at == "execeval" else [])
     values = []
     if judged.sql and (why == "empty_result" or judged.rejected_at == "execeval"):
         for table, column, literal in compared_literals(judged.sql, item.example.schema):
@@ -138,7 +158,7 @@ async def messages_for(item: WorkItem, judged: WorkItem, why: str,
                 values.append(f"{table}.{column} (you wrote {_text(literal)}): "
                               + ", ".join(_text(v) for v in stored))
     return [*item.messages, {"role": "assistant", "content": judged.answer.text},
-            {"role": "user", "content": feedback(judged, why, values)}]
+            {"role": "user", "content": feedback(judged, why, names, values)}]
 
 
 async def step(item: WorkItem, ctx: StepContext) -> None:
