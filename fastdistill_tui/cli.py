@@ -26,6 +26,7 @@ from .core.errors import FastDistillError, InputError, NothingToDo, SetupError
 from .core.events import Event, write_event
 from .core.gates import GateDecision
 from .core.runs import resume_command
+from .core.misses import format_misses
 
 if TYPE_CHECKING:  # the engine and store load only when a command needs them
     from .core.engine import Engine
@@ -88,7 +89,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--config", help="TOML config (default: the platformdirs config file)")
     run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
     run.add_argument("--split", help="dataset split to distil")
-    run.add_argument("--limit", type=int, help="first N samples (after dedup); 0 = all")
+    run.add_argument("--limit", type=int,
+                     help="N samples (after dedup): a seeded sample spread over the databases "
+                          "(dataset.seed); 0 = all")
     run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")
@@ -209,6 +212,9 @@ class HeadlessPrinter:
             verdict = "passed" if event.passed else "FAILED"
             parts = ", ".join(gate_metric(k, m) for k, m in event.metrics.items())
             self.say(f"gate {event.gate} ({when}) {verdict}: {parts}")
+            misses = format_misses(event.reasons, event.exec_errors)
+            if misses:
+                self.say(f"  answers missing the gold so far: {misses}")
         elif kind == "GateDecided" and event.overridden:
             self.say(f"gate {event.gate} overridden ({event.by})")
         elif kind == "TrainProgress":
@@ -364,10 +370,20 @@ def run_engine(args: argparse.Namespace, engine: Engine, store: Store) -> int:
             signal.signal(sig, handler)
         if events_out is not None and events_out is not sys.stdout:
             events_out.close()
+    misses = run_misses(outcome.run_dir)
+    if misses:
+        printer.say(misses)
     if outcome.status != "completed":
         printer.say(outcome.message)
     printer.say(f"run {outcome.run_id} {outcome.status}: {outcome.run_dir}")
     return outcome.exit_code
+
+
+def run_misses(run_dir: Path) -> str:
+    """The run's 'answers missing the gold: ...' line, '' before its reports exist."""
+    from .core.report import misses_line, read_reports
+
+    return misses_line(read_reports(run_dir)[0]) if run_dir.is_dir() else ""
 
 
 def aborted(run_id: str, store: Store, printer: HeadlessPrinter) -> int:

@@ -38,6 +38,9 @@ def _manifest(outcome) -> dict:
 
 def test_every_stage_has_a_total_from_its_first_progress_event(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)  # 62 rows: 1 duplicate, 1 broken gold
+    # --limit samples the whole file: a broken gold in the sample would take one sample off the
+    # teacher's total at a moment that depends on timing, so this test leaves it out
+    data.write_text("".join(data.read_text().splitlines(True)[:-1]))
     seen: list[ev.Event] = []
     with LoopbackServer(responder=gold_responder(gold), latency_s=0.02) as srv:
         config = _config(data, srv.base_url, min_total=10)

@@ -20,12 +20,17 @@ STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "exec
           "select", "export")
 #: sha256 of train.jsonl + valid.jsonl for the job below, taken before the prefetch window
 #: existed (issue 13). A change meant to alter the exports updates it, and says why.
-EXPECTED_EXPORT_SHA256 = "3569f423c9506665ea468ac995c433fd8bdaf4a0e0534295fb3f91a99601223b"
+#: Issue 20: the prompts show the database's rows ([prompt] db_content); with it off the
+#: export's hash is the one before:
+#: 3569f423c9506665ea468ac995c433fd8bdaf4a0e0534295fb3f91a99601223b
+EXPECTED_EXPORT_SHA256 = "de293e974a89e57c2a18491cbeb9d1f11904b56e2d6245c58834442887bec5d5"
 #: sha256 of the job's quality reports and manifest hashes (volatile fields removed), taken
 #: before the engine ran from the stage registry (issue 19); updated by issue 22 for its two
 #: intended changes only (checked by diffing the reports): "judge_score" is called "score"
-#: (the rule score is no judge) and execeval's report says `"duplicates": "bag"`.
-EXPECTED_REPORTS_SHA256 = "b0b4f77350b5d2f552ca5b4f9a118946751bc0e4c1ed7e4ba2b9c98d9d7915f7"
+#: (the rule score is no judge) and execeval's report says `"duplicates": "bag"`; and by issue
+#: 20 for its one (diffed likewise): score and select count why answers missed the gold
+#: (`mismatch_reason_counts`, `exec_error_messages`).
+EXPECTED_REPORTS_SHA256 = "ab2f61f628e5b18eb37b0c7d184a6dd488db95a45d37a04c07d80d15513c53a4"
 
 
 def run_once(tmp_path: Path, monkeypatch, name: str, data: Path, base_url: str,

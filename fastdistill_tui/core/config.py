@@ -39,7 +39,8 @@ class DatasetConfig:
     spec: str = "bundled"  # bundled | wikisql:DIR | spider:DIR | jsonl:FILE
     split: str = ""  # split distilled; "" = the dataset's default
     eval_split: str = ""  # split for student evaluation; "" = the dataset's default
-    limit: int = 0  # first N samples after dedup; 0 = all
+    limit: int = 0  # N samples after dedup, a seeded sample spread over databases; 0 = all
+    seed: int = 0  # the --limit sample's seed
 
 
 @dataclass
@@ -65,6 +66,16 @@ class TeacherConfig:
     repair: bool = True
     candidates: int = 1  # k > 1: up to k answers a sample, the first gold match kept
     candidate_temperature: float = 0.7  # for candidates 2..k (the first is the plain request)
+
+
+@dataclass
+class PromptConfig:
+    """What the teacher's and the student's prompts show of the database beside its schema."""
+
+    db_content: bool = True  # false = the schema alone (names and the dataset's types)
+    example_rows: int = 3  # rows shown per table
+    value_hints: int = 3  # stored values like the question's words, per text column
+    budget_tokens: int = 300  # most tokens the database content adds to a prompt
 
 
 @dataclass
@@ -159,6 +170,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
@@ -451,6 +463,10 @@ def validate(config: Config, path: str | None = None) -> Config:
          "must be the NAME of an environment variable holding the key, never the key itself"),
         (1 <= e.workers <= 64, "eval.workers", "must be between 1 and 64"),
         (config.dataset.limit >= 0, "dataset.limit", "must be ≥ 0 (0 = all)"),
+        (config.prompt.example_rows >= 0, "prompt.example_rows", "must be ≥ 0 (0 = none)"),
+        (config.prompt.value_hints >= 0, "prompt.value_hints", "must be ≥ 0 (0 = none)"),
+        (config.prompt.budget_tokens >= 0, "prompt.budget_tokens",
+         "must be ≥ 0 (tokens the database content may add to a prompt)"),
         (0.0 <= s.min_score <= 1.0, "select.min_score", "must be in [0, 1]"),
         (0.0 <= s.valid_fraction < 1.0, "select.valid_fraction", "must be in [0, 1)"),
         (config.student.profile in ("auto", "quick", "standard"), "student.profile",

@@ -31,6 +31,7 @@ from . import artifacts, events as ev, unanswered
 from .config import Config, blame, cache_dir, judge_teacher_config
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
+from .datasets.sampling import sampled_examples
 from .errors import ConfigError, FastDistillError, InputError
 from .gatekeeper import GateDecider, Gatekeeper
 from .gates import TeacherQuality
@@ -68,12 +69,12 @@ class RunOutcome:
     message: str = ""
 
 
-def plan_split(dataset: Dataset, split: str, limit: int) -> SplitPlan:
+def plan_split(dataset: Dataset, split: str, limit: int, seed: int = 0) -> SplitPlan:
     """Read (and so validate) the whole split once, counting as the producer will: rows up to
     the one that reaches --limit, samples after dedup and --limit."""
     dedup = Deduplicator()
     rows_read = samples = 0
-    for example in dataset.iter_examples(split):
+    for example in sampled_examples(dataset, split, limit, seed):
         if limit and samples >= limit:
             continue  # keep reading: every row is validated, limit or not
         rows_read += 1
@@ -138,7 +139,8 @@ class Engine:
         dataset.check_split(split)
         # One validating pass before anything is written or paid for: a malformed row 90,000
         # fails now, not after an hour of requests. It streams, and gives exact totals.
-        self.tracker.plan = plan_split(dataset, split, config.dataset.limit)
+        self.tracker.plan = plan_split(dataset, split, config.dataset.limit,
+                                       config.dataset.seed)
         try:
             provider = self._provider or make_provider(config.teacher)
             # the judge is set up (key, URL) before a run exists, like the teacher
@@ -209,7 +211,8 @@ class Engine:
                 params = GenParams(temperature=config.teacher.temperature,
                                    max_tokens=config.teacher.max_tokens,
                                    disable_thinking=config.teacher.disable_thinking)
-                teacher = TeacherStage(provider, self.store, params, teacher_endpoint)
+                teacher = TeacherStage(provider, self.store, params, teacher_endpoint,
+                                       config.prompt)
                 scorer = Scorer(judge)
                 chain = AnswerChain(
                     StepContext(evaluator, scorer, self._rules,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-SCHEMA_VERSION = 2  # 2: TimingUpdated keyed by stage, RunStarted.stages
+SCHEMA_VERSION = 3  # 2: TimingUpdated keyed by stage, RunStarted.stages; 3: GateEvaluated.reasons
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,10 @@ class GateEvaluated(Event):
     # metric -> {"value": float, "threshold": float, "passed": bool}
     metrics: dict[str, dict[str, Any]]
     early: bool = False  # the early warning after the first min_total answers
+    # why answers missed the gold: reason -> count ("row_count", "empty_result", "exec_error",
+    # "teacher_timeout", ...), and the commonest SQLite error messages -> count
+    reasons: dict[str, int] = field(default_factory=dict)
+    exec_errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def answers(self) -> int:

@@ -9,11 +9,12 @@ it would pass on any SQL that runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import TeacherEvalGate
 from .events import GateEvaluated
 from .runs import resume_command
+from .misses import MissTally, format_misses
 
 TEACHER_EVAL = "teacher_eval"
 
@@ -28,12 +29,15 @@ class TeacherQuality:
     exec_ok: int = 0
     gold_match: int = 0
     score_sum: float = 0.0
+    misses: MissTally = field(default_factory=MissTally)  # why the others missed the gold
 
-    def add(self, exec_ok: bool, gold_match: bool, score: float) -> None:
+    def add(self, exec_ok: bool, gold_match: bool, score: float, reason: str | None = None,
+            detail: str | None = None) -> None:
         self.total += 1
         self.exec_ok += exec_ok
         self.gold_match += gold_match
         self.score_sum += score
+        self.misses.add(gold_match, reason, detail)
 
     def rate(self, count: float) -> float:
         return count / self.total if self.total else 0.0
@@ -60,13 +64,16 @@ def evaluate_teacher_gate(run_id: str, gate: TeacherEvalGate, quality: TeacherQu
                for name, (value, threshold) in checks.items()}
     passed = all(m["passed"] for m in metrics.values())
     return GateEvaluated(run_id=run_id, gate=TEACHER_EVAL, passed=passed, metrics=metrics,
-                         early=early)
+                         early=early, reasons=quality.misses.reason_counts(),
+                         exec_errors=quality.misses.top_messages())
 
 
 def describe_failure(event: GateEvaluated) -> str:
     failed = [f"{name} {m['value']:g} < {m['threshold']:g}"
               for name, m in event.metrics.items() if not m["passed"]]
-    return f"gate {event.gate} failed: " + ", ".join(failed)
+    misses = format_misses(event.reasons, event.exec_errors)
+    return (f"gate {event.gate} failed: " + ", ".join(failed)
+            + (f" (answers missing the gold: {misses})" if misses else ""))
 
 
 def override_hint(gate: str, run_id: str) -> str:

@@ -6,24 +6,37 @@ Compact layout of the user message (parse_prompt reads it back):
     Schema:
     stadion(stadion_id integer, name text, "max capacity" real)
     konzert(konzert_id integer, stadion_id text -> stadion.stadion_id)
+    Example rows:
+      stadion: (1, 'raith rovers', 10104.0), (2, 'ayr united', 11998.0)
+    Values like the question's words:
+      stadion.name: 'raith rovers'
     Evidence: <only when there is evidence>
     Question: <question>
 
 One line per table, `column type` pairs, a foreign key as `-> table.column` after its column;
-identifiers are double-quoted only where SQLite needs it.
+identifiers are double-quoted only where SQLite needs it. The two database sections (only with
+a database file and [prompt] db_content on) show rows in the schema's column order and, per
+text column, the stored values sharing words with the question; their lines are indented, so
+none reads as a `Question:` line. With them the types are the ones the database declares.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 
+from .config import PromptConfig
+from .db_content import DatabaseContent, database_content, show_value
 from .types import Column, Schema, Table
 
 SYSTEM_PROMPT = ("You translate questions into SQL for a SQLite database. Answer with one "
                  "SQLite SELECT statement only, no explanation.")
 
 STYLES = ("compact", "create_table")
+ROWS_HEADER = "Example rows:"
+VALUES_HEADER = "Values like the question's words:"
+CONTENT_HEADERS = (ROWS_HEADER, VALUES_HEADER)
 
 # https://sqlite.org/lang_keywords.html
 SQLITE_KEYWORDS = frozenset("""
@@ -99,19 +112,98 @@ def create_table_schema(schema: Schema) -> str:
 
 
 def render_messages(schema: Schema, question: str, evidence: str = "", *,
-                    style: str = "compact") -> list[dict[str, str]]:
+                    style: str = "compact", db_path: str = "",
+                    content: PromptConfig | None = None) -> list[dict[str, str]]:
+    """The chat messages for one question; with db_path and content (db_content on), the
+    database's types, example rows and values like the question's words, within
+    content.budget_tokens."""
+    sections: list[str] = []
+    if db_path and content is not None and content.db_content:
+        db = database_content(db_path, schema, content.example_rows)
+        schema = typed_schema(schema, db)
+        sections = content_sections(schema, db, question, content)
     if style == "compact":
         schema_text = compact_schema(schema)
     elif style == "create_table":
         schema_text = create_table_schema(schema)
     else:
         raise ValueError(f"unknown prompt style {style!r}; expected one of {STYLES}")
-    lines = [f"Database: {schema.db_id}", "Schema:", schema_text]
+    lines = [f"Database: {schema.db_id}", "Schema:", schema_text, *sections]
     if evidence.strip():
         lines.append(f"Evidence: {evidence.strip()}")
     lines.append(f"Question: {question.strip()}")
     return [{"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": "\n".join(lines)}]
+
+
+def typed_schema(schema: Schema, db: DatabaseContent) -> Schema:
+    """schema with each column's type as the database declares it (where it declares one)."""
+    if not db.types:
+        return schema
+    tables = tuple(replace(t, columns=tuple(
+        Column(c.name, db.types.get((t.name, c.name), c.type)) for c in t.columns))
+        for t in schema.tables)
+    return replace(schema, tables=tables)
+
+
+def content_sections(schema: Schema, db: DatabaseContent, question: str,
+                     content: PromptConfig) -> list[str]:
+    """The example-rows and values lines, filled within the token budget: values first (they
+    are what the question names), then rows, one row of every table before the next rows."""
+    budget = content.budget_tokens
+    used = 0
+
+    def fits(line: str) -> bool:
+        nonlocal used
+        cost = count_tokens(line) + 1  # the line break
+        if used + cost > budget:
+            return False
+        used += cost
+        return True
+
+    values: dict[tuple[str, str], list[str]] = {}
+    if content.value_hints:
+        for _, value in db.matching_values(question):
+            shown = values.setdefault((value.table, value.column), [])
+            if len(shown) < content.value_hints:
+                shown.append(show_value(value.text))
+    value_lines = []
+    header_cost = count_tokens(VALUES_HEADER) + 1
+    if values and used + header_cost <= budget:
+        used += header_cost
+        for (table, column), shown in values.items():  # best-matching columns first
+            for n in range(len(shown), 0, -1):  # as many of its values as fit
+                line = f"  {quote_ident(table)}.{quote_ident(column)}: {', '.join(shown[:n])}"
+                if fits(line):
+                    value_lines.append(line)
+                    break
+        if not value_lines:
+            used -= header_cost
+    row_lines = _row_lines(schema, db, budget - used - count_tokens(ROWS_HEADER) - 1)
+    sections = [ROWS_HEADER, *row_lines] if row_lines else []
+    if value_lines:
+        sections += [VALUES_HEADER, *value_lines]
+    return sections
+
+
+@lru_cache(maxsize=1024)  # a database's rows are shown alike in every prompt of it
+def _row_lines(schema: Schema, db: DatabaseContent, budget: int) -> tuple[str, ...]:
+    shown: dict[str, list[str]] = {t.name: [] for t in schema.tables if db.rows.get(t.name)}
+    used = 0
+    for i in range(max((len(r) for r in db.rows.values()), default=0)):
+        for table in shown:
+            rows = db.rows[table]
+            if i >= len(rows) or len(shown[table]) < i:
+                continue  # this table's earlier row did not fit: its lines stay short
+            row = "(" + ", ".join(show_value(v) for v in rows[i]) + ")"
+            # a table's first row opens its line; each later one adds ", (...)" to it
+            cost = count_tokens(row) + (count_tokens(f"  {quote_ident(table)}: ") + 1
+                                        if i == 0 else 1)
+            if used + cost > budget:
+                continue
+            used += cost
+            shown[table].append(row)
+    return tuple(f"  {quote_ident(t)}: {', '.join(rows)}" for t, rows in shown.items() if rows)
 
 
 def render_student_target(sql: str) -> str:
@@ -194,11 +286,14 @@ def parse_prompt(messages: list[dict[str, str]]) -> tuple[Schema, str]:
     tables: list[Table] = []
     foreign_keys: list[tuple[str, str, str, str]] = []
     pos = 2
-    while pos < len(lines) and not lines[pos].startswith(("Evidence: ", "Question: ")):
+    while (pos < len(lines) and not lines[pos].startswith(("Evidence: ", "Question: "))
+           and lines[pos] not in CONTENT_HEADERS):
         table, fks = _TableLineParser(lines[pos], pos + 1).parse()
         tables.append(table)
         foreign_keys.extend(fks)
         pos += 1
+    while pos < len(lines) and (lines[pos] in CONTENT_HEADERS or lines[pos].startswith("  ")):
+        pos += 1  # the database content: an LLM reads it, the schema parse does not need it
     evidence: list[str] = []
     if pos < len(lines) and lines[pos].startswith("Evidence: "):
         evidence.append(lines[pos][len("Evidence: "):])

@@ -9,6 +9,7 @@ from typing import Any
 from .config import Config
 from .runs import run_dir_for
 from .stages.registry import stage_names
+from .misses import format_misses
 from .store import Store
 
 
@@ -59,6 +60,14 @@ def checks_of(evaluation: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def misses_line(stages: dict[str, dict[str, Any]]) -> str:
+    """'answers missing the gold: row_count 453, ...' from the score report; '' when none."""
+    score = stages.get("score") or {}
+    text = format_misses(score.get("mismatch_reason_counts") or {},
+                         score.get("exec_error_messages") or {})
+    return f"answers missing the gold: {text}" if text else ""
+
+
 def format_report(report: dict[str, Any]) -> str:
     checks = report.get("checks") or {}
     lines = [f"run {report['run_id']} — {report['status']}",
@@ -75,6 +84,9 @@ def format_report(report: dict[str, Any]) -> str:
                  f"{(q.get('score') or q.get('judge_score', {}))['mean']:>7.2f}")
         lines.append(f"{stage:<18}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
                      + ", ".join(f"{k} {v}" for k, v in reasons))
+    misses = misses_line(report["stages"])
+    if misses:
+        lines += ["", misses]
     for decision in report["gate_decisions"]:
         lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "
                      f"{'proceed' if decision['proceed'] else 'stop'}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
+from .misses import MissTally
 from .stages.registry import (STUDENT_EVAL_PHASES, StageInfo, stages, timing_labels,
                               upstream)
 from .store import Store
@@ -105,9 +106,11 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
     digests = {v.stage: artifacts.ManifestDigest(run_id, v.stage, v.columns, config_hash)
                for v in views}
     wikisql = WikiSQLTally()
+    misses = MissTally()
     for row in store.results(run_id):
         if row["gold_ok"]:
             wikisql.add(row)
+            misses.add(bool(row["gold_match"]), row["reason"], row["detail"])
         passed: dict[str, bool] = {}  # stage -> the row entered and was kept there
         for view in views:
             if view.upstream and not passed[view.upstream]:
@@ -118,6 +121,8 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
             digests[view.stage].add(row)
     for view in views:
         extra = dict(extras.get(view.stage) or {})
+        if view.stage in ("score", "select"):  # why answers missed the gold, all of them
+            extra.update(misses.report())
         if view.stage == "score" and wikisql.total:
             extra["wikisql"] = wikisql.report()
         if view.stage == "select":  # answered and executed, but nothing to check them against

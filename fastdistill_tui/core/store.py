@@ -301,10 +301,11 @@ class Store:
 
     def result_flags(self, run_id: str) -> dict[str, tuple]:
         """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
-        rejected_at) of every stored result: what a resume counts for finished samples."""
+        rejected_at, reason, detail) of every stored result: what a resume counts for finished
+        samples."""
         return {row[0]: row[1:] for row in self.conn.execute(
             "SELECT sample_id, gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,"
-            " rejected_at FROM results WHERE run_id = ?", (run_id,))}
+            " rejected_at, reason, detail FROM results WHERE run_id = ?", (run_id,))}
 
     def first_gold_failure(self, run_id: str) -> tuple[str, str]:
         """(source file:line, detail) of the run's first sample whose gold SQL failed."""
@@ -443,11 +444,11 @@ class Store:
                     " ORDER BY fd_valid_bucket(sample_id) LIMIT 1)", params)
         return count
 
-    def selected_rows(self, run_id: str) -> Iterator[tuple[str, str, str, str, str]]:
-        """(split, sql, question, evidence, schema_hash) of the selected samples in sample_id
-        order, streamed."""
+    def selected_rows(self, run_id: str) -> Iterator[tuple[str, str, str, str, str, str]]:
+        """(split, sql, question, evidence, schema_hash, db_path) of the selected samples in
+        sample_id order, streamed."""
         return self.conn.execute(
-            "SELECT r.split, r.sql, s.question, s.evidence, s.schema_hash"
+            "SELECT r.split, r.sql, s.question, s.evidence, s.schema_hash, s.db_path"
             " FROM results r JOIN samples s USING (run_id, sample_id)"
             " WHERE r.run_id = ? AND r.selected = 1 ORDER BY r.sample_id", (run_id,))
 

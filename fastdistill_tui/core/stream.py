@@ -33,6 +33,7 @@ from .providers import endpoint_for
 from .runs import resume_command
 from .sql.evaluator import Evaluator
 from .stages import execeval
+from .datasets.sampling import sampled_examples
 from .stages.answer_rounds import rounds_json
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
@@ -111,7 +112,7 @@ class SampleStream:
             dedup = Deduplicator()
             limit = self.config.dataset.limit
             seq = 0
-            for example in dataset.iter_examples(split):
+            for example in sampled_examples(dataset, split, limit, self.config.dataset.seed):
                 if self._stopping() or (limit and seq >= limit):
                     break
                 item = WorkItem(example)
@@ -260,7 +261,7 @@ class SampleStream:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
         if item.gold_ok:
-            self.quality.add(exec_ok, gold_match, item.score)
+            self.quality.add(exec_ok, gold_match, item.score, item.reason, item.detail)
             self.gold_empty += item.gold_empty
             for name in self._counted_when_stored:
                 self.tracker.count(name, True)
@@ -280,8 +281,8 @@ class SampleStream:
     def _resume_counts(self, sample_id: str) -> None:
         """A sample finished before the restart: count it at every stage it passed, as if it
         ran now, so a resumed run's progress and stage totals equal an uninterrupted run's."""
-        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at = (
-            self._done_flags[sample_id])
+        gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at, reason, \
+            detail = self._done_flags[sample_id]
         tracker = self.tracker
         tracker.count("gold_check", bool(gold_ok))
         if not gold_ok:
@@ -295,7 +296,7 @@ class SampleStream:
                 tracker.start(info.name)
                 alive = rejected_at != info.name
                 tracker.count(info.name, alive)
-        self.quality.add(bool(exec_ok), bool(gold_match), score)
+        self.quality.add(bool(exec_ok), bool(gold_match), score, reason, detail)
         self.gold_empty += gold_empty
         for name in self._counted_when_stored:
             tracker.count(name, True)

@@ -65,7 +65,7 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
         if plan.eval_limit and len(examples) >= plan.eval_limit:
             break
         examples.append(example)
-    items = eval_items(examples)
+    items = eval_items(examples, run.config.prompt)
     overlap = run.store.distilled_overlap(run.run_id, [i.sample_id for i in items])
     base = StudentModel(run.model_dir, model_key(run.model_dir))
     run.report.update({

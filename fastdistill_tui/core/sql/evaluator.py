@@ -17,9 +17,10 @@ from .test_suite import SuiteCache, TestSuite
 @dataclass(frozen=True)
 class EvalOutcome:
     """`reason` is None on a gold match; otherwise a code from compare.CompareResult, or
-    "empty_sql" (no prediction), "gold_error" (the gold query itself fails) or "gold_empty"
+    "empty_sql" (no prediction), "gold_error" (the gold query itself fails), "gold_empty"
     (the prediction also returns no rows: an empty gold result cannot tell a right query from
-    a wrong one, so it is never a gold match)."""
+    a wrong one, so it is never a gold match) or "empty_result" (the prediction returns no
+    rows where the gold has some: often a literal in the wrong case or spelling)."""
 
     exec_ok: bool
     gold_match: bool
@@ -97,6 +98,10 @@ class Evaluator:
             return EvalOutcome(True, False, "gold_empty", "both results are empty: the gold "
                                "result cannot tell a right answer from a wrong one",
                                gold_empty=True, seconds=seconds)
+        if not compared.match and not pred.rows and gold.rows:
+            return EvalOutcome(True, False, "empty_result", f"no rows; the gold result has "
+                               f"{len(gold.rows)}{'+' if gold.truncated else ''}",
+                               pred_empty=True, seconds=seconds)
         return EvalOutcome(True, compared.match, compared.reason, gold_empty=not gold.rows,
                            pred_empty=not pred.rows, pred_truncated=pred.truncated,
                            seconds=seconds)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import PromptConfig
 from ..prompt import render_messages
 from ..store import Store, StudentResultRow
 from ..student.blas import Blas
@@ -73,8 +74,9 @@ def answer_key(model: StudentModel, messages: list[dict[str, str]], max_tokens: 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def eval_items(examples: list[Example]) -> list[WorkItem]:
-    """The eval questions as work items, deduplicated by sample_id, in file order."""
+def eval_items(examples: list[Example], prompt: PromptConfig | None = None) -> list[WorkItem]:
+    """The eval questions as work items, deduplicated by sample_id, in file order; their
+    prompts are rendered as the teacher's are (prompt: the run's [prompt] settings)."""
     items, dedup = [], Deduplicator()
     for example in examples:
         item = WorkItem(example)
@@ -83,7 +85,8 @@ def eval_items(examples: list[Example]) -> list[WorkItem]:
         if not dedup.is_new(item.sample_id):
             continue
         item.seq = len(items)
-        item.messages = render_messages(example.schema, example.question, example.evidence)
+        item.messages = render_messages(example.schema, example.question, example.evidence,
+                                        db_path=example.db_path, content=prompt)
         items.append(item)
     return items
 

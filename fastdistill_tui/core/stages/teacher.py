@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from ..config import PromptConfig
 from ..prompt import prompt_tokens, render_messages
 from ..providers.base import Provider
 from ..store import Store
@@ -95,15 +96,17 @@ class TeacherStage:
     name = "teacher"
 
     def __init__(self, provider: Provider, store: Store, params: GenParams,
-                 endpoint: str = "") -> None:
+                 endpoint: str = "", prompt: PromptConfig | None = None) -> None:
         self.answers = StoredAnswers(provider, store, endpoint)
         self.params = params
+        self.prompt = prompt  # what the prompt shows of the database; None = the schema alone
         self.counter = RequestCounter()
         self.unreachable_streak = 0  # consecutive fresh UNREACHABLE_FAILURES
 
     def prepare(self, item: WorkItem) -> None:
         ex = item.example
-        item.messages = render_messages(ex.schema, ex.question, ex.evidence)
+        item.messages = render_messages(ex.schema, ex.question, ex.evidence,
+                                        db_path=ex.db_path, content=self.prompt)
         item.prompt_tokens = prompt_tokens(item.messages)
         item.cache_key = self.key_for(item.messages, self.params)
 
