@@ -98,6 +98,7 @@ class Engine:
         self.run_dir = run_dir_for(config, self.run_id)
         self._provider = provider
         self._dataset = dataset
+        self._rounds_off: set[str] = set()  # answer rounds this run does not have
         self.tracker = StageTracker(self.run_id, self.emit)
         self.counters = self.tracker.counters
         self.quality = TeacherQuality(llm_judge=config.eval.judge == "llm")
@@ -193,8 +194,8 @@ class Engine:
             await self._rules.start()
             judge = None
             # a round that is off (or a deterministic teacher's) is not in the run's stages
-            rounds_off = set(ROUND_STAGES) - set(round_stages(config.teacher,
-                                                              provider.deterministic))
+            rounds_off = self._rounds_off = set(ROUND_STAGES) - set(
+                round_stages(config.teacher, provider.deterministic))
             try:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
                                         dataset=f"{config.dataset.spec} [{split}]",
@@ -380,7 +381,7 @@ class Engine:
                                           "answers_checked": self._rules.checked_in_workers}},
                     "score": {"gold_cache": gold_cache_stats, **self._judge_tally},
                     **rounds_report(store, run_id, self.tracker.counters["select"].kept)},
-            student=self._student_report)
+            student=self._student_report, left_out=self._rounds_off)
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
             "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],
