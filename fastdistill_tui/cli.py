@@ -1,6 +1,7 @@
 """`fastdistill` command line (DESIGN §9). Exit codes: 0 done, 1 an internal error (the run is
 resumable), 2 bad input, config or setup (a path that cannot be written, a full disk), 3 a gate
-failed with no override, 130 stopped by the user (resumable).
+failed with no override, 4 finished but samples got no teacher answer (`incomplete`: a rerun or
+--resume asks exactly those), 130 stopped by the user (resumable).
 
 Every error is one line on stderr naming the file and line, variable, option or key at fault."""
 

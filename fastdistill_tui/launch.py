@@ -49,8 +49,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")
     run.add_argument("--concurrency", type=int,
-                     help=f"teacher requests in flight (1 to {cfg.MAX_CONCURRENCY}; never more "
-                          "than there are samples)")
+                     help=f"teacher requests in flight at most (1 to {cfg.MAX_CONCURRENCY}; "
+                          "never more than there are samples; adapted below it to the server "
+                          "unless teacher.adaptive_concurrency = false)")
     run.add_argument("--student", metavar="SPEC",
                      help="smollm2 (default) | an mlx-lm model directory | a Hugging Face id")
     run.add_argument("--no-student", action="store_true", help="skip training and student eval")

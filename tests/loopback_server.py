@@ -15,7 +15,15 @@ concurrent connections without being the bottleneck.
         srv.authorizations           # Counter of Authorization header values
         srv.bodies                   # every parsed request body, in arrival order
 
-``responder(messages) -> str | Reply`` makes the answer (default: ``SELECT 1``); return a
+``serial=True`` makes it a one-at-a-time server like llama.cpp's: each request computes for
+``latency_s`` while holding the one compute slot (the others queue), and a request whose client
+has gone (a client-side timeout) is computed anyway. ``computed`` counts generations finished,
+``abandoned`` those nobody was left to read, ``max_waiting`` the most requests queued or
+computing at once.
+
+``responder(messages) -> str | Reply`` makes the answer (default: ``SELECT 1``); with
+``with_body=True`` it is called as ``responder(messages, body)`` (to answer by temperature or
+seed). Return a
 ``Reply`` to set finish_reason, a reported cost or token counts. Token counts default to
 whitespace-separated words of the prompt and of the answer.
 
@@ -97,13 +105,20 @@ def _words(text: str) -> int:
 class LoopbackServer:
     def __init__(self, responder: Callable[[list[dict[str, Any]]], str | Reply] = echo_select_1,
                  *, latency_s: float = 0.0, faults: FaultPlan | None = None,
-                 shape: str = "openai") -> None:
+                 shape: str = "openai", serial: bool = False, with_body: bool = False) -> None:
         if shape not in ("openai", "ollama"):
             raise ValueError("shape must be 'openai' or 'ollama'")
         self.responder = responder
         self.latency_s = latency_s
         self.faults = faults
         self.shape = shape
+        self.serial = serial
+        self.with_body = with_body
+        self.computed = 0  # serial: generations finished
+        self.abandoned = 0  # serial: of those, generations whose client had gone
+        self.max_waiting = 0  # serial: most requests queued or computing at once
+        self._waiting = 0
+        self._compute: asyncio.Lock | None = None
         self.request_count = 0
         self.requests_by_prompt: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
@@ -171,7 +186,9 @@ class LoopbackServer:
         prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         attempt = self.requests_by_prompt[prompt]
         self.requests_by_prompt[prompt] += 1
-        if self.latency_s:
+        if self.serial:
+            await self._compute_serially(request)
+        elif self.latency_s:
             await asyncio.sleep(self.latency_s)
 
         fault = self.faults.fault_for(prompt, attempt) if self.faults else None
@@ -186,7 +203,7 @@ class LoopbackServer:
         if fault == "drop":
             request.transport.close()
             return web.Response()  # never sent: the connection is gone
-        reply = self.responder(messages)
+        reply = self.responder(messages, body) if self.with_body else self.responder(messages)
         if isinstance(reply, str):
             reply = Reply(reply)
         if fault == "empty":
@@ -195,6 +212,20 @@ class LoopbackServer:
         if fault == "truncated":
             return await self._truncated(request, json.dumps(payload).encode())
         return web.json_response(payload)
+
+    async def _compute_serially(self, request: web.Request) -> None:
+        if self._compute is None:
+            self._compute = asyncio.Lock()
+        self._waiting += 1
+        self.max_waiting = max(self.max_waiting, self._waiting)
+        try:
+            async with self._compute:
+                await asyncio.sleep(self.latency_s)
+                self.computed += 1
+                if request.transport is None or request.transport.is_closing():
+                    self.abandoned += 1
+        finally:
+            self._waiting -= 1
 
     def _error(self, request: web.Request, status: int) -> web.Response:
         headers = {}

@@ -312,7 +312,7 @@ def test_failed_answers_are_recorded_then_asked_again_on_rerun(tmp_path, capsys)
     with LoopbackServer(responder=gold_responder(gold), faults=faults) as srv:
         args = ["--dataset", f"jsonl:{data}", "--teacher", "openai:m", "--base-url",
                 srv.base_url]
-        assert run_cli(*args) == 0
+        assert run_cli(*args) == 4  # incomplete: samples without an answer
         run_dir = last_run_dir(capsys)
         teacher = read_json(run_dir / "reports" / "teacher.quality_report.json")
         failed = teacher["rejected"]
@@ -322,7 +322,8 @@ def test_failed_answers_are_recorded_then_asked_again_on_rerun(tmp_path, capsys)
 
         assert run_cli(*args) == 0
         assert srv.request_count == 60 + failed  # only the failures were asked again
-        teacher = read_json(last_run_dir(capsys) / "reports" / "teacher.quality_report.json")
+        assert last_run_dir(capsys) == run_dir  # the incomplete run, resumed
+        teacher = read_json(run_dir / "reports" / "teacher.quality_report.json")
         assert (teacher["kept"], teacher["rejected"]) == (60, 0)
 
 

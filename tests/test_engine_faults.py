@@ -58,7 +58,7 @@ def test_api_key_never_reaches_disk_logs_or_events(tmp_path, capsys, monkeypatch
         code = run_cli("--dataset", f"jsonl:{data}", "--teacher", "openrouter:some/model",
                        "--base-url", srv.base_url, "--events", "-",
                        "--override-gate", "teacher_eval")
-        assert code == 0
+        assert code == 4  # the 401s' samples got no answer: incomplete
         assert srv.authorizations[f"Bearer {FAKE_KEY}"] == srv.request_count  # it was sent
     captured = capsys.readouterr()
     run_dir = last_run_dir_from(captured.err)
@@ -76,3 +76,33 @@ def test_api_key_never_reaches_disk_logs_or_events(tmp_path, capsys, monkeypatch
 
 def last_run_dir_from(err: str) -> Path:
     return Path(err.strip().splitlines()[-1].rsplit(": ", 1)[1])
+
+
+def test_samples_without_an_answer_end_the_run_incomplete_and_a_rerun_asks_only_them(
+        tmp_path, capsys):
+    """A one-at-a-time server slower than the timeout: the samples it never answered are
+    counted, named with their reason and a fix, exit code 4; a rerun against a server that
+    answers asks exactly those again and completes the same run."""
+    data, gold = make_dataset(tmp_path / "data", 12)
+    config = tmp_path / "config.toml"
+    config.write_text("[teacher]\ntimeout_s = 0.1\nmax_retries = 0\n"
+                      "[gates.teacher_eval]\nenabled = false\n")
+    args = ["--config", str(config), "--dataset", f"jsonl:{data}", "--teacher", "openai:m"]
+    respond = gold_responder(gold)
+    with LoopbackServer(responder=respond, latency_s=0.5, serial=True) as srv:
+        # every request of this server takes 0.5 s: all time out, none is asked twice
+        assert run_cli(*args, "--base-url", srv.base_url) == 4
+        assert srv.request_count == 12
+    err = capsys.readouterr().err
+    message = err.strip().splitlines()[-2]
+    assert "12 samples got no answer from the teacher (timeout 12: no complete answer within"\
+        in message
+    assert "FASTDISTILL_TEACHER_TIMEOUT_S" in message and "--resume" in message
+    run_id = err.strip().splitlines()[-1].split()[1]
+    assert err.strip().splitlines()[-1].startswith(f"run {run_id} incomplete: ")
+
+    with LoopbackServer(responder=respond) as srv:
+        assert run_cli(*args, "--base-url", srv.base_url) == 0
+        assert srv.request_count == 12  # only the unanswered, each once
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"run {run_id} completed: ")  # the same run, resumed

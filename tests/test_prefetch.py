@@ -13,8 +13,10 @@ from fastdistill_tui import cli
 from fastdistill_tui.core import stream
 
 
-def test_requests_in_flight_stay_at_the_limit_with_samples_ready_ahead(tmp_path, capsys):
+def test_requests_in_flight_stay_at_the_limit_with_samples_ready_ahead(tmp_path, capsys,
+                                                                       monkeypatch):
     data, gold = make_dataset(tmp_path / "data", 96)
+    monkeypatch.setenv("FASTDISTILL_TEACHER_ADAPTIVE_CONCURRENCY", "0")  # the limit from the start
     events = tmp_path / "events.jsonl"
     with LoopbackServer(responder=gold_responder(gold), latency_s=0.5) as srv:
         assert cli.main(["run", "--headless", "--dataset", f"jsonl:{data}", "--teacher",

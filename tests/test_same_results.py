@@ -12,6 +12,8 @@ from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui import cli
 from fastdistill_tui.core import stream
+from fastdistill_tui.core.config import TeacherConfig
+from fastdistill_tui.core.stages.answer_rounds import round_stages
 from fastdistill_tui.core.sql import rule_pool
 
 STAGES = ("canonical", "dedup", "gold_check", "teacher", "clean", "rules", "execeval", "score",
@@ -67,7 +69,10 @@ def test_concurrency_and_prefetch_change_no_result(tmp_path, monkeypatch, capsys
         monkeypatch.setattr(stream, "PREFETCH_FACTOR", 0)  # gold checks not run ahead
         unfetched = run_once(tmp_path, monkeypatch, "unfetched", data, srv.base_url, 32)
     assert serial.pop("rule_workers") == {"processes": 0, "answers_checked": 0}
-    assert pooled.pop("rule_workers") == {"processes": 1, "answers_checked": 150}
+    # with answer rounds, each answer is checked twice: by the round's trial and by the rules
+    rounds = round_stages(TeacherConfig(), deterministic=False)
+    assert pooled.pop("rule_workers") == {"processes": 1,
+                                          "answers_checked": 300 if rounds else 150}
     unfetched.pop("rule_workers")
     wide.pop("rule_workers")
     assert wide == serial

@@ -28,6 +28,10 @@ from .errors import ConfigError
 APP_NAME = "fastdistill"
 MAX_CONCURRENCY = 1024  # teacher requests in flight; more only adds memory and 429s
 MAX_TIMEOUT_S = 3600.0
+MAX_CANDIDATES = 16
+#: Teacher settings that change outputs only when on: left out of the config hash at these
+#: values, so configs from before them keep their hash (and auto-resume).
+ROUNDS_OFF = {"repair": False, "candidates": 1}
 
 
 @dataclass
@@ -44,7 +48,9 @@ class TeacherConfig:
     spec: str = "builtin"  # builtin | openai:MODEL | openrouter:MODEL | ollama:MODEL | mlx:PATH
     base_url: str = ""  # for openai/ollama specs; "" = provider default
     api_key_env: str = ""  # env var holding the key; "" = provider default (never the key itself)
-    concurrency: int = 32
+    concurrency: int = 32  # requests in flight; with adaptive_concurrency, the most in flight
+    adaptive_concurrency: bool = True  # grow in-flight requests while throughput grows
+    # (back off when the server only queues them, as a local server does)
     timeout_s: float = 60.0
     max_retries: int = 5
     rpm: int = 0  # requests per minute limit; 0 = none
@@ -55,6 +61,11 @@ class TeacherConfig:
     price_in_per_m: float = 0.0  # USD per 1M prompt tokens; 0 = use provider-reported cost
     price_out_per_m: float = 0.0
     transport: str = "auto"  # auto | httpx | aiohttp
+    # an answer that yields no SQL, fails to parse or execute, or returns no rows where the gold
+    # has rows is asked once more with the error (stages/repair.py)
+    repair: bool = True  # ask a failed answer once more, with its error
+    candidates: int = 1  # k > 1: up to k answers a sample, the first gold match kept
+    candidate_temperature: float = 0.7  # for candidates 2..k (the first is the plain request)
 
 
 @dataclass
@@ -139,8 +150,8 @@ class RunConfig:
 
 
 OPERATIONAL_SETTINGS = {
-    "teacher": ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "rpm",
-                "tpm", "price_in_per_m", "price_out_per_m", "transport"),
+    "teacher": ("base_url", "api_key_env", "concurrency", "adaptive_concurrency", "timeout_s",
+                "max_retries", "rpm", "tpm", "price_in_per_m", "price_out_per_m", "transport"),
     "eval": ("workers", "judge_base_url", "judge_api_key_env"),
     "student": ("eval_batch_size", "blas_threads"),
 }
@@ -187,6 +198,11 @@ class Config:
         for section, keys in OPERATIONAL_SETTINGS.items():
             for key in keys:
                 data[section].pop(key)
+        for key, off in ROUNDS_OFF.items():
+            if data["teacher"][key] == off:
+                del data["teacher"][key]
+        if data["teacher"].get("candidates", 1) == 1:
+            del data["teacher"]["candidate_temperature"]
         if data["student"] == _outputs_only(STUDENT_DEFAULTS):
             del data["student"]  # configs from before the student keep their hash (auto-resume)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -273,7 +289,7 @@ def judge_teacher_config(config: Config) -> TeacherConfig:
     t = config.teacher
     return TeacherConfig(spec=config.eval.judge_spec, base_url=config.eval.judge_base_url,
                          api_key_env=config.eval.judge_api_key_env, concurrency=t.concurrency,
-                         timeout_s=t.timeout_s, max_retries=t.max_retries,
+                         adaptive_concurrency=t.adaptive_concurrency, timeout_s=t.timeout_s, max_retries=t.max_retries,
                          transport=t.transport)
 
 
@@ -415,6 +431,10 @@ def validate(config: Config, path: str | None = None) -> Config:
         (t.tpm >= 0, "teacher.tpm", "must be ≥ 0 (0 = no limit)"),
         (0.0 <= t.temperature <= 2.0, "teacher.temperature", "must be in [0, 2]"),
         (t.max_tokens >= 1, "teacher.max_tokens", "must be ≥ 1"),
+        (1 <= t.candidates <= MAX_CANDIDATES, "teacher.candidates",
+         f"must be between 1 and {MAX_CANDIDATES}"),
+        (0.0 < t.candidate_temperature <= 2.0, "teacher.candidate_temperature",
+         "must be in (0, 2]: candidates at temperature 0 would all be the same answer"),
         (t.price_in_per_m >= 0, "teacher.price_in_per_m", "must be ≥ 0"),
         (t.price_out_per_m >= 0, "teacher.price_out_per_m", "must be ≥ 0"),
         (t.transport in ("auto", "httpx", "aiohttp"), "teacher.transport",

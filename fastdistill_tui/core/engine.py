@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import artifacts, events as ev
+from . import artifacts, events as ev, unanswered
 from .config import Config, blame, cache_dir, judge_teacher_config
 from .datasets.base import Dataset
 from .datasets.registry import open_dataset
@@ -43,6 +43,7 @@ from .run_reports import write_run_reports
 from .runs import RunStatus, new_run_id, resume_command, run_dir_for
 from .sql.evaluator import Evaluator
 from .sql.rule_pool import RuleChecker, worker_count
+from .stages.answer_rounds import ROUND_STAGES, round_stages, rounds_for, rounds_report
 from .stages.base import BarrierContext, StepContext, WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.chain import AnswerChain
@@ -97,6 +98,7 @@ class Engine:
         self.run_dir = run_dir_for(config, self.run_id)
         self._provider = provider
         self._dataset = dataset
+        self._rounds_off: set[str] = set()  # answer rounds this run does not have
         self.tracker = StageTracker(self.run_id, self.emit)
         self.counters = self.tracker.counters
         self.quality = TeacherQuality(llm_judge=config.eval.judge == "llm")
@@ -191,6 +193,9 @@ class Engine:
                                       on_failure=lambda message: self.log("warning", message))
             await self._rules.start()
             judge = None
+            # a round that is off (or a deterministic teacher's) is not in the run's stages
+            rounds_off = self._rounds_off = set(ROUND_STAGES) - set(
+                round_stages(config.teacher, provider.deterministic))
             try:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
                                         dataset=f"{config.dataset.spec} [{split}]",
@@ -198,8 +203,9 @@ class Engine:
                                         total=self.tracker.plan.samples,
                                         resumed=self.resume, run_dir=str(self.run_dir),
                                         stages=[s.name for s in stages()
-                                                if config.student.enabled
-                                                or s.kind != "student"]))
+                                                if (config.student.enabled
+                                                    or s.kind != "student")
+                                                and s.name not in rounds_off]))
                 if judge_provider is not None:
                     judge = self._judge = StoredAnswers(
                         judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
@@ -209,19 +215,27 @@ class Engine:
                 teacher = TeacherStage(provider, self.store, params, teacher_endpoint,
                                        config.prompt)
                 scorer = Scorer(judge)
-                chain = AnswerChain(StepContext(evaluator, scorer, self._rules), self.tracker)
+                chain = AnswerChain(
+                    StepContext(evaluator, scorer, self._rules,
+                                rounds=rounds_for(config.teacher, teacher)), self.tracker,
+                    chain=[s for s in stages("answer") if s.name not in rounds_off])
                 stream = SampleStream(
                     config, self.store, self.run_id, tracker=self.tracker,
                     gatekeeper=self.gatekeeper, quality=self.quality, teacher=teacher,
                     chain=chain, evaluator=evaluator, stop=self.stop, cancel=cancel,
                     resume=self.resume, report_progress=lambda: self._report_progress(teacher))
                 await stream.run(dataset, split)
+                if note := provider.concurrency_note():
+                    self.log("info", note)
                 self._gold_empty = stream.gold_empty
                 self._check_judge(scorer)
                 self.store.flush()
                 status = await self._after_stream(cancel)
                 if status == RunStatus.COMPLETED and self._student_dir is not None:
                     status = await self._student_stages(dataset, evaluator, judge, cancel)
+                status, said = unanswered.final_status(self.store, self.run_id, status)
+                if said:
+                    self.stop(status, said)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 suite_stats = evaluator.suite_stats()
@@ -365,8 +379,9 @@ class Engine:
                     "suite_check": suite_stats,
                     "rules": {"workers": {"processes": self._rules.workers,
                                           "answers_checked": self._rules.checked_in_workers}},
-                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally}},
-            student=self._student_report)
+                    "score": {"gold_cache": gold_cache_stats, **self._judge_tally},
+                    **rounds_report(store, run_id, self.tracker.counters["select"].kept)},
+            student=self._student_report, left_out=self._rounds_off)
         run = store.get_run(run_id)
         artifacts.write_json(self.run_dir / "manifests" / "run.manifest.json", {
             "run_id": run_id, "config_hash": config_hash, "dataset": run["dataset"],

@@ -3,7 +3,7 @@ store in one pass over the results (in sample_id order), so a resumed run report
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,10 +95,12 @@ def stage_views(min_score: float, selected: bool) -> list[StageView]:
 def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: str,
                       min_score: float, selected: bool, read: int, duplicates: int,
                       extras: dict[str, dict[str, Any]],
-                      student: dict[str, Any] | None = None) -> None:
+                      student: dict[str, Any] | None = None,
+                      left_out: Collection[str] = ()) -> None:
     """read/duplicates: rows the producer read and dropped as duplicates (not stored);
     extras: additional fields per stage's quality report; student: what the student stages
-    did (empty when they did not run)."""
+    did (empty when they did not run); left_out: stages the run did not have (an answer round
+    that was off), which get no report."""
     reports, manifests = run_dir / "reports", run_dir / "manifests"
     _write_ingest_reports(store, run_id, reports, manifests, config_hash, read, duplicates)
     views = stage_views(min_score, selected)
@@ -120,6 +122,8 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
             tallies[view.stage].add(row, kept, None if kept else view.reason(row))
             digests[view.stage].add(row)
     for view in views:
+        if view.stage in left_out:
+            continue
         extra = dict(extras.get(view.stage) or {})
         if view.stage in ("score", "select"):  # why answers missed the gold, all of them
             extra.update(misses.report())

@@ -28,6 +28,7 @@ class RunStatus(StrEnum):
     JUDGE_UNUSABLE = "judge_unusable"
     FAILED = "failed"
     STUDENT_FAILED = "student_failed"
+    INCOMPLETE = "incomplete"  # finished, but samples got no teacher answer (unanswered.py)
 
     @property
     def exit_code(self) -> int:
@@ -48,15 +49,17 @@ class RunStatus(StrEnum):
 _EXIT_CODES = {RunStatus.RUNNING: 1, RunStatus.COMPLETED: 0, RunStatus.CANCELLED: 130,
                RunStatus.GATE_FAILED: 3, RunStatus.TEACHER_UNREACHABLE: 2,
                RunStatus.DATASET_INVALID: 2, RunStatus.JUDGE_UNUSABLE: 2, RunStatus.FAILED: 1,
-               RunStatus.STUDENT_FAILED: 1}
+               RunStatus.STUDENT_FAILED: 1, RunStatus.INCOMPLETE: 4}
 _RESUMABLE = frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.TEACHER_UNREACHABLE,
-                        RunStatus.FAILED, RunStatus.GATE_FAILED, RunStatus.STUDENT_FAILED})
+                        RunStatus.FAILED, RunStatus.GATE_FAILED, RunStatus.STUDENT_FAILED,
+                        RunStatus.INCOMPLETE})
 _WORDS = {RunStatus.RUNNING: "running", RunStatus.COMPLETED: "completed",
           RunStatus.CANCELLED: "stopped", RunStatus.GATE_FAILED: "gate failed",
           RunStatus.TEACHER_UNREACHABLE: "teacher unreachable",
           RunStatus.DATASET_INVALID: "dataset invalid",
           RunStatus.JUDGE_UNUSABLE: "judge unusable", RunStatus.FAILED: "failed",
-          RunStatus.STUDENT_FAILED: "student failed"}
+          RunStatus.STUDENT_FAILED: "student failed",
+          RunStatus.INCOMPLETE: "incomplete"}
 
 #: Stored words of the statuses a rerun or Resume continues (each one's message says how).
 RESUMABLE_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.resumable)

@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS results (
     split TEXT,
     lf_match INTEGER,
     lf_exec_match INTEGER,
+    rounds TEXT,
     PRIMARY KEY (run_id, sample_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS student_answers (
@@ -149,6 +150,7 @@ class ResultRow:
     marks: dict[str, float]
     lf_match: bool | None = None  # WikiSQL metrics; None when the sample has no logical form
     lf_exec_match: bool | None = None
+    rounds: str | None = None  # JSON: the candidates and repair asked (stages/answer_rounds.py)
 
 
 @dataclass
@@ -168,9 +170,10 @@ class StudentResultRow:
     marks: dict[str, float]
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Columns added after version 1, which a store from an earlier version gets on open.
-ADDED_COLUMNS = {"results": [("lf_match", "INTEGER"), ("lf_exec_match", "INTEGER")]}
+ADDED_COLUMNS = {"results": [("lf_match", "INTEGER"), ("lf_exec_match", "INTEGER"),
+                             ("rounds", "TEXT")]}
 
 INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -285,6 +288,17 @@ class Store:
             f" teacher_ok = 0 AND reason NOT IN ({marks})) AND NOT (gold_ok = 0 AND"
             " reason = 'gold_timeout')", (run_id, *final))}
 
+    def unanswered(self, run_id: str, final_teacher_failures: Iterable[str]
+                   ) -> list[tuple[str, int, str]]:
+        """(reason, samples, one detail) of the run's samples that got no teacher answer for a
+        reason a resume asks again (the complement of done_sample_ids' teacher part)."""
+        final = tuple(f"teacher_{reason}" for reason in final_teacher_failures)
+        marks = ",".join("?" * len(final)) or "NULL"
+        return [tuple(row) for row in self.conn.execute(
+            "SELECT reason, COUNT(*), MAX(detail) FROM results WHERE run_id = ? AND gold_ok = 1"
+            f" AND teacher_ok = 0 AND reason NOT IN ({marks}) GROUP BY reason"
+            " ORDER BY COUNT(*) DESC, reason", (run_id, *final))]
+
     def result_flags(self, run_id: str) -> dict[str, tuple]:
         """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
         rejected_at, reason, detail) of every stored result: what a resume counts for finished
@@ -333,13 +347,24 @@ class Store:
         else:
             self._pending_answers.append(row)
 
+    def answer_usage(self, keys: Iterable[str]) -> dict[str, tuple[int, int, float]]:
+        """cache_key -> (tokens_in, tokens_out, cost) of the stored answers among `keys`."""
+        keys = list(keys)
+        usage: dict[str, tuple[int, int, float]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            usage.update((key, (t_in, t_out, cost)) for key, t_in, t_out, cost in self.conn.execute(
+                "SELECT cache_key, tokens_in, tokens_out, cost FROM teacher_answers WHERE"
+                f" cache_key IN ({','.join('?' * len(chunk))})", chunk))
+        return usage
+
     # -- results ----------------------------------------------------------------------------
     def queue_result(self, run_id: str, r: ResultRow) -> None:
         self._pending_results.append((
             run_id, r.sample_id, r.cache_key, r.prompt_tokens, int(r.gold_ok), int(r.gold_empty),
             int(r.teacher_ok), r.sql, r.sql_fingerprint, int(r.exec_ok), int(r.gold_match),
             r.score, r.rejected_at, r.reason, r.detail, json.dumps(r.marks),
-            _optional_bool(r.lf_match), _optional_bool(r.lf_exec_match)))
+            _optional_bool(r.lf_match), _optional_bool(r.lf_exec_match), r.rounds))
 
     @property
     def pending(self) -> int:
@@ -363,8 +388,8 @@ class Store:
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO results (run_id, sample_id, cache_key, prompt_tokens,"
                     " gold_ok, gold_empty, teacher_ok, sql, sql_fingerprint, exec_ok, gold_match,"
-                    " score, rejected_at, reason, detail, marks, lf_match, lf_exec_match)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
+                    " score, rejected_at, reason, detail, marks, lf_match, lf_exec_match, rounds)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
         self._pending_samples.clear()
         self._pending_answers.clear()
         self._pending_results.clear()

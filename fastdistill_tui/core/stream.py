@@ -34,6 +34,7 @@ from .runs import resume_command
 from .sql.evaluator import Evaluator
 from .stages import execeval
 from .datasets.sampling import sampled_examples
+from .stages.answer_rounds import rounds_json
 from .stages.base import WorkItem
 from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.chain import AnswerChain, reject_internal
@@ -251,6 +252,8 @@ class SampleStream:
 
     async def _evaluate(self, item: WorkItem, own: dict[str, float]) -> None:
         await self.chain.judge(item, own)
+        if item.reason == "teacher_cancelled":
+            return  # a round's request was stopped: not written, so a resume asks it again
         self._store_result(item, own)
         await self.gatekeeper.maybe_early()
 
@@ -270,7 +273,8 @@ class SampleStream:
             sql=item.sql, sql_fingerprint=item.sql_fingerprint,
             exec_ok=exec_ok, gold_match=gold_match, score=item.score,
             rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
-            marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match))
+            marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match,
+            rounds=rounds_json(item.rounds)))
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
 

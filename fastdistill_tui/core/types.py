@@ -88,13 +88,19 @@ class GenParams:
     temperature: float = 0.0
     max_tokens: int = 512
     disable_thinking: bool = True
+    #: Sent to servers that take one; set for the k-candidates' extra answers, so each is its
+    #: own cache entry. Left out of the key when None, so earlier keys stay valid.
+    seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "disable_thinking": self.disable_thinking,
         }
+        if self.seed is not None:
+            data["seed"] = self.seed
+        return data
 
 
 @dataclass(frozen=True)

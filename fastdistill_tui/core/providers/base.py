@@ -22,6 +22,10 @@ class Provider(ABC):
     #: commits them with the next batch instead of one by one (a SIGKILL may lose the last
     #: batch, which a resume recomputes). Billed, remote answers are committed as they arrive.
     local: bool = False
+    #: True for teachers whose answer depends only on the question (a rule-based parser): asking
+    #: again, with an error or at another temperature, gives nothing new, so the repair round
+    #: and k candidates leave them alone.
+    deterministic: bool = False
 
     @property
     def rate_limited(self) -> int:
@@ -35,6 +39,10 @@ class Provider(ABC):
     @abstractmethod
     async def complete(self, messages: Messages, params: GenParams) -> Answer:
         """Answer one chat request: a Completion, or a Failure with its reason."""
+
+    def concurrency_note(self) -> str:
+        """One line on where an adaptive request limit ended ("" when there is none)."""
+        return ""
 
     def stop(self) -> None:
         """Stop waiting: requests sleeping before a retry give up at once (reason

@@ -472,6 +472,7 @@ class BuiltinTeacher(Provider):
     name = "builtin"
     model = "rules-v1"
     local = True
+    deterministic = True
 
     async def complete(self, messages: Messages, params: GenParams) -> Answer:
         started = time.perf_counter()

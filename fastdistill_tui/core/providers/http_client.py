@@ -12,6 +12,14 @@ Retries (max_retries from TeacherConfig; attempts = 1 + retries at most):
   truncated body, malformed JSON,
   empty content                         -> exponential backoff with full jitter, then retry
   other 4xx, finish_reason=length       -> final at once
+Timeouts (see concurrency.py for why): a timed-out request's slot stays busy while the server
+presumably still computes it (llama.cpp keeps generating after the client leaves): a typical
+answer's time less what it ran, or as long again when it ran past that or no answer came yet
+(`ghost_s`), so its retry does not queue behind its own ghost; each retry after a timeout waits
+up to twice as long as the last attempt (at most TIMEOUT_GROWTH × timeout_s), since a server
+that needed longer than the timeout once will likely need it again.
+Concurrency: with teacher.adaptive_concurrency (the default) the requests in flight follow a
+ConcurrencyTuner between 1 and teacher.concurrency; otherwise exactly teacher.concurrency.
 After stop() (the user stopped the run) no new attempt starts and every wait before a retry ends
 at once with the reason "cancelled": a stop never waits out a Retry-After or a backoff.
 Tokens and cost add up over every billed attempt: a retried empty answer still costs money.
@@ -23,7 +31,9 @@ import asyncio
 import dataclasses
 import logging
 import random
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,12 +44,14 @@ from httpx_aiohttp import AiohttpTransport
 from ..config import TeacherConfig
 from ..types import Answer, Completion, Failure
 from .base import Provider
+from .concurrency import ConcurrencyTuner, Slots
 from .limits import RateLimits, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 409})  # plus every 5xx
 RETRYABLE_BODY_REASONS = frozenset({"malformed_json", "empty_content"})
+TIMEOUT_GROWTH = 4  # a retry after timeouts waits at most this many times teacher.timeout_s
 
 
 def resolve_transport(choice: str) -> str:
@@ -100,7 +112,8 @@ class JsonPoster:
 
     def __init__(self, teacher: TeacherConfig, *, headers: dict[str, str] | None = None,
                  secrets: Iterable[str | None] = (), backoff: Backoff | None = None,
-                 limits: RateLimits | None = None, rng: random.Random | None = None) -> None:
+                 limits: RateLimits | None = None, rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.concurrency = teacher.concurrency
         self.timeout_s = teacher.timeout_s
         self.max_retries = teacher.max_retries
@@ -111,9 +124,14 @@ class JsonPoster:
         self._secrets = [s for s in secrets if s] + [
             value for name, value in self._headers.items() if name.lower() == "authorization"]
         self._rng = rng or random.Random()
+        self._clock = clock
+        self.tuner = (ConcurrencyTuner(teacher.concurrency, clock=clock)
+                      if teacher.adaptive_concurrency else None)
+        self.timeouts = 0  # attempts that got no complete answer in time
+        self._latencies: deque[float] = deque(maxlen=32)  # of recent answers, for hold()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: Slots | None = None
         self._stopping: asyncio.Event | None = None
         self._stopped = False
         self.rate_limited = 0  # 429 answers received
@@ -143,12 +161,25 @@ class JsonPoster:
             text = text.replace(secret, "***")
         return text
 
-    def _session(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def ghost_s(self, waited_s: float) -> float:
+        """How long a request abandoned after `waited_s` likely keeps the server busy: what a
+        typical answer took (the median of recent ones) less what it already ran, and at
+        least `waited_s` again when no answer came yet or it ran past the typical time."""
+        if not self._latencies:
+            return waited_s
+        typical = statistics.median(self._latencies)
+        return max(typical - waited_s, waited_s if waited_s >= typical else 0.0, 0.05)
+
+    def limit(self) -> int:
+        """Requests allowed in flight now."""
+        return self.tuner.limit if self.tuner is not None else self.concurrency
+
+    def _session(self) -> tuple[httpx.AsyncClient, Slots]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._client = make_client(concurrency=self.concurrency, transport=self.transport,
                                        timeout_s=self.timeout_s, headers=self._headers)
-            self._slots = asyncio.Semaphore(self.concurrency)
+            self._slots = Slots(self.limit)
             self._stopping = asyncio.Event()  # a new loop is a new run: not stopped
             self._stopped = False
             self._loop = loop
@@ -180,13 +211,15 @@ class JsonPoster:
         tokens_in = tokens_out = 0
         cost = 0.0
         attempt = 0
+        timeout_s = self.timeout_s
         while True:
             if self._stopped or (not self.limits.open_now() and not await self._wait(
                     self.limits.before_request(token_estimate))):
                 return (Failure("cancelled", "stopped by the user before a retry"),
                         max(attempt, 1), (tokens_in, tokens_out, cost))
             attempt += 1
-            answer, retry_after = await self._attempt(client, slots, url, payload, parse)
+            answer, retry_after = await self._attempt(client, slots, url, payload, parse,
+                                                      timeout_s)
             tokens_in += answer.tokens_in
             tokens_out += answer.tokens_out
             cost += answer.cost
@@ -199,23 +232,41 @@ class JsonPoster:
                 return answer, attempt, (tokens_in, tokens_out, cost)
             log.debug("teacher request failed (%s), retry %d of %d", answer.reason, attempt,
                       self.max_retries)
+            if answer.reason == "timeout":
+                timeout_s = min(timeout_s * 2, self.timeout_s * TIMEOUT_GROWTH)
             if retry_after is None:  # a 429's wait is the cool-down at the top of the loop
                 await self._wait(asyncio.sleep(self.backoff.delay(attempt - 1, self._rng)))
 
-    async def _attempt(self, client: httpx.AsyncClient, slots: asyncio.Semaphore, url: str,
-                       payload: dict[str, Any], parse: Callable[[Any], Answer]
-                       ) -> tuple[Answer, float | None]:
+    async def _attempt(self, client: httpx.AsyncClient, slots: Slots, url: str,
+                       payload: dict[str, Any], parse: Callable[[Any], Answer],
+                       timeout_s: float) -> tuple[Answer, float | None]:
         """One request: the answer and, for a 429, the seconds to cool down."""
-        async with slots:
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    response = await client.post(url, json=payload)
-            except (TimeoutError, httpx.TransportError) as exc:
-                reason = classify_exception(exc)
-                cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-                detail = (f"no complete answer within {self.timeout_s:g}s" if reason == "timeout"
-                          else self.redact(f"{type(cause).__name__}: {cause}"))
-                return Failure(reason, detail), None
+        await slots.acquire()
+        sent_at = self._clock()
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await client.post(url, json=payload, timeout=timeout_s)
+        except (TimeoutError, httpx.TransportError) as exc:
+            reason = classify_exception(exc)
+            if reason == "timeout":
+                self.timeouts += 1
+                slots.hold(self.ghost_s(timeout_s))  # the server is likely still computing it
+                if self.tuner is not None:
+                    self.tuner.timed_out()
+            else:
+                slots.release()
+            cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
+            detail = (f"no complete answer within {timeout_s:g}s" if reason == "timeout"
+                      else self.redact(f"{type(cause).__name__}: {cause}"))
+            return Failure(reason, detail), None
+        except BaseException:
+            slots.release()
+            raise
+        if 200 <= response.status_code < 300:
+            self._latencies.append(self._clock() - sent_at)
+            if self.tuner is not None:
+                self.tuner.observe(sent_at, self._latencies[-1])
+        slots.release()
         status = response.status_code
         if status == 429:
             self.rate_limited += 1
@@ -267,6 +318,17 @@ class HttpProvider(Provider):
 
     def paused_s(self) -> float:
         return self._http.limits.cool_down.remaining()
+
+    def concurrency_note(self) -> str:
+        tuner = self._http.tuner
+        if tuner is None or not tuner.history:
+            return ""
+        if not tuner.settled:
+            return (f"teacher requests in flight grew to {tuner.limit} "
+                    f"(teacher.concurrency = {tuner.ceiling}): the server kept up")
+        return (f"teacher requests in flight settled at {tuner.best_limit} "
+                f"(teacher.concurrency = {tuner.ceiling}): {tuner.best_throughput:.2f} answers/s "
+                f"there; more only queued at the server")
 
     async def aclose(self) -> None:
         await self._http.aclose()

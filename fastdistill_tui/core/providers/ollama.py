@@ -31,6 +31,8 @@ class OllamaProvider(HttpProvider):
         body: dict[str, Any] = {"model": self.model, "messages": list(messages), "stream": False,
                                 "options": {"temperature": params.temperature,
                                             "num_predict": params.max_tokens}}
+        if params.seed is not None:
+            body["options"]["seed"] = params.seed
         if params.disable_thinking:
             body["think"] = False
         return body

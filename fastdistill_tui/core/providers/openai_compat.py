@@ -58,6 +58,8 @@ class OpenAICompatProvider(HttpProvider):
         body: dict[str, Any] = {"model": self.model, "messages": list(messages),
                                 "temperature": params.temperature,
                                 "max_tokens": params.max_tokens}
+        if params.seed is not None:
+            body["seed"] = params.seed
         if params.disable_thinking:
             if self._reasoning_switch:
                 body["reasoning"] = {"enabled": False}

@@ -28,6 +28,7 @@ class EvalOutcome:
     detail: str = ""
     gold_ok: bool = True
     gold_empty: bool = False  # the gold result has no rows: a match proves little
+    pred_empty: bool = False  # the prediction ran and returned no rows
     pred_truncated: bool = False
     seconds: float = 0.0
 
@@ -100,9 +101,15 @@ class Evaluator:
         if not compared.match and not pred.rows and gold.rows:
             return EvalOutcome(True, False, "empty_result", f"no rows; the gold result has "
                                f"{len(gold.rows)}{'+' if gold.truncated else ''}",
-                               seconds=seconds)
+                               pred_empty=True, seconds=seconds)
         return EvalOutcome(True, compared.match, compared.reason, gold_empty=not gold.rows,
-                           pred_truncated=pred.truncated, seconds=seconds)
+                           pred_empty=not pred.rows, pred_truncated=pred.truncated,
+                           seconds=seconds)
+
+    async def lookup(self, db_path: str, sql: str) -> ExecResult:
+        """A helper query of the engine's own (e.g. a repair prompt's stored values), in the
+        same sandbox: read-only, timed, row-capped."""
+        return await self._executor.aexecute(db_path, sql)
 
     def gold_cache_stats(self) -> dict[str, float]:
         cache = self._gold_cache

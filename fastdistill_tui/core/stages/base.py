@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..sql.evaluator import EvalOutcome
 from ..types import Answer, Example
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..sql.evaluator import Evaluator
     from ..sql.rule_pool import RuleChecker
     from ..store import Store
+    from .answer_rounds import Rounds
     from .score import Scorer
 
 
@@ -49,6 +50,8 @@ class WorkItem:
     rejected_at: str | None = None  # the stage that rejected the sample
     reason: str | None = None  # its reason code
     detail: str = ""
+    rounds: dict[str, Any] = field(default_factory=dict)  # candidates / repair asked (JSON)
+    trial: WorkItem | None = None  # the kept answer's trial by the candidates stage
 
     def mark(self, label: str) -> None:
         self.marks[label] = time.time()
@@ -74,6 +77,9 @@ class StepContext:
     evaluator: Evaluator
     scorer: Scorer
     rules: RuleChecker
+    #: the teacher and settings the answer rounds ask with (candidates, repair); None for the
+    #: student's answers and for a run without rounds
+    rounds: Rounds | None = None
 
 
 #: An answer stage: `await step(item, ctx)` looks at the sample (its answer, sql, outcome) and

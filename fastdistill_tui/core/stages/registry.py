@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import clean, execeval, export, rules, score, select, suite_check
+from . import candidates, clean, execeval, export, repair, rules, score, select, suite_check
 from .base import AnswerStep, BarrierStep
 
 
@@ -55,6 +55,8 @@ STAGE_INFO: tuple[StageInfo, ...] = (
     StageInfo("gold_check", "gold", columns=("sample_id", "gold_ok", "gold_empty")),
     StageInfo("teacher", "teacher", ("teacher",), columns=("sample_id", "cache_key",
                                                            "teacher_ok")),
+    StageInfo("candidates", "answer", step=candidates.step),
+    StageInfo("repair", "answer", step=repair.step),
     StageInfo("clean", "answer", step=clean.step, columns=("sample_id", "sql")),
     StageInfo("rules", "answer", ("filtered",), step=rules.step, mark_skipped=True,
               columns=("sample_id", "sql", "sql_fingerprint")),

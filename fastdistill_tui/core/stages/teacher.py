@@ -61,6 +61,7 @@ class StoredAnswers(Provider):
     def __init__(self, provider: Provider, store: Store, endpoint: str = "") -> None:
         self.provider, self.store, self.endpoint = provider, store, endpoint
         self.name, self.model, self.local = provider.name, provider.model, provider.local
+        self.deterministic = provider.deterministic
         self.fresh = 0  # requests made (answers not from the store) and what they cost
         self.cost = 0.0
 
@@ -107,34 +108,45 @@ class TeacherStage:
         item.messages = render_messages(ex.schema, ex.question, ex.evidence,
                                         db_path=ex.db_path, content=self.prompt)
         item.prompt_tokens = prompt_tokens(item.messages)
-        item.cache_key = cache_key(self.answers.name, self.answers.model, item.messages,
-                                   self.params, self.answers.endpoint)
+        item.cache_key = self.key_for(item.messages, self.params)
 
     async def run(self, item: WorkItem) -> None:
         self.prepare(item)
-        counter = self.counter
-        answer = self.answers.stored(item.cache_key)
-        if answer is not None:
-            counter.cached += 1
-        else:
-            counter.in_flight += 1
-            try:
-                answer = await self.answers.ask(item.cache_key, item.messages, self.params)
-            finally:
-                counter.in_flight -= 1
-            if not answer.ok and answer.reason == "cancelled":
-                item.answer = answer
-                item.reject(self.name, "teacher_cancelled", answer.detail)
-                return  # neither fresh nor failed: it goes to the resume
-            counter.fresh += 1
-            counter.retries += max(0, answer.attempts - 1)
-            counter.tokens_in += answer.tokens_in
-            counter.tokens_out += answer.tokens_out
-            counter.cost += answer.cost
-            unreachable = not answer.ok and answer.reason in UNREACHABLE_FAILURES
-            self.unreachable_streak = self.unreachable_streak + 1 if unreachable else 0
+        answer = await self.answer(item.cache_key, item.messages, self.params)
         item.answer = answer
+        if not answer.ok and answer.reason == "cancelled":
+            item.reject(self.name, "teacher_cancelled", answer.detail)
+            return  # neither fresh nor failed: it goes to the resume
         if not isinstance(answer, Completion):
-            counter.failed += 1
+            self.counter.failed += 1
             item.reject(self.name, f"teacher_{answer.reason}", answer.detail)
         item.mark("teacher")
+
+    async def answer(self, key: str, messages: list[dict[str, str]],
+                     params: GenParams) -> Answer:
+        """The stored answer for `key`, or a request (persisted before use), counted in the
+        request stats; also how the repair round and k candidates ask their extra turns."""
+        counter = self.counter
+        answer = self.answers.stored(key)
+        if answer is not None:
+            counter.cached += 1
+            return answer
+        counter.in_flight += 1
+        try:
+            answer = await self.answers.ask(key, messages, params)
+        finally:
+            counter.in_flight -= 1
+        if not answer.ok and answer.reason == "cancelled":
+            return answer
+        counter.fresh += 1
+        counter.retries += max(0, answer.attempts - 1)
+        counter.tokens_in += answer.tokens_in
+        counter.tokens_out += answer.tokens_out
+        counter.cost += answer.cost
+        unreachable = not answer.ok and answer.reason in UNREACHABLE_FAILURES
+        self.unreachable_streak = self.unreachable_streak + 1 if unreachable else 0
+        return answer
+
+    def key_for(self, messages: list[dict[str, str]], params: GenParams) -> str:
+        return cache_key(self.answers.name, self.answers.model, messages, params,
+                         self.answers.endpoint)
