@@ -76,6 +76,25 @@ def test_batched_generation_equals_one_at_a_time(student):
     assert len(set(batched)) > 1  # the prompts get different answers: the check has teeth
 
 
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_generation_reports_its_steps_before_the_first_answer(student, batch_size):
+    """A long generation is never silent: "step" messages (prompt tokens processed, tokens
+    generated, budget left) come before any answer finishes and their counts only grow."""
+    seen = []
+    job = {"cmd": "generate", "model": str(student), "adapter": None, "prompts": PROMPTS,
+           "max_tokens": 24, "batch_size": batch_size, "step_every_s": 0}
+    last = asyncio.run(run_worker(job, seen.append, find_blas(2)))
+    steps = [m for m in seen if m["type"] == "step"]
+    first_answer = next(i for i, m in enumerate(seen) if m["type"] == "generated")
+    assert seen[0]["type"] == "loaded" and any(m["type"] == "step" for m in seen[:first_answer])
+    work = [m["prompt_done"] + m["tokens_out"] for m in steps]
+    assert work == sorted(work) and work[-1] > work[0]
+    answers = [m for m in seen if m["type"] == "generated"]
+    assert steps[-1]["tokens_out"] == sum(a["tokens_out"] for a in answers) == last["tokens_out"]
+    assert steps[-1]["prompt_done"] == steps[-1]["prompt_total"] == sum(
+        a["tokens_in"] for a in answers)
+
+
 def test_cancel_keeps_a_usable_adapter_then_resume_finishes_and_rerun_reuses(student,
                                                                              tmp_path):
     data = write_chat_data(tmp_path / "data")

@@ -7,6 +7,7 @@ through the engine's events, stage counters and log, so the engine itself stays 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -20,11 +21,11 @@ from .stages.base import WorkItem
 from .stages.registry import STUDENT_EVAL_PHASES
 from .stages.score import Scorer
 from .stages.student_eval import (EvalSummary, StudentModel, eval_items, evaluate_student,
-                                  model_key)
+                                  generation_progress, model_key)
 from .stages.train import TrainOutcome, train_student
-from .student.blas import INSTALL_HINT, Blas, find_blas
+from .student.blas import Blas, find_blas
 from .student.client import StudentError
-from .student.profiles import TrainPlan, plan_for
+from .student.profiles import TrainPlan, plan_for, plan_for_blas
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -36,9 +37,12 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
     student = engine.config.student
     plan = plan_for(student)
     blas = find_blas(student.blas_threads or None)
-    if blas.name == "bundled":
-        engine.log("warning", INSTALL_HINT)
     split = engine.config.dataset.eval_split or dataset.default_eval_split
+    plan, warning = await asyncio.to_thread(  # a slow BLAS is probed: seconds
+        plan_for_blas, plan, blas, engine._student_dir,
+        plan.eval_limit or sum(1 for _ in dataset.iter_examples(split)))
+    if warning:
+        engine.log("warning", warning)
     examples = []
     for example in dataset.iter_examples(split):
         if plan.eval_limit and len(examples) >= plan.eval_limit:
@@ -91,15 +95,13 @@ async def _student_eval(engine: Engine, stage: str, model: StudentModel,
     counter = engine.counters[stage]
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, step: dict[str, Any] | None) -> None:
         counter.done = done
         now = time.monotonic()
         if now - last[0] >= ev.PROGRESS_INTERVAL_S or done == total:
             last[0] = now
-            rate = done / max(now - counter.started, 1e-6)
-            engine.emit(ev.StageProgress(engine.run_id, stage=stage, done=done, total=total,
-                                         rate_per_s=rate,
-                                         eta_s=(total - done) / rate if rate > 0 else None))
+            engine.emit(generation_progress(engine.run_id, stage, done, total, step,
+                                            now - counter.started))
 
     summary = await evaluate_student(
         STUDENT_EVAL_PHASES[stage], model, items, store=engine.store, run_id=engine.run_id,
