@@ -23,7 +23,7 @@ from .stages.score import Scorer
 from .stages.student_eval import (EvalSummary, StudentModel, eval_items, evaluate_student,
                                   generation_progress, model_key)
 from .stages.train import TrainOutcome, train_student
-from .student.blas import Blas, find_blas
+from .student.blas import Blas, cuda_hint, find_blas
 from .student.client import StudentError
 from .student.profiles import TrainPlan, plan_for, plan_for_blas
 
@@ -37,6 +37,8 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
     student = engine.config.student
     plan = plan_for(student)
     blas = find_blas(student.blas_threads or None)
+    if hint := cuda_hint():
+        engine.log("warning", hint)
     split = engine.config.dataset.eval_split or dataset.default_eval_split
     plan, warning = await asyncio.to_thread(  # a slow BLAS is probed: seconds
         plan_for_blas, plan, blas, engine._student_dir,

@@ -34,7 +34,9 @@ a = mx.random.normal((1024, 1024)); b = mx.random.normal((1024, 1024))
 mx.eval(a @ b)
 best = 0.0
 for _ in range(3):
-    t = time.perf_counter(); mx.eval(a @ b); best = max(best, 2 * 1024**3 / (time.perf_counter() - t))
+    t = time.perf_counter()
+    mx.eval(a @ b)
+    best = max(best, 2 * 1024**3 / (time.perf_counter() - t))
 print(best / 1e9)
 """
 
@@ -52,13 +54,34 @@ class Blas:
 
 
 def cuda_installed() -> bool:
+    return _cuda_state() == "active"
+
+
+def cuda_hint() -> str | None:
+    """What to do when mlx's CUDA backend is installed but not the one in use: mlx-cpu (a base
+    dependency) ships the same libmlx.so, and a single `pip install ".[cuda]"` unpacks it last
+    (seen on an H200: the student then ran on the CPU)."""
+    if _cuda_state() != "overwritten":
+        return None
+    return ("mlx's CUDA backend is installed but mlx-cpu's libmlx.so replaced its library, so "
+            "the student runs on the CPU: run `pip install --force-reinstall --no-deps "
+            "mlx-cuda-13` (or mlx-cuda-12) in this environment")
+
+
+def _cuda_state() -> str:
+    """"active" (an mlx CUDA backend's libmlx is the one on disk), "overwritten" (installed,
+    but its libmlx.so was replaced) or "absent"."""
     for name in CUDA_DISTRIBUTIONS:
         try:
-            importlib.metadata.distribution(name)
-            return True
+            dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return False
+        for file in dist.files or []:
+            if file.name == "libmlx.so" and file.size is not None:
+                path = Path(str(dist.locate_file(file)))
+                same = path.exists() and path.stat().st_size == file.size
+                return "active" if same else "overwritten"
+    return "absent"
 
 
 def _site_dirs() -> list[Path]:

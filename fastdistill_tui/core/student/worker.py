@@ -30,7 +30,8 @@ OPTIMIZER_PREFIX = "optimizer."
 PROGRESS_FILE = "progress.json"
 STEP_EVERY_S = 0.5
 PREFILL_BATCH = 32  # prompts prefilled together
-PREFILL_TOKENS = 4096  # tokens a prefill call processes at most (split into chunks)
+PREFILL_TOKENS = 512  # tokens the first prefill call processes (then sized to STEP_TARGET_S)
+STEP_TARGET_S = 1.0  # what one BatchGenerator call should take: a stop is seen within it
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -251,7 +252,8 @@ def generate(job: dict[str, Any], channel: Channel) -> None:
     `batch_size` 1 runs mlx-lm's one-at-a-time `generate_step` (the baseline batched output
     is compared against); otherwise mlx-lm's BatchGenerator keeps up to batch_size sequences
     in flight, fed shortest prompt first (less padding) in prefill chunks small enough that
-    every call returns within seconds, so a stop is seen at the next step."""
+    every call takes about STEP_TARGET_S on this machine, so progress moves and a stop is seen
+    at the next step."""
     model, tokenizer = load_model(job["model"], job.get("adapter"))
     prompts = [prompt_ids(tokenizer, messages) for messages in job["prompts"]]
     max_tokens, size = job["max_tokens"], job["batch_size"]
@@ -267,11 +269,15 @@ def generate(job: dict[str, Any], channel: Channel) -> None:
                 break
             ids = []
             meter.prompt_done += len(prompt)
+            began = time.perf_counter()
             for token, _ in generate_step(mx.array(prompt), model, max_tokens=max_tokens):
+                if not ids:  # the first token comes out of the prefill
+                    meter.split["prompt_s"] += time.perf_counter() - began
                 if token in tokenizer.eos_token_ids or channel.stop:
                     break
                 ids.append(int(token))
                 meter.step(1)
+            meter.split["decode_steps"] += len(ids)
             if channel.stop:
                 break
             meter.finish(max_tokens - len(ids))
@@ -279,32 +285,65 @@ def generate(job: dict[str, Any], channel: Channel) -> None:
     else:
         from mlx_lm.generate import BatchGenerator
 
-        prefill = min(size, PREFILL_BATCH)
+        prefill = min(size, job.get("prefill_batch", PREFILL_BATCH))
+        chunk = ChunkSizer(prefill, job.get("prefill_tokens", PREFILL_TOKENS),
+                           job.get("step_target_s", STEP_TARGET_S))
         generator = BatchGenerator(model, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
                                    completion_batch_size=size, prefill_batch_size=prefill,
-                                   prefill_step_size=max(64, PREFILL_TOKENS // prefill))
+                                   prefill_step_size=chunk.size)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         uids = generator.insert([prompts[i] for i in order], [max_tokens] * len(prompts))
         index_of = dict(zip(uids, order))
         ids: dict[int, list[int]] = {uid: [] for uid in uids}
-        while ids and not channel.stop:
-            prompt_steps, responses = generator.next()
-            for p in prompt_steps:
-                meter.prompt_seen(p.uid, p.progress[0])
-            for r in responses:
-                if r.finish_reason != "stop":
-                    ids[r.uid].append(int(r.token))
-                if r.finish_reason is not None:
-                    i = index_of[r.uid]
-                    answer = ids.pop(r.uid)
-                    meter.finish(max_tokens - len(answer))
-                    _send_answer(channel, tokenizer, i, prompts[i], answer, max_tokens)
-            meter.step(len(responses))
+        with generator.stats() as stats:
+            meter.split["prompt_s"] = -time.perf_counter()
+            prefilled = False
+            while ids and not channel.stop:
+                began, before = time.perf_counter(), meter.prompt_done
+                prompt_steps, responses = generator.next()
+                for p in prompt_steps:
+                    meter.prompt_seen(p.uid, p.progress[0])
+                generator.prefill_step_size = chunk.after(
+                    meter.prompt_done - before, len(prompt_steps), time.perf_counter() - began)
+                if not prefilled and meter.prompt_done == meter.prompt_total:
+                    prefilled = True  # up to here each call also prefilled a chunk
+                    meter.split["prompt_s"] += time.perf_counter()
+                for r in responses:
+                    if r.finish_reason != "stop":
+                        ids[r.uid].append(int(r.token))
+                    if r.finish_reason is not None:
+                        i = index_of[r.uid]
+                        answer = ids.pop(r.uid)
+                        meter.finish(max_tokens - len(answer))
+                        _send_answer(channel, tokenizer, i, prompts[i], answer, max_tokens)
+                meter.step(len(responses))
+        meter.split["decode_steps"] = stats.generation_steps
         generator.close()
     if channel.stop:
         channel.send("stopped")
         return
-    channel.send("done", seconds=meter.seconds(), tokens_out=meter.tokens_out)
+    channel.send("done", seconds=meter.seconds(), tokens_out=meter.tokens_out,
+                 prompt_tokens=meter.prompt_total, **meter.split)
+
+
+class ChunkSizer:
+    """The prefill chunk (tokens per prompt per call) that makes a call take about target_s
+    here: the first call processes `first` tokens, each later one is sized from the rate
+    measured so far (prefill dominates a call's time while prompts are being processed)."""
+
+    def __init__(self, prompts: int, first: int, target_s: float) -> None:
+        self.size = max(8, first // prompts)
+        self.target_s = target_s
+        self.tokens = 0
+        self.seconds = 0.0
+
+    def after(self, tokens: int, prompts: int, seconds: float) -> int:
+        if tokens and prompts:
+            self.tokens += tokens
+            self.seconds += seconds
+            rate = self.tokens / max(self.seconds, 1e-6)
+            self.size = int(min(2048, max(8, rate * self.target_s / prompts)))
+        return self.size
 
 
 class Meter:
@@ -318,6 +357,9 @@ class Meter:
         self.every_s = every_s
         self.prompt_done = self.tokens_out = 0
         self.prompt_by_uid: dict[int, int] = {}
+        # where the time goes (the benchmark prints it): seconds until every prompt was
+        # prefilled (batched: decode steps of the first prompts overlap it) and decode steps
+        self.split = {"prompt_s": 0.0, "decode_steps": 0}
         self.started = time.perf_counter()
         self.last = 0.0
 
