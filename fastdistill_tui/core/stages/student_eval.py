@@ -160,6 +160,7 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
                "adapter": str(model.adapter) if model.adapter else None,
                "prompts": [item.messages for item in to_generate], "max_tokens": max_tokens,
                "batch_size": batch_size}
+
         def on_message(message: dict[str, Any]) -> None:
             nonlocal step
             if message["type"] == "generated":

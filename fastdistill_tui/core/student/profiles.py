@@ -71,8 +71,11 @@ def plan_for(student: StudentConfig) -> TrainPlan:
 
 # A rough cost model for "how long will the student take here", from a measured matmul rate:
 # a forward pass costs ~2 FLOP per weight per token, a training step ~6 (forward + backward).
-PROMPT_TOKENS = 330  # a bundled eval prompt (system + schema + question), SmolLM2's tokenizer
-TRAIN_TOKENS = 350  # an exported training example
+# Calibrated on the default run (SmolLM2, quick profile, Debian OpenBLAS at ~239 GFLOP/s on the
+# probe): its student half took ~380 s, so the model's work runs at ~0.4 of the 1024² rate.
+PROMPT_TOKENS = 110  # a bundled eval prompt (system + schema + question), SmolLM2's tokenizer
+TRAIN_TOKENS = 190  # an exported training example as mlx-lm pads it (156 mean, 227 max)
+EFFICIENCY = 0.4
 SLOW_BUDGET_S = 600.0  # a plan expected to take longer than this is cut down to fit
 
 
@@ -80,7 +83,7 @@ def expected_seconds(plan: TrainPlan, weights: int, gflops: float, questions: in
     """Seconds for pre-eval, training and post-eval at `gflops` (a 1024² matmul's rate)."""
     evaluate = 2 * 2 * weights * questions * (PROMPT_TOKENS + plan.max_tokens)
     train = 6 * weights * plan.iters * plan.batch_size * TRAIN_TOKENS
-    return (evaluate + train) / (gflops * 1e9)
+    return (evaluate + train) / (gflops * 1e9 * EFFICIENCY)
 
 
 def plan_for_blas(plan: TrainPlan, blas: Blas, model_dir: Path,
@@ -89,8 +92,8 @@ def plan_for_blas(plan: TrainPlan, blas: Blas, model_dir: Path,
     a short probe measures this machine and the plan is cut down to end in minutes."""
     if blas.fast:
         return plan, None
-    gflops = probe_gflops(blas) or 5.0
-    weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) // 4
+    gflops = probe_gflops(blas) or 5.0  # the probe failed: mlx-cpu's bundled BLAS, idle
+    weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) // 4  # float32
     cut, before, after = fit_plan(plan, weights, gflops, questions)
     said = (f"no fast BLAS found: mlx's bundled BLAS measured {gflops:.1f} GFLOP/s here, so "
             f"the student would take about {before / 60:.0f} min")
