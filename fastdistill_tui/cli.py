@@ -93,6 +93,7 @@ class HeadlessPrinter:
         self.every_s = every_s
         self.last = 0.0
         self.progress: dict[str, tuple[int, int]] = {}  # stage -> (done, total)
+        self.generating: dict[str, Any] = {}  # student stage -> its latest StageProgress
         self.finished: set[str] = set()
         self.teacher_eta: float | None = None
         self.teacher_done: deque[tuple[float, int]] = deque()
@@ -102,6 +103,8 @@ class HeadlessPrinter:
         kind = type(event).__name__
         if kind == "StageProgress":
             self.progress[event.stage] = (event.done, event.total)
+            if event.tokens:
+                self.generating[event.stage] = event
             if event.stage == "teacher":
                 self.teacher_eta = event.eta_s
                 self.teacher_done.append((event.ts, event.done))
@@ -173,6 +176,10 @@ class HeadlessPrinter:
                     part += f" {rate:.1f}/s"
                 if self.teacher_eta is not None:
                     part += f" ETA {format_seconds(self.teacher_eta)}"
+            gen = self.generating.get(stage)
+            if gen is not None and stage not in self.finished:
+                part += f" ({gen.tokens:,} tokens, {gen.tokens_per_s:.0f} tok/s"
+                part += f", ETA {format_seconds(gen.eta_s)})" if gen.eta_s is not None else ")"
             parts.append(part)
         r = self.requests
         if r is not None:

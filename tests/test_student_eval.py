@@ -41,8 +41,9 @@ def test_each_phase_judges_its_own_answers_with_the_teachers_evaluator(tmp_path)
     summaries = {}
     for phase, model in (("pre", base), ("post", tuned)):
         summaries[phase] = asyncio.run(evaluate_student(
-            phase, model, questions, store=store, run_id="r", chain=chain, max_tokens=16, batch_size=4, blas=find_blas(1),
-            cancel=threading.Event(), progress=lambda done, total: None))
+            phase, model, questions, store=store, run_id="r", chain=chain, max_tokens=16,
+            batch_size=4, blas=find_blas(1), cancel=threading.Event(),
+            progress=lambda done, total, step: None))
     evaluator.close()
     pre, post = summaries["pre"], summaries["post"]
     assert (pre.total, pre.exec_ok, pre.gold_match, pre.generated) == (8, 0, 0, 0)

@@ -51,6 +51,8 @@ class StageProgress(Event):
     rejected: int = 0
     rate_per_s: float = 0.0
     eta_s: float | None = None
+    tokens: int = 0  # student generation: tokens through the model so far (prompt + output)
+    tokens_per_s: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("StageProgress", self.stage))

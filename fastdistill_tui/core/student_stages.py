@@ -8,6 +8,7 @@ cancel or a crash means); the answers are judged by the run's own answer chain.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -25,12 +26,12 @@ from .stages.base import WorkItem
 from .stages.chain import AnswerChain
 from .stages.registry import STUDENT_EVAL_PHASES
 from .stages.student_eval import (EvalSummary, StudentModel, eval_items, evaluate_student,
-                                  model_key)
+                                  generation_progress, model_key)
 from .stages.train import TrainOutcome, train_student
 from .store import Store
-from .student.blas import INSTALL_HINT, Blas, find_blas
+from .student.blas import Blas, cuda_hint, find_blas
 from .student.client import StudentError
-from .student.profiles import TrainPlan, plan_for
+from .student.profiles import TrainPlan, plan_for, plan_for_blas
 
 
 @dataclass
@@ -57,9 +58,14 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
     student = run.config.student
     plan = plan_for(student)
     blas = find_blas(student.blas_threads or None)
-    if blas.name == "bundled":
-        run.log("warning", INSTALL_HINT)
+    if hint := cuda_hint():
+        run.log("warning", hint)
     split = run.config.dataset.eval_split or dataset.default_eval_split
+    plan, warning = await asyncio.to_thread(  # a slow BLAS is probed: seconds
+        plan_for_blas, plan, blas, run.model_dir,
+        plan.eval_limit or sum(1 for _ in dataset.iter_examples(split)))
+    if warning:
+        run.log("warning", warning)
     examples = []
     for example in dataset.iter_examples(split):
         if plan.eval_limit and len(examples) >= plan.eval_limit:
@@ -111,15 +117,13 @@ async def _student_eval(run: StudentRun, stage: str, model: StudentModel,
     counter = run.tracker.counters[stage]
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, step: dict[str, Any] | None) -> None:
         counter.done = done
         now = time.monotonic()
         if now - last[0] >= ev.PROGRESS_INTERVAL_S or done == total:
             last[0] = now
-            rate = done / max(now - counter.started, 1e-6)
-            run.emit(ev.StageProgress(run.run_id, stage=stage, done=done, total=total,
-                                         rate_per_s=rate,
-                                         eta_s=(total - done) / rate if rate > 0 else None))
+            run.emit(generation_progress(run.run_id, stage, done, total, step,
+                                         now - counter.started))
 
     summary = await evaluate_student(
         STUDENT_EVAL_PHASES[stage], model, items, store=run.store, run_id=run.run_id,

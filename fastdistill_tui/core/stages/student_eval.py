@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import events as ev
 from ..config import PromptConfig
 from ..prompt import render_messages
 from ..store import Store, StudentResultRow
@@ -101,14 +102,19 @@ def fresh_item(item: WorkItem) -> WorkItem:
 async def evaluate_student(phase: str, model: StudentModel, questions: list[WorkItem], *,
                            store: Store, run_id: str, chain: AnswerChain, max_tokens: int,
                            batch_size: int, blas: Blas, cancel: threading.Event,
-                           progress: Callable[[int, int], None]) -> EvalSummary:
+                           progress: Callable[[int, int, dict[str, Any] | None], None]
+                           ) -> EvalSummary:
+    """Judge every question's answer, from the cache or generated now. `progress(done, total,
+    step)` is called as answers are judged and as the worker reports its steps (`step`: its
+    latest "step" message: prompt tokens processed, tokens generated, budget still open)."""
     done = store.student_done_ids(run_id, phase)
     total = len(questions)
     todo = [fresh_item(q) for q in questions if q.sample_id not in done]
     finished = total - len(todo)
     for item in todo:
         item.cache_key = answer_key(model, item.messages, max_tokens)
-    progress(finished, total)
+    step: dict[str, Any] | None = None
+    progress(finished, total, step)
 
     async def judge(item: WorkItem, answer: dict[str, Any], fresh: bool) -> None:
         nonlocal finished
@@ -125,7 +131,7 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
             rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
             marks=item.marks), answer=answer if fresh else None)
         finished += 1
-        progress(finished, total)
+        progress(finished, total, step)
 
     to_generate = []
     for item in todo:
@@ -148,9 +154,17 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
                "adapter": str(model.adapter) if model.adapter else None,
                "prompts": [item.messages for item in to_generate], "max_tokens": max_tokens,
                "batch_size": batch_size}
+
+        def on_message(message: dict[str, Any]) -> None:
+            nonlocal step
+            if message["type"] == "generated":
+                queue.put_nowait(message)
+            elif message["type"] == "step":
+                step = message
+                progress(finished, total, step)
+
         try:
-            last = await run_worker(job, lambda m: queue.put_nowait(m)
-                                    if m["type"] == "generated" else None, blas, cancel)
+            last = await run_worker(job, on_message, blas, cancel)
         finally:
             queue.put_nowait(None)
             await consumer
@@ -159,6 +173,25 @@ async def evaluate_student(phase: str, model: StudentModel, questions: list[Work
     stopped = stopped or (cancel.is_set() and finished < total)
     return summarize(store, run_id, phase, generated=len(to_generate), seconds=seconds,
                      stopped=stopped)
+
+
+def generation_progress(run_id: str, stage: str, done: int, total: int,
+                        step: dict[str, Any] | None, elapsed: float) -> ev.StageProgress:
+    """The stage's progress from answers judged and the worker's latest step: before the first
+    answer finishes (a long prefill) the tokens still move, and the ETA comes from the work
+    left: prompt tokens to process plus the generation budget still open, at the rate so far."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 else None
+    if step is None:
+        return ev.StageProgress(run_id, stage=stage, done=done, total=total, rate_per_s=rate,
+                                eta_s=eta)
+    tokens = step["prompt_done"] + step["tokens_out"]
+    tokens_per_s = tokens / step["seconds"] if step["seconds"] > 0 else 0.0
+    left = step["prompt_total"] - step["prompt_done"] + step["budget"] - step["tokens_out"]
+    if tokens_per_s > 0 and done < total:
+        eta = max(left, 0) / tokens_per_s
+    return ev.StageProgress(run_id, stage=stage, done=done, total=total, rate_per_s=rate,
+                            eta_s=eta, tokens=tokens, tokens_per_s=tokens_per_s)
 
 
 def summarize(store: Store, run_id: str, phase: str, *, generated: int = 0,

@@ -3,8 +3,9 @@ the student worker (a child process with its own BLAS environment; see student/w
 
 The adapter lives under <data>/adapters/<key>, where the key hashes the base model, the training
 settings and the exported files: a rerun of the same config finds it finished and reuses it, a
-stopped run (cancel saves the adapter at the current iteration) resumes from the last saved
-iteration, and the run's own adapters/ directory gets a copy of the result.
+stopped run resumes from its last checkpoint (weights, optimizer state and the batch order's
+position: it trains the same weights as a run that never stopped), and the run's own adapters/
+directory gets a copy of the result.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import file_sha256
+from ..artifacts import file_sha256, write_json
 from ..run_lock import hold_run_lock
 from ..student.blas import Blas
 from ..student.client import run_worker
 from ..student.profiles import TrainPlan
 from ..student.worker import ADAPTER_FILE, PROGRESS_FILE, read_progress
 
-ADAPTER_FILES = (ADAPTER_FILE, "adapter_config.json", PROGRESS_FILE)
+ADAPTER_FILES = (ADAPTER_FILE, "adapter_config.json")
 
 
 @dataclass
@@ -84,4 +85,5 @@ async def train_student(plan: TrainPlan, model_path: Path, model_key: str, data_
             run_adapters.mkdir(parents=True, exist_ok=True)
             for name in ADAPTER_FILES:
                 shutil.copy2(adapter_dir / name, run_adapters / name)
+            write_json(run_adapters / PROGRESS_FILE, after)
     return outcome

@@ -1,5 +1,10 @@
 """The engine's side of the student worker: start it with its own environment, send the job, turn
-its lines into callbacks, pass a cancel on as SIGINT, and report a crash with its last words."""
+its lines into callbacks, pass a cancel on as SIGINT, and report a crash with its last words.
+
+A cancel must end the stage within 2 s, but one step of the worker (a prefill chunk, a training
+iteration) can take longer on a slow machine: a worker that has not exited STOP_GRACE_S after
+its SIGINT is killed. Nothing finished is lost that way: every answer is sent as it finishes,
+and training checkpoints atomically (student/worker.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from .blas import Blas, child_env
 Message = dict[str, Any]
 STDERR_TAIL = 20  # lines of the worker's stderr kept for an error message
 LINE_LIMIT = 64 * 1024 * 1024  # one generated answer a line; prompts can be long
+STOP_GRACE_S = 1.0
 
 
 class StudentError(FastDistillError):
@@ -38,6 +44,7 @@ async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None],
     proc.stdin.close()
     tail: deque[str] = deque(maxlen=STDERR_TAIL)
     last: Message = {}
+    killed: list[bool] = []
 
     async def read_stderr() -> None:
         async for line in proc.stderr:
@@ -47,6 +54,11 @@ async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None],
         while cancel is not None and proc.returncode is None:
             if cancel.is_set():
                 proc.send_signal(signal.SIGINT)
+                try:
+                    await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE_S)
+                except asyncio.TimeoutError:
+                    killed.append(True)
+                    proc.kill()
                 return
             await asyncio.sleep(0.1)
 
@@ -64,6 +76,8 @@ async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None],
         if proc.returncode is None:  # the engine itself is being torn down
             proc.kill()
             await proc.wait()
+    if killed:
+        return {"type": "stopped", "killed": True}
     if proc.returncode != 0 or last.get("type") not in ("done", "stopped"):
         said = " | ".join(line for line in tail if line.strip())[-1500:]
         raise StudentError(f"the student {job['cmd']} process exited with code "

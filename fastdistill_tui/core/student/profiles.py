@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from ..config import StudentConfig
+from .blas import INSTALL_HINT, Blas, probe_gflops
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,11 @@ class TrainPlan:
 PROFILES = {
     "standard": TrainPlan("standard", "lora", iters=1000, batch_size=4, learning_rate=1e-5,
                           num_layers=16, lora_rank=8, lora_scale=20.0, max_seq_length=2048,
-                          steps_per_eval=200, save_every=100, val_batches=25, max_tokens=256,
+                          steps_per_eval=200, save_every=1, val_batches=25, max_tokens=256,
                           eval_limit=0),
     "quick": TrainPlan("quick", "lora", iters=45, batch_size=4, learning_rate=5e-4,
                        num_layers=8, lora_rank=8, lora_scale=20.0, max_seq_length=512,
-                       steps_per_eval=45, save_every=15, val_batches=4, max_tokens=48,
+                       steps_per_eval=45, save_every=1, val_batches=4, max_tokens=48,
                        eval_limit=96),
 }
 
@@ -65,3 +67,51 @@ def plan_for(student: StudentConfig) -> TrainPlan:
     if student.eval_limit >= 0:
         overrides["eval_limit"] = student.eval_limit
     return replace(plan, **overrides)
+
+
+# A rough cost model for "how long will the student take here", from a measured matmul rate:
+# a forward pass costs ~2 FLOP per weight per token, a training step ~6 (forward + backward).
+# Calibrated on the default run (SmolLM2, quick profile, Debian OpenBLAS at ~239 GFLOP/s on the
+# probe): its student half took ~380 s, so the model's work runs at ~0.4 of the 1024² rate.
+PROMPT_TOKENS = 110  # a bundled eval prompt (system + schema + question), SmolLM2's tokenizer
+TRAIN_TOKENS = 190  # an exported training example as mlx-lm pads it (156 mean, 227 max)
+EFFICIENCY = 0.4
+SLOW_BUDGET_S = 600.0  # a plan expected to take longer than this is cut down to fit
+
+
+def expected_seconds(plan: TrainPlan, weights: int, gflops: float, questions: int) -> float:
+    """Seconds for pre-eval, training and post-eval at `gflops` (a 1024² matmul's rate)."""
+    evaluate = 2 * 2 * weights * questions * (PROMPT_TOKENS + plan.max_tokens)
+    train = 6 * weights * plan.iters * plan.batch_size * TRAIN_TOKENS
+    return (evaluate + train) / (gflops * 1e9 * EFFICIENCY)
+
+
+def plan_for_blas(plan: TrainPlan, blas: Blas, model_dir: Path,
+                  questions: int) -> tuple[TrainPlan, str | None]:
+    """The plan to run with this BLAS and a warning to show first, or None. Without a fast BLAS
+    a short probe measures this machine and the plan is cut down to end in minutes."""
+    if blas.fast:
+        return plan, None
+    gflops = probe_gflops(blas) or 5.0  # the probe failed: mlx-cpu's bundled BLAS, idle
+    weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) // 4  # float32
+    cut, before, after = fit_plan(plan, weights, gflops, questions)
+    said = (f"no fast BLAS found: mlx's bundled BLAS measured {gflops:.1f} GFLOP/s here, so "
+            f"the student would take about {before / 60:.0f} min")
+    if cut != plan:
+        said += (f"; running a cut-down plan instead ({cut.eval_limit} eval questions, "
+                 f"{cut.iters} iterations, about {after / 60:.0f} min)")
+    return cut, f"{said}. To fix: {INSTALL_HINT}"
+
+
+def fit_plan(plan: TrainPlan, weights: int, gflops: float, questions: int,
+             budget_s: float = SLOW_BUDGET_S) -> tuple[TrainPlan, float, float]:
+    """(plan cut down to about budget_s, expected seconds before, after). Fewer eval questions
+    and iterations, never below 8 questions and 2 iterations: a result, not a good one."""
+    before = expected_seconds(plan, weights, gflops, questions)
+    if before <= budget_s:
+        return plan, before, before
+    share = budget_s / before
+    cut = replace(plan, eval_limit=max(8, int(questions * share)),
+                  iters=max(2, int(plan.iters * share)),
+                  steps_per_eval=max(2, int(plan.iters * share)))
+    return cut, before, expected_seconds(cut, weights, gflops, cut.eval_limit)
