@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="student models")
     models_sub = models.add_subparsers(dest="models_command")
     fetch = models_sub.add_parser("get", help="fetch + convert a student into the cache")
-    fetch.add_argument("name", help="smollm2 | a Hugging Face id")
+    fetch.add_argument("name", help="smollm2 | qwen2.5-coder-0.5b | a Hugging Face id")
     return parser
 
 

