@@ -81,6 +81,10 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--dataset", help="wikisql:DIR | spider:DIR | jsonl:FILE | bundled")
     run.add_argument("--split", help="dataset split to distil")
     run.add_argument("--limit", type=int, help="first N samples (after dedup); 0 = all")
+    run.add_argument("--eval-split", metavar="NAME|by-database[:F[:SEED]]",
+                     help="split the student is evaluated on; by-database: a seeded fraction F "
+                          "(default 0.2) of the distilled split's databases, held out of "
+                          "distillation")
     run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")
@@ -101,6 +105,7 @@ def load_run_config(args: argparse.Namespace) -> cfg.Config:
     config = cfg.load_config(args.config)
     flags = {
         "dataset.spec": (args.dataset, "--dataset"), "dataset.split": (args.split, "--split"),
+        "dataset.eval_split": (args.eval_split, "--eval-split"),
         "dataset.limit": (args.limit, "--limit"), "teacher.spec": (args.teacher, "--teacher"),
         "teacher.base_url": (args.base_url, "--base-url"),
         "teacher.concurrency": (args.concurrency, "--concurrency"),
@@ -128,6 +133,7 @@ def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[s
     --base-url and --concurrency (a moved or bigger server) and --override-gate."""
     config = cfg.config_from_dict(stored, f"run {run_id}")
     fixed = {"--dataset": args.dataset, "--split": args.split, "--limit": args.limit,
+             "--eval-split": args.eval_split,
              "--teacher": args.teacher, "--config": args.config, "--student": args.student,
              "--no-student": args.no_student or None}
     given = [flag for flag, value in fixed.items() if value is not None]

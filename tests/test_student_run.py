@@ -55,7 +55,7 @@ def test_cancel_in_training_resumes_then_a_rerun_reuses_everything(student):
     outcome = asyncio.run(Engine(config, store).run(sink, lambda e: False, cancel))
     assert (outcome.status, outcome.exit_code) == ("cancelled", 130)
     stopped_at = max(e.iteration for e in seen if isinstance(e, ev.TrainProgress))
-    assert [e.phase for e in seen if isinstance(e, ev.StudentMetrics)] == ["pre"]
+    assert [e.phase for e in seen if isinstance(e, ev.StudentMetrics)] == ["teacher", "pre"]
     adapter = outcome.run_dir / "adapters" / "adapters.safetensors"
     assert adapter.exists()  # the last saved adapter is kept ...
     saved = json.loads((outcome.run_dir / "adapters" / "progress.json").read_text())
@@ -68,7 +68,7 @@ def test_cancel_in_training_resumes_then_a_rerun_reuses_everything(student):
     iterations = [e.iteration for e in seen if isinstance(e, ev.TrainProgress)]
     assert iterations[0] == saved["iteration"] + 1 and iterations[-1] == 8  # ... and resumed
     metrics = {e.phase: e for e in seen if isinstance(e, ev.StudentMetrics)}
-    assert set(metrics) == {"pre", "post"} and metrics["post"].total == EVAL_LIMIT
+    assert set(metrics) == {"teacher", "pre", "post"} and metrics["post"].total == EVAL_LIMIT
     finished = [e.stage for e in seen if isinstance(e, ev.StageFinished)]
     assert finished[-3:] == ["student_eval_pre", "train", "student_eval_post"]
 

@@ -34,7 +34,8 @@ MAX_TIMEOUT_S = 3600.0
 class DatasetConfig:
     spec: str = "bundled"  # bundled | wikisql:DIR | spider:DIR | jsonl:FILE
     split: str = ""  # split distilled; "" = the dataset's default
-    eval_split: str = ""  # split for student evaluation; "" = the dataset's default
+    eval_split: str = ""  # split for student evaluation; "" = the dataset's default;
+    # "by-database[:FRACTION[:SEED]]" = held-out databases of the distilled split (db_split.py)
     limit: int = 0  # first N samples after dedup; 0 = all
 
 
@@ -452,6 +453,8 @@ def validate(config: Config, path: str | None = None) -> Config:
         checks.append((0.0 <= getattr(gate, name) <= 1.0, f"gates.teacher_eval.{name}",
                        "must be in [0, 1]"))
     checks.append((gate.min_total >= 0, "gates.teacher_eval.min_total", "must be ≥ 0"))
+    checks.append((_eval_split_ok(config.dataset.eval_split), "dataset.eval_split",
+                   "must be a split name or by-database[:FRACTION[:SEED]] with 0 < FRACTION < 1"))
     for ok, where, what in checks:
         if not ok:
             origin = config.origins.get(where)
@@ -460,6 +463,16 @@ def validate(config: Config, path: str | None = None) -> Config:
                 origin = required_by._replace(field=where)  # the file line that needs it
             raise _fail(what, origin or Origin(path, None, where))
     return config
+
+
+def _eval_split_ok(spec: str) -> bool:
+    from .datasets.db_split import parse_spec
+
+    try:
+        parse_spec(spec)
+    except ValueError:
+        return False
+    return True
 
 
 def load_config(path: str | Path | None = None, *, env: typing.Mapping[str, str] | None = None,

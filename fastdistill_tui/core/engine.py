@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from . import artifacts, events as ev
 from .config import Config, blame, cache_dir, judge_teacher_config, redact_url
 from .datasets.base import Dataset
+from .datasets.db_split import with_eval_split
 from .datasets.registry import open_dataset
 from .errors import ConfigError, FastDistillError, InputError
 from .gates import (TEACHER_EVAL, GateDecision, TeacherQuality, describe_failure,
@@ -202,6 +203,7 @@ class Engine:
         dataset = self._dataset or open_dataset(config.dataset.spec, cache_dir=cache_dir())
         split = config.dataset.split or dataset.default_split
         dataset.check_split(split)
+        dataset = with_eval_split(dataset, split, config.dataset.eval_split)  # by-database
         # One validating pass before anything is written or paid for: a malformed row 90,000
         # fails now, not after an hour of requests. It streams, and gives exact totals.
         self._plan = plan_split(dataset, split, config.dataset.limit)
@@ -278,7 +280,7 @@ class Engine:
                 status = await self._after_stream(cancel)
                 if status == "completed" and self._student_dir is not None:
                     status = await run_student_stages(self, dataset, evaluator,
-                                                      Scorer(judge), cancel)
+                                                      Scorer(judge), cancel, teacher)
             finally:
                 gold_cache_stats = evaluator.gold_cache_stats()
                 evaluator.close()

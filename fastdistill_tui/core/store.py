@@ -413,6 +413,12 @@ class Store:
             "SELECT sample_id FROM results WHERE run_id = ? AND selected = 1", (run_id,))}
         return sum(1 for i in ids if i in selected)
 
+    def distilled_db_paths(self, run_id: str) -> set[str]:
+        """The SQLite files of the samples this run distilled (selected)."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT s.db_path FROM results r JOIN samples s ON s.run_id = r.run_id "
+            "AND s.sample_id = r.sample_id WHERE r.run_id = ? AND r.selected = 1", (run_id,))}
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()
 

@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .datasets.base import Dataset
+from .datasets.db_split import DatabaseSplit
 from .sql.evaluator import Evaluator
 from .stages.base import WorkItem
 from .stages.registry import STUDENT_EVAL_PHASES
 from .stages.score import Scorer
 from .stages.student_eval import (EvalSummary, StudentModel, eval_items, evaluate_student,
                                   model_key)
+from .stages.teacher import TeacherStage
+from .stages.teacher_on_eval import PHASE as TEACHER_PHASE
+from .stages.teacher_on_eval import teacher_on_eval
 from .stages.train import TrainOutcome, train_student
 from .student.blas import INSTALL_HINT, Blas, find_blas
 from .student.client import StudentError
@@ -31,7 +35,8 @@ if TYPE_CHECKING:
 
 
 async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evaluator,
-                             scorer: Scorer, cancel: threading.Event) -> str:
+                             scorer: Scorer, cancel: threading.Event,
+                             teacher: TeacherStage) -> str:
     """The run's status after the student stages: completed, cancelled or student_failed."""
     student = engine.config.student
     plan = plan_for(student)
@@ -55,6 +60,10 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
                        f"evaluating {len(items)} questions of the '{split}' split, "
                        + ("disjoint from the distilled samples" if overlap == 0 else
                           f"{overlap} of them also distilled (not disjoint)"))
+    if isinstance(dataset, DatabaseSplit):
+        engine._student_report["eval_databases"] = dataset.describe(
+            engine.store.distilled_db_paths(engine.run_id))
+    await _teacher_rates(engine, items, teacher, evaluator)
     try:
         pre = await _student_eval(engine, "student_eval_pre", base, items, plan, evaluator,
                                   scorer, blas, cancel)
@@ -82,6 +91,20 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
                        f"{pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, gold-match "
                        f"{pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
     return "completed"
+
+
+async def _teacher_rates(engine: Engine, items: list[WorkItem], teacher: TeacherStage,
+                         evaluator: Evaluator) -> None:
+    """The teacher's rates on the same eval questions, beside the student's."""
+    rates = await teacher_on_eval(items, teacher, evaluator, engine.config.teacher.concurrency)
+    engine._student_report["teacher_on_eval"] = dataclasses.asdict(rates) | {
+        "exec_pass_rate": rates.exec_pass_rate, "gold_match_rate": rates.gold_match_rate}
+    engine.emit(ev.StudentMetrics(engine.run_id, phase=TEACHER_PHASE, total=rates.total,
+                                  exec_pass_rate=rates.exec_pass_rate,
+                                  gold_match_rate=rates.gold_match_rate))
+    if rates.failed:
+        engine.log("warning", f"the teacher gave no answer to {rates.failed} of {rates.total} "
+                              "eval questions: its rates count them as misses")
 
 
 async def _student_eval(engine: Engine, stage: str, model: StudentModel,

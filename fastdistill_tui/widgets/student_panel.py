@@ -1,5 +1,5 @@
 """The student: training loss (and val loss) as it trains, then the before/after table with
-deltas and a bar per metric."""
+deltas, the teacher's rate on the same questions, and a bar per metric."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class StudentPanel(Vertical):
     @staticmethod
     def _table(state: RunState) -> Table | Text:
         pre, post = state.student.get("pre"), state.student.get("post")
+        teacher = state.student.get("teacher")  # its rates on the same eval questions
         if pre is None and post is None:
             return Text("before/after: evaluated after training", style="dim")
         table = Table(box=None, show_edge=False, padding=(0, 1), expand=True,
@@ -58,6 +59,7 @@ class StudentPanel(Vertical):
         table.add_column("before", width=6, justify="right")
         table.add_column("after", width=6, justify="right")
         table.add_column("Δ", width=6, justify="right")
+        table.add_column("teacher", width=7, justify="right")
         table.add_column("", ratio=1, no_wrap=True)
         for key, label in METRICS:
             before = getattr(pre, key) if pre else None
@@ -68,6 +70,7 @@ class StudentPanel(Vertical):
                 "—" if after is None else f"{after:.2f}",
                 Text("—" if delta is None else f"{delta:+.2f}",
                      style="green" if delta and delta > 0 else ("red" if delta else "")),
+                "—" if teacher is None else f"{getattr(teacher, key):.2f}",
                 Bar(after if after is not None else before or 0.0, style="green"))
         on = (post or pre).total
         table.caption = f"on {on} held-out questions"

@@ -1,0 +1,67 @@
+"""The teacher's own rates on the student's eval questions, so a user sees how close the student
+came: an eval-only pass that asks the run's teacher each eval question and judges the answer by
+the same cleaner, rules and sandboxed executor as the student's.
+
+It goes through the teacher's answer cache (StoredAnswers), so questions the run already sent
+(an eval split that overlaps the distilled one, a resume, a rerun) cost no request; only the
+others are asked, once. Nothing here is exported or trained on: the outcome is a summary in the
+student report and a StudentMetrics event with phase "teacher". A teacher that fails a question
+counts as not passing it, and the failures are counted, so an unreachable teacher shows as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ..sql.evaluator import Evaluator
+from . import execeval
+from .base import WorkItem
+from .clean import clean
+from .rules import apply_rules
+from .student_eval import fresh_item
+from .teacher import TeacherStage
+
+PHASE = "teacher"
+
+
+@dataclass(frozen=True)
+class TeacherRates:
+    total: int
+    exec_ok: int
+    gold_match: int
+    failed: int  # the teacher gave no answer (an error, a timeout)
+    asked: int  # requests sent now (the rest came from the answer cache)
+
+    @property
+    def exec_pass_rate(self) -> float:
+        return self.exec_ok / self.total if self.total else 0.0
+
+    @property
+    def gold_match_rate(self) -> float:
+        return self.gold_match / self.total if self.total else 0.0
+
+
+async def teacher_on_eval(questions: list[WorkItem], teacher: TeacherStage,
+                          evaluator: Evaluator, concurrency: int) -> TeacherRates:
+    limit = asyncio.Semaphore(max(1, concurrency))
+    fresh_before = teacher.counter.fresh
+
+    async def judge(item: WorkItem) -> WorkItem:
+        async with limit:
+            await teacher.run(item)
+        if item.alive:
+            clean(item)
+        if item.alive:
+            apply_rules(item)
+        if item.alive:
+            await execeval.evaluate(item, evaluator)
+        return item
+
+    items = await asyncio.gather(*(judge(fresh_item(q)) for q in questions))
+    return TeacherRates(
+        total=len(items),
+        exec_ok=sum(bool(i.outcome and i.outcome.exec_ok) for i in items),
+        gold_match=sum(bool(i.outcome and i.outcome.gold_match) for i in items),
+        failed=sum(i.rejected_at == "teacher" for i in items),
+        asked=teacher.counter.fresh - fresh_before)
