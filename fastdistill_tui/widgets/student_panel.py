@@ -59,7 +59,6 @@ class StudentPanel(Vertical):
         table.add_column("before", width=6, justify="right")
         table.add_column("after", width=6, justify="right")
         table.add_column("Δ", width=6, justify="right")
-        table.add_column("teacher", width=7, justify="right")
         table.add_column("", ratio=1, no_wrap=True)
         for key, label in METRICS:
             before = getattr(pre, key) if pre else None
@@ -70,8 +69,9 @@ class StudentPanel(Vertical):
                 "—" if after is None else f"{after:.2f}",
                 Text("—" if delta is None else f"{delta:+.2f}",
                      style="green" if delta and delta > 0 else ("red" if delta else "")),
-                "—" if teacher is None else f"{getattr(teacher, key):.2f}",
                 Bar(after if after is not None else before or 0.0, style="green"))
         on = (post or pre).total
-        table.caption = f"on {on} held-out questions"
+        table.caption = f"on {on} held-out questions" + (
+            "" if teacher is None else f"\nteacher on them: exec-pass "
+            f"{teacher.exec_pass_rate:.2f}, gold-match {teacher.gold_match_rate:.2f}")
         return table
