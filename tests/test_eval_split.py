@@ -126,3 +126,36 @@ def cli_report(config, run_id) -> str:
 
     return format_report(load_report(config, Store(config.data_dir / "fastdistill.sqlite"),
                                      run_id))
+
+
+def test_the_teacher_s_eval_pass_stops_asking_an_unreachable_teacher(tmp_path):
+    """A teacher that refuses connections: a few requests fail, the rest are not asked, and all
+    count as misses (no answers), not as a crash or minutes of retries."""
+    from fastdistill_tui.core.providers import make_provider
+    from fastdistill_tui.core.sql.evaluator import Evaluator
+    from fastdistill_tui.core.stages.student_eval import eval_items
+    from fastdistill_tui.core.stages.teacher import TeacherStage
+    from fastdistill_tui.core.stages.teacher_on_eval import teacher_on_eval
+    from fastdistill_tui.core.types import GenParams
+
+    base = SpiderDataset(write_shops(tmp_path / "shops"))
+    items = eval_items(list(base.iter_examples("dev"))[:12])
+    teacher_config = cfg.TeacherConfig(spec="openai:x", base_url="http://127.0.0.1:9/v1",
+                                       max_retries=0, timeout_s=5.0)
+    store = Store(tmp_path / "store.sqlite")
+    evaluator = Evaluator(cfg.EvalConfig())
+
+    async def go():
+        provider = make_provider(teacher_config)
+        try:
+            return await teacher_on_eval(items, TeacherStage(provider, store, GenParams()),
+                                         evaluator, concurrency=1, give_up_after=3)
+        finally:
+            await provider.aclose()
+
+    try:
+        rates = asyncio.run(go())
+    finally:
+        evaluator.close()
+    assert (rates.total, rates.failed, rates.exec_ok) == (12, 12, 0)
+    assert rates.asked == 3

@@ -96,7 +96,10 @@ async def run_student_stages(engine: Engine, dataset: Dataset, evaluator: Evalua
 async def _teacher_rates(engine: Engine, items: list[WorkItem], teacher: TeacherStage,
                          evaluator: Evaluator) -> None:
     """The teacher's rates on the same eval questions, beside the student's."""
-    rates = await teacher_on_eval(items, teacher, evaluator, engine.config.teacher.concurrency)
+    from .engine import UNREACHABLE_AFTER  # the engine's own limit (it imports this module)
+
+    rates = await teacher_on_eval(items, teacher, evaluator, engine.config.teacher.concurrency,
+                                  give_up_after=UNREACHABLE_AFTER)
     engine._student_report["teacher_on_eval"] = dataclasses.asdict(rates) | {
         "exec_pass_rate": rates.exec_pass_rate, "gold_match_rate": rates.gold_match_rate}
     engine.emit(ev.StudentMetrics(engine.run_id, phase=TEACHER_PHASE, total=rates.total,

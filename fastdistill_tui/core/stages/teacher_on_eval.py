@@ -6,7 +6,9 @@ It goes through the teacher's answer cache (StoredAnswers), so questions the run
 (an eval split that overlaps the distilled one, a resume, a rerun) cost no request; only the
 others are asked, once. Nothing here is exported or trained on: the outcome is a summary in the
 student report and a StudentMetrics event with phase "teacher". A teacher that fails a question
-counts as not passing it, and the failures are counted, so an unreachable teacher shows as such.
+counts as not passing it, and the failures are counted, so an unreachable teacher shows as such;
+after `give_up_after` unreachable answers in a row the rest are not asked (a resumed run whose
+teacher server is gone finishes its student stages without minutes of retries).
 """
 
 from __future__ import annotations
@@ -43,12 +45,17 @@ class TeacherRates:
 
 
 async def teacher_on_eval(questions: list[WorkItem], teacher: TeacherStage,
-                          evaluator: Evaluator, concurrency: int) -> TeacherRates:
+                          evaluator: Evaluator, concurrency: int,
+                          give_up_after: int) -> TeacherRates:
     limit = asyncio.Semaphore(max(1, concurrency))
     fresh_before = teacher.counter.fresh
 
     async def judge(item: WorkItem) -> WorkItem:
         async with limit:
+            if teacher.unreachable_streak >= give_up_after:
+                item.reject("teacher", "teacher_unreachable", "not asked: the teacher was "
+                            f"unreachable {teacher.unreachable_streak} times in a row")
+                return item
             await teacher.run(item)
         if item.alive:
             clean(item)
