@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="student models")
     models_sub = models.add_subparsers(dest="models_command")
     fetch = models_sub.add_parser("get", help="fetch + convert a student into the cache")
-    fetch.add_argument("name", help="smollm2 | a Hugging Face id")
+    fetch.add_argument("name", help="smollm2 | qwen2.5-coder-0.5b | a Hugging Face id")
     return parser
 
 
@@ -150,7 +150,8 @@ class HeadlessPrinter:
                 self.say(f"[train] iteration {event.iteration}/{event.total_iterations} loss "
                          f"{event.loss:.3f}{val} {event.tokens_per_s:.0f} tok/s{eta}")
         elif kind == "StudentMetrics":
-            self.say(f"student ({event.phase}) on {event.total} eval questions: exec-pass "
+            who = "teacher" if event.phase == "teacher" else f"student ({event.phase})"
+            self.say(f"{who} on {event.total} eval questions: exec-pass "
                      f"{event.exec_pass_rate:.3f}, gold-match {event.gold_match_rate:.3f}")
         elif kind == "Log":
             self.say(f"{event.level}: {event.message}")

@@ -45,6 +45,10 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--limit", type=int,
                      help="N samples (after dedup): a seeded sample spread over the databases "
                           "(dataset.seed); 0 = all")
+    run.add_argument("--eval-split", metavar="NAME|by-database[:F[:SEED]]",
+                     help="split the student is evaluated on; by-database: a seeded fraction F "
+                          "(default 0.2) of the distilled split's databases, held out of "
+                          "distillation")
     run.add_argument("--teacher", help="builtin | openai:MODEL | openrouter:MODEL | "
                                        "ollama:MODEL | mlx:PATH")
     run.add_argument("--base-url", help="server URL for openai/ollama specs")
@@ -74,6 +78,7 @@ def load_run_config(args: argparse.Namespace) -> cfg.Config:
     flags = {
         "dataset.spec": (args.dataset, "--dataset"), "dataset.split": (args.split, "--split"),
         "dataset.limit": (args.limit, "--limit"), "teacher.spec": (args.teacher, "--teacher"),
+        "dataset.eval_split": (args.eval_split, "--eval-split"),
         "teacher.base_url": (args.base_url, "--base-url"),
         "teacher.concurrency": (args.concurrency, "--concurrency"),
         "student.spec": (args.student, "--student"),
@@ -100,6 +105,7 @@ def resumed_config(args: argparse.Namespace, current: cfg.Config, stored: dict[s
     --base-url and --concurrency (a moved or bigger server) and --override-gate."""
     config = cfg.config_from_dict(stored, f"run {run_id}")
     fixed = {"--dataset": args.dataset, "--split": args.split, "--limit": args.limit,
+             "--eval-split": args.eval_split,
              "--teacher": args.teacher, "--config": args.config, "--student": args.student,
              "--no-student": args.no_student or None}
     given = [flag for flag, value in fixed.items() if value is not None]

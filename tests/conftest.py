@@ -36,14 +36,14 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FASTDISTILL_STUDENT_ENABLED", "0")
     defaults = StudentConfig.__init__.__defaults__
     monkeypatch.setattr(StudentConfig.__init__, "__defaults__", (False, *defaults[1:]))
-    monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_smollm2", _no_fetch)
+    monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_known", _no_fetch)
     return base
 
 
-REAL_FETCH_SMOLLM2 = student_models.fetch_smollm2
+REAL_FETCH_KNOWN = student_models.fetch_known
 
 
-def _no_fetch(cache):
+def _no_fetch(spec, cache):
     raise AssertionError("a test tried to fetch the real student: set config.student.enabled = "
                          "False, or point student.spec at a tiny model (tests/student_helpers.py)")
 

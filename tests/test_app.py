@@ -329,9 +329,10 @@ async def test_a_real_student_fills_the_student_panel(tmp_path, monkeypatch):
         assert "iter 8/8" in text_of(panel.query_one("#train-line"))
         table = text_of(panel.query_one("#before-after"))
         assert "before" in table and "after" in table and "on 6 held-out" in table
+        assert "teacher on them: exec-pass" in table  # its rates on the same questions
         stages = text_of(app.run_screen.query_one(StageTable))
         for name in ("student_eval_pre", "train", "student_eval_post"):
             line = next(line for line in stages.splitlines() if line.startswith(name))
             assert "✓ done" in line, line
     phases = [e.phase for e in engine_events(messages) if isinstance(e, ev.StudentMetrics)]
-    assert phases == ["pre", "post"]
+    assert phases == ["teacher", "pre", "post"]

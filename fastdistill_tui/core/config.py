@@ -38,7 +38,8 @@ ROUNDS_OFF = {"repair": False, "candidates": 1}
 class DatasetConfig:
     spec: str = "bundled"  # bundled | wikisql:DIR | spider:DIR | jsonl:FILE
     split: str = ""  # split distilled; "" = the dataset's default
-    eval_split: str = ""  # split for student evaluation; "" = the dataset's default
+    eval_split: str = ""  # split for student evaluation; "" = the dataset's default;
+    # "by-database[:FRACTION[:SEED]]" = held-out databases of the distilled split (db_split.py)
     limit: int = 0  # N samples after dedup, a seeded sample spread over databases; 0 = all
     seed: int = 0  # the --limit sample's seed
 
@@ -495,6 +496,8 @@ def validate(config: Config, path: str | None = None) -> Config:
         checks.append((0.0 <= getattr(gate, name) <= 1.0, f"gates.teacher_eval.{name}",
                        "must be in [0, 1]"))
     checks.append((gate.min_total >= 0, "gates.teacher_eval.min_total", "must be ≥ 0"))
+    checks.append((_eval_split_ok(config.dataset.eval_split), "dataset.eval_split",
+                   "must be a split name or by-database[:FRACTION[:SEED]] with 0 < FRACTION < 1"))
     for ok, where, what in checks:
         if not ok:
             origin = config.origins.get(where)
@@ -503,6 +506,36 @@ def validate(config: Config, path: str | None = None) -> Config:
                 origin = required_by._replace(field=where)  # the file line that needs it
             raise _fail(what, origin or Origin(path, None, where))
     return config
+
+
+BY_DATABASE = "by-database"
+DEFAULT_FRACTION = 0.2
+
+
+def parse_eval_split(spec: str) -> tuple[float, int] | None:
+    """(fraction, seed) for a `by-database[:FRACTION[:SEED]]` eval split, None for a plain
+    split name; ValueError (with what is wrong) for a malformed one."""
+    name, _, rest = spec.partition(":")
+    if name != BY_DATABASE:
+        return None
+    fraction, _, seed = rest.partition(":")
+    try:
+        value = float(fraction) if fraction else DEFAULT_FRACTION
+        number = int(seed) if seed else 0
+    except ValueError:
+        raise ValueError(f"{spec!r}: expected {BY_DATABASE}[:FRACTION[:SEED]], e.g. "
+                         f"{BY_DATABASE}:0.2:0") from None
+    if not 0 < value < 1:
+        raise ValueError(f"{spec!r}: the fraction held out must be between 0 and 1")
+    return value, number
+
+
+def _eval_split_ok(spec: str) -> bool:
+    try:
+        parse_eval_split(spec)
+    except ValueError:
+        return False
+    return True
 
 
 def load_config(path: str | Path | None = None, *, env: typing.Mapping[str, str] | None = None,

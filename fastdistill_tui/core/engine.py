@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from . import artifacts, events as ev, unanswered
 from .config import Config, blame, cache_dir, judge_teacher_config
 from .datasets.base import Dataset
+from .datasets.db_split import with_eval_split
 from .datasets.registry import open_dataset
 from .datasets.sampling import sampled_examples
 from .errors import ConfigError, FastDistillError, InputError
@@ -138,6 +139,7 @@ class Engine:
         dataset = self._dataset or open_dataset(config.dataset.spec, cache_dir=cache_dir())
         split = config.dataset.split or dataset.default_split
         dataset.check_split(split)
+        dataset = with_eval_split(dataset, split, config.dataset.eval_split)  # by-database
         # One validating pass before anything is written or paid for: a malformed row 90,000
         # fails now, not after an hour of requests. It streams, and gives exact totals.
         self.tracker.plan = plan_split(dataset, split, config.dataset.limit,
@@ -232,7 +234,8 @@ class Engine:
                 self.store.flush()
                 status = await self._after_stream(cancel)
                 if status == RunStatus.COMPLETED and self._student_dir is not None:
-                    status = await self._student_stages(dataset, evaluator, judge, cancel)
+                    status = await self._student_stages(dataset, evaluator, judge, cancel,
+                                                        teacher)
                 status, said = unanswered.final_status(self.store, self.run_id, status)
                 if said:
                     self.stop(status, said)
@@ -343,13 +346,16 @@ class Engine:
         return RunStatus.CANCELLED
 
     async def _student_stages(self, dataset: Dataset, evaluator: Evaluator,
-                              judge: StoredAnswers | None, cancel: threading.Event) -> str:
+                              judge: StoredAnswers | None, cancel: threading.Event,
+                              teacher: TeacherStage) -> str:
         run = StudentRun(self.config, self.store, self.run_id, self.run_dir, self._student_dir,
                          self.tracker, self.emit, self.log)
         # the student's answers go through the same chain, without the teacher's counters
-        chain = AnswerChain(StepContext(evaluator, Scorer(judge), self._rules), marks=False)
+        # (a student's answer gets no repair round or candidates: it is judged as it is)
+        chain = AnswerChain(StepContext(evaluator, Scorer(judge), self._rules), marks=False,
+                            chain=[s for s in stages("answer") if s.name not in ROUND_STAGES])
         try:
-            status = await run_student_stages(run, dataset, chain, cancel)
+            status = await run_student_stages(run, dataset, chain, cancel, teacher)
         finally:
             self._student_report = run.report
         if status == RunStatus.CANCELLED:

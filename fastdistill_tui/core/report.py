@@ -87,6 +87,7 @@ def format_report(report: dict[str, Any]) -> str:
     misses = misses_line(report["stages"])
     if misses:
         lines += ["", misses]
+    lines += _student_context(report["stages"])
     for decision in report["gate_decisions"]:
         lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "
                      f"{'proceed' if decision['proceed'] else 'stop'}"
@@ -102,3 +103,25 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{'total per sample':<26}{total['count']:>8}{total['p50'] * 1000:>10.2f}"
                      f"{total['p90'] * 1000:>10.2f}")
     return "\n".join(lines)
+
+
+def _student_context(stages: dict[str, dict[str, Any]]) -> list[str]:
+    """The teacher's rates on the student's eval questions and the by-database split."""
+    q = stages.get("student_eval_post") or stages.get("student_eval_pre") or {}
+    lines = []
+    teacher = q.get("teacher_on_eval")
+    if teacher:
+        lines.append(f"teacher on the same {teacher['total']} eval questions: exec "
+                     f"{teacher['exec_pass_rate'] * 100:.1f}%, gold "
+                     f"{teacher['gold_match_rate'] * 100:.1f}%"
+                     + (f" ({teacher['failed']} unanswered)" if teacher["failed"] else ""))
+    split = q.get("eval_databases")
+    if split:
+        held = split["held_out_databases"]
+        lines.append(f"eval split by database (fraction {split['fraction']}, seed "
+                     f"{split['seed']}): {len(held)} held-out databases, "
+                     f"{split['held_out_questions']} questions ({', '.join(held[:6])}"
+                     f"{', …' if len(held) > 6 else ''}); distilled from "
+                     f"{split['distilled_databases']} others; disjoint: "
+                     f"{'yes' if split['databases_disjoint'] else 'NO'}")
+    return lines

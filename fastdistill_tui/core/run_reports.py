@@ -147,7 +147,8 @@ def _write_student_reports(store: Store, run_id: str, reports: Path, manifests: 
     """student_eval_pre/post from their stored answers (kept = the SQL executed), train from
     its loss curve and adapter."""
     shared = {key: student[key] for key in ("model", "eval_split", "disjoint_from_distilled",
-                                            "distilled_overlap")}
+                                            "distilled_overlap", "teacher_on_eval",
+                                            "eval_databases") if key in student}
     for stage, phase in STUDENT_EVAL_PHASES.items():
         if stage not in student:
             continue

@@ -534,6 +534,12 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, values)) for values in cur]
 
+    def distilled_db_paths(self, run_id: str) -> set[str]:
+        """The SQLite files of the samples this run distilled (selected)."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT s.db_path FROM results r JOIN samples s ON s.run_id = r.run_id "
+            "AND s.sample_id = r.sample_id WHERE r.run_id = ? AND r.selected = 1", (run_id,))}
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, tuple(params)).fetchall()
 

@@ -22,13 +22,18 @@ from .config import Config
 from .datasets.base import Dataset
 from .progress import StageTracker
 from .runs import RunStatus, resume_command
+from .datasets.db_split import DatabaseSplit
 from .stages.base import WorkItem
 from .stages.chain import AnswerChain
 from .stages.registry import STUDENT_EVAL_PHASES
 from .stages.student_eval import (EvalSummary, StudentModel, eval_items, evaluate_student,
                                   generation_progress, model_key)
+from .stages.teacher import TeacherStage
+from .stages.teacher_on_eval import PHASE as TEACHER_PHASE
+from .stages.teacher_on_eval import teacher_on_eval
 from .stages.train import TrainOutcome, train_student
 from .store import Store
+from .stream import UNREACHABLE_AFTER
 from .student.blas import Blas, cuda_hint, find_blas
 from .student.client import StudentError
 from .student.profiles import TrainPlan, plan_for, plan_for_blas
@@ -52,7 +57,7 @@ class StudentRun:
 
 
 async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerChain,
-                             cancel: threading.Event) -> str:
+                             cancel: threading.Event, teacher: TeacherStage) -> str:
     """The run's status after the student stages: completed, cancelled or student_failed
     (then `run.message` says why)."""
     student = run.config.student
@@ -82,6 +87,10 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
                        f"evaluating {len(items)} questions of the '{split}' split, "
                        + ("disjoint from the distilled samples" if overlap == 0 else
                           f"{overlap} of them also distilled (not disjoint)"))
+    if isinstance(dataset, DatabaseSplit):
+        run.report["eval_databases"] = dataset.describe(
+            run.store.distilled_db_paths(run.run_id))
+    await _teacher_rates(run, items, teacher, chain)
     try:
         pre = await _student_eval(run, "student_eval_pre", base, items, plan, chain, blas,
                                   cancel)
@@ -108,6 +117,21 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
                        f"{pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, gold-match "
                        f"{pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
     return RunStatus.COMPLETED
+
+
+async def _teacher_rates(run: StudentRun, items: list[WorkItem], teacher: TeacherStage,
+                         chain: AnswerChain) -> None:
+    """The teacher's rates on the same eval questions, beside the student's."""
+    rates = await teacher_on_eval(items, teacher, chain, run.config.teacher.concurrency,
+                                  give_up_after=UNREACHABLE_AFTER)
+    run.report["teacher_on_eval"] = dataclasses.asdict(rates) | {
+        "exec_pass_rate": rates.exec_pass_rate, "gold_match_rate": rates.gold_match_rate}
+    run.emit(ev.StudentMetrics(run.run_id, phase=TEACHER_PHASE, total=rates.total,
+                               exec_pass_rate=rates.exec_pass_rate,
+                               gold_match_rate=rates.gold_match_rate))
+    if rates.failed:
+        run.log("warning", f"the teacher gave no answer to {rates.failed} of {rates.total} "
+                           "eval questions: its rates count them as misses")
 
 
 async def _student_eval(run: StudentRun, stage: str, model: StudentModel,

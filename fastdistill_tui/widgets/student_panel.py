@@ -1,5 +1,5 @@
 """The student: training loss (and val loss) as it trains, then the before/after table with
-deltas and a bar per metric."""
+deltas, the teacher's rate on the same questions, and a bar per metric."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class StudentPanel(Vertical):
     @staticmethod
     def _table(state: RunState) -> Table | Text:
         pre, post = state.student.get("pre"), state.student.get("post")
+        teacher = state.student.get("teacher")  # its rates on the same eval questions
         if pre is None and post is None:
             return Text("before/after: evaluated after training", style="dim")
         table = Table(box=None, show_edge=False, padding=(0, 1), expand=True,
@@ -70,5 +71,7 @@ class StudentPanel(Vertical):
                      style="green" if delta and delta > 0 else ("red" if delta else "")),
                 Bar(after if after is not None else before or 0.0, style="green"))
         on = (post or pre).total
-        table.caption = f"on {on} held-out questions"
+        table.caption = f"on {on} held-out questions" + (
+            "" if teacher is None else f"\nteacher on them: exec-pass "
+            f"{teacher.exec_pass_rate:.2f}, gold-match {teacher.gold_match_rate:.2f}")
         return table
