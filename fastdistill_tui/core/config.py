@@ -38,8 +38,8 @@ ROUNDS_OFF = {"repair": False, "candidates": 1}
 class DatasetConfig:
     spec: str = "bundled"  # bundled | wikisql:DIR | spider:DIR | jsonl:FILE
     split: str = ""  # split distilled; "" = the dataset's default
-    eval_split: str = ""  # split for student evaluation; "" = the dataset's default;
-    # "by-database[:FRACTION[:SEED]]" = held-out databases of the distilled split (db_split.py)
+    # "by-database[:FRACTION[:SEED]]": held-out databases of the distilled split (db_split.py)
+    eval_split: str = ""  # eval split; "" = the dataset's; by-database[:F[:SEED]] = held-out dbs
     limit: int = 0  # N samples after dedup, a seeded sample spread over databases; 0 = all
     seed: int = 0  # the --limit sample's seed
 
