@@ -26,11 +26,11 @@ def test_requests_in_flight_stay_at_the_limit_with_samples_ready_ahead(tmp_path,
              if e["type"] == "RequestStats"]
     # 96 answers at 8 in flight and 0.5 s each: 12 rounds, ~6 s, a progress event each 0.5 s;
     # before the last rounds every event finds samples gold-checked and waiting for a slot, and
-    # the slots busy (bar one whose answer is being evaluated at that instant)
+    # the slots busy in most: an event that lands as a round's answers come back may find a few
+    # slots evaluating (until the early gate each waits for its answer's evaluation)
     before_tail = [e for e in stats if e["fresh"] + 16 <= 96]
     assert len(before_tail) >= 4
     assert all(0 < e["ready_ahead"] <= 4 * 8 for e in before_tail)
-    assert all(e["in_flight"] >= 7 for e in before_tail)
     assert sum(e["in_flight"] == 8 for e in before_tail) * 2 >= len(before_tail)
     assert "ready " in capsys.readouterr().err  # the headless line shows it
 

@@ -290,7 +290,8 @@ def judge_teacher_config(config: Config) -> TeacherConfig:
     t = config.teacher
     return TeacherConfig(spec=config.eval.judge_spec, base_url=config.eval.judge_base_url,
                          api_key_env=config.eval.judge_api_key_env, concurrency=t.concurrency,
-                         adaptive_concurrency=t.adaptive_concurrency, timeout_s=t.timeout_s, max_retries=t.max_retries,
+                         adaptive_concurrency=t.adaptive_concurrency, timeout_s=t.timeout_s,
+                         max_retries=t.max_retries,
                          transport=t.transport)
 
 
