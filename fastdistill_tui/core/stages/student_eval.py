@@ -41,15 +41,12 @@ class StudentModel:
     adapter_key: str = ""
 
 
-@dataclass
-class EvalSummary:
-    phase: str
+class Rates:
+    """exec-pass and gold-match rates of a summary with `total`, `exec_ok`, `gold_match`."""
+
     total: int
     exec_ok: int
     gold_match: int
-    generated: int  # answers generated now (the rest came from the cache or a stopped run)
-    seconds_generating: float
-    stopped: bool
 
     @property
     def exec_pass_rate(self) -> float:
@@ -58,6 +55,17 @@ class EvalSummary:
     @property
     def gold_match_rate(self) -> float:
         return self.gold_match / self.total if self.total else 0.0
+
+
+@dataclass
+class EvalSummary(Rates):
+    phase: str
+    total: int
+    exec_ok: int
+    gold_match: int
+    generated: int  # answers generated now (the rest came from the cache or a stopped run)
+    seconds_generating: float
+    stopped: bool
 
 
 def model_key(path: Path) -> str:

@@ -18,27 +18,19 @@ from dataclasses import dataclass
 
 from .base import WorkItem
 from .chain import AnswerChain
-from .student_eval import fresh_item
+from .student_eval import Rates, fresh_item
 from .teacher import TeacherStage
 
 PHASE = "teacher"
 
 
 @dataclass(frozen=True)
-class TeacherRates:
+class TeacherRates(Rates):
     total: int
     exec_ok: int
     gold_match: int
     failed: int  # the teacher gave no answer (an error, a timeout)
     asked: int  # requests sent now (the rest came from the answer cache)
-
-    @property
-    def exec_pass_rate(self) -> float:
-        return self.exec_ok / self.total if self.total else 0.0
-
-    @property
-    def gold_match_rate(self) -> float:
-        return self.gold_match / self.total if self.total else 0.0
 
 
 async def teacher_on_eval(questions: list[WorkItem], teacher: TeacherStage,
