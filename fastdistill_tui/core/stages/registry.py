@@ -77,7 +77,6 @@ STAGE_INFO: tuple[StageInfo, ...] = (
 
 #: The student evaluation stages and the phase each one measures.
 STUDENT_EVAL_PHASES = {"student_eval_pre": "pre", "student_eval_post": "post"}
-STREAM_KINDS = ("ingest", "gold", "teacher", "answer")
 
 
 def stages(*kinds: str) -> tuple[StageInfo, ...]:
