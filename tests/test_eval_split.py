@@ -18,9 +18,9 @@ from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.errors import InputError
 from fastdistill_tui.core.store import Store
 from fastdistill_tui.core.sql.rule_pool import RuleChecker
-from fastdistill_tui.core.stages.base import StepContext
+from fastdistill_tui.core.stages.context import StepContext
 from fastdistill_tui.core.stages.chain import AnswerChain
-from fastdistill_tui.core.stages.score import Scorer
+from fastdistill_tui.core.stages.scorer import Scorer
 from dataset_helpers import make_sqlite
 from student_helpers import tiny_student
 

@@ -14,7 +14,8 @@ from fastdistill_tui import cli
 from fastdistill_tui.app import FastDistillApp
 from fastdistill_tui.core.events import read_events
 from fastdistill_tui.core.stages import registry
-from fastdistill_tui.core.stages.base import StepContext, WorkItem
+from fastdistill_tui.core.stages.base import WorkItem
+from fastdistill_tui.core.stages.context import StepContext
 
 
 async def probe_step(item: WorkItem, ctx: StepContext) -> None:

@@ -13,9 +13,9 @@ from fastdistill_tui.core.config import EvalConfig, cache_dir
 from fastdistill_tui.core.datasets.bundled import BundledDataset
 from fastdistill_tui.core.sql.evaluator import Evaluator
 from fastdistill_tui.core.sql.rule_pool import RuleChecker
-from fastdistill_tui.core.stages.base import StepContext
+from fastdistill_tui.core.stages.context import StepContext
 from fastdistill_tui.core.stages.chain import AnswerChain
-from fastdistill_tui.core.stages.score import Scorer
+from fastdistill_tui.core.stages.scorer import Scorer
 from fastdistill_tui.core.stages.student_eval import (StudentModel, answer_key, eval_items,
                                                       evaluate_student)
 from fastdistill_tui.core.store import Store, StudentResultRow

@@ -45,12 +45,13 @@ from .runs import RunStatus, new_run_id, resume_command, run_dir_for
 from .sql.evaluator import Evaluator
 from .sql.rule_pool import RuleChecker, worker_count
 from .stages.answer_rounds import ROUND_STAGES, round_stages, rounds_for, rounds_report
-from .stages.base import BarrierContext, StepContext, WorkItem
+from .stages.base import WorkItem
+from .stages.context import BarrierContext, StepContext
 from .stages.canonicalize import assign_sample_id, canonicalize
 from .stages.chain import AnswerChain
 from .stages.dedup import Deduplicator
 from .stages.registry import stages
-from .stages.score import Scorer
+from .stages.scorer import Scorer
 from .stages.teacher import StoredAnswers, TeacherStage
 from .store import Store
 from .stream import RunStop, SampleStream

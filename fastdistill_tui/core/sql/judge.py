@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ..types import Completion, GenParams
+from ..types import Answer, Completion, GenParams
 from .clean import strip_reasoning
 
-if TYPE_CHECKING:  # the judge only calls the provider it is given
-    from ..providers.base import Provider
+
+class Completes(Protocol):
+    """What the judge needs of a provider (providers.base.Provider has it): this module sits
+    below the providers, which render prompts that quote SQL."""
+
+    async def complete(self, messages: list[dict[str, str]], params: GenParams) -> Answer: ...
 
 LLM_JUDGE_PROMPT = """\
 You are grading a SQLite query written to answer a question about a database.
@@ -37,7 +41,7 @@ def rule_score(exec_ok: bool, gold_match: bool) -> float:
     return 0.5 if exec_ok else 0.0
 
 
-async def llm_judge_score(provider: Provider, question: str, schema_text: str, sql: str,
+async def llm_judge_score(provider: Completes, question: str, schema_text: str, sql: str,
                           params: GenParams) -> float | None:
     """The judge's score in [0, 1], or None when the request fails or the answer holds no
     "Score: X" line (or a bare number) in that range."""

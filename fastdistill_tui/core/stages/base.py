@@ -1,25 +1,14 @@
-"""The unit of work that flows through the per-sample stages, and the contract of a stage that
-works on the teacher's (or the student's) answer."""
+"""The unit of work that flows through the per-sample stages (what a stage may use besides the
+sample is in context.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..sql.evaluator import EvalOutcome
 from ..types import Answer, Example
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from ..config import Config
-    from ..sql.evaluator import Evaluator
-    from ..sql.rule_pool import RuleChecker
-    from ..store import Store
-    from .answer_rounds import Rounds
-    from .score import Scorer
 
 
 MAX_DETAIL = 500  # characters of a failure's detail kept per sample
@@ -67,40 +56,3 @@ class WorkItem:
     @property
     def alive(self) -> bool:
         return self.rejected_at is None
-
-
-@dataclass(frozen=True)
-class StepContext:
-    """What an answer stage may use: the run's sandboxed evaluator, its scorer (rule score or
-    LLM judge) and its rule checker (worker processes or inline)."""
-
-    evaluator: Evaluator
-    scorer: Scorer
-    rules: RuleChecker
-    #: the teacher and settings the answer rounds ask with (candidates, repair); None for the
-    #: student's answers and for a run without rounds
-    rounds: Rounds | None = None
-
-
-#: An answer stage: `await step(item, ctx)` looks at the sample (its answer, sql, outcome) and
-#: may reject it with `item.reject(<stage name>, reason, detail)`. It returns None, or the
-#: seconds of its own work when the wall time around the call would overstate it (a check
-#: done in another process). It may raise: the chain rejects that sample only.
-AnswerStep = Callable[[WorkItem, StepContext], Awaitable[float | None]]
-
-
-@dataclass(frozen=True)
-class BarrierContext:
-    """What a barrier stage may use; `scored` is how many samples the score stage passed on."""
-
-    config: Config
-    store: Store
-    run_id: str
-    run_dir: Path
-    scored: int
-    log: Callable[[str, str], None]
-
-
-#: A barrier stage: runs once over the stored results after the stream and its gate, and
-#: returns (kept, rejected) for its counter.
-BarrierStep = Callable[[BarrierContext], tuple[int, int]]

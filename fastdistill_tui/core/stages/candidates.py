@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 from .trial import keep, rank, trial, verified
 
 

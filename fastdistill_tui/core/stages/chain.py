@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..sql.judge import rule_score
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 from .registry import StageInfo, stages
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..sql.clean import clean_output
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 
 
 def clean(item: WorkItem) -> None:

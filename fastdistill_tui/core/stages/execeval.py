@@ -8,7 +8,8 @@ import sqlite3
 
 from ..sql.evaluator import Evaluator
 from ..sql.wikisql import execution_match, logical_form_match, sql_to_logical_form
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 
 
 async def check_gold(item: WorkItem, evaluator: Evaluator) -> None:

@@ -11,7 +11,7 @@ from ..config import PromptConfig
 from ..prompt import render_messages, render_student_target
 from ..store import Store
 from ..types import Schema
-from .base import BarrierContext
+from .context import BarrierContext
 
 
 def export(store: Store, run_id: str, out_dir: Path,

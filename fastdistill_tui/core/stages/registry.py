@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import candidates, clean, execeval, export, repair, rules, score, select, suite_check
-from .base import AnswerStep, BarrierStep
+from .context import AnswerStep, BarrierStep
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from sqlglot import exp
 
 from ..sql.evaluator import Evaluator
 from ..types import Completion, Schema
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 from .trial import keep, rank, trial
 
 VALUES_PER_LITERAL = 5

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..sql.rule_pool import RuleOutcome, rule_outcome
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 
 
 def apply_rules(item: WorkItem) -> None:

@@ -5,7 +5,7 @@ gold result is empty is never kept: the gold cannot tell its answer right from w
 from __future__ import annotations
 
 from ..store import Store
-from .base import BarrierContext
+from .context import BarrierContext
 
 
 def valid_bucket(sample_id: str) -> float:

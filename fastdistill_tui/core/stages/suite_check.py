@@ -16,7 +16,8 @@ measured at ~4x the evaluation's time (docs/PERFORMANCE.md); "on" checks them to
 from __future__ import annotations
 
 from ..sql.evaluator import Evaluator
-from .base import StepContext, WorkItem
+from .base import WorkItem
+from .context import StepContext
 
 
 async def step(item: WorkItem, ctx: StepContext) -> None:
