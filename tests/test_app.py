@@ -265,6 +265,30 @@ async def test_a_burst_of_progress_costs_one_message():
     assert sum(isinstance(m, ProgressChanged) for m in messages) == 1
 
 
+async def test_events_before_the_dashboard_is_composed_are_drawn_once_it_is():
+    """A busy machine can deliver a run's first events and the clock's tick before the pushed
+    dashboard has composed its panels (CI once failed so: NoMatches for RunHeader)."""
+    from fastdistill_tui.screens.run import RunScreen
+    from fastdistill_tui.widgets.run_header import RunHeader
+
+    events = list(read_events(REPLAY))
+    app = FastDistillApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = RunScreen(trail="Runs")
+        for event in events[:3]:
+            app.state.apply(event)
+            screen.log_event(event)
+        screen.log_line(events[0].ts, "a line before the panels", "warning")
+        screen.show(app.state, app.state.last_ts)
+        screen.show_header(app.state, app.state.last_ts)
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.query(RunHeader), "the panels")
+        await pilot.pause()
+        logged = "\n".join(strip.text for strip in screen.query_one("#log").lines)
+        assert "a line before the panels" in logged
+        assert app.state.run_id in text_of(screen.query_one(RunHeader))
+
+
 async def test_replayed_student_events_fill_the_student_panel():
     app = FastDistillApp(replay=read_events(REPLAY))
     async with app.run_test(size=(120, 40)) as pilot:

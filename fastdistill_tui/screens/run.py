@@ -38,6 +38,11 @@ class RunScreen(Screen):
         """trail: where the run was opened from (the header shows `Runs › run id`)."""
         super().__init__()
         self.trail = trail
+        # A run's first events and the clock's tick can arrive before the panels are composed
+        # (a busy machine) or after they are torn down (leaving the app): what arrives then is
+        # kept and drawn once the panels exist, never looked up in a screen without them.
+        self._drawn: tuple[RunState, float] | None = None
+        self._early_lines: list[Text] | None = []
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
@@ -57,8 +62,24 @@ class RunScreen(Screen):
             yield titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
         yield Footer(show_command_palette=False)  # the keys of a run need the room
 
+    def on_mount(self) -> None:
+        """Draw what arrived before the panels existed."""
+        lines, self._early_lines = self._early_lines or [], None
+        for line in lines:
+            self.query_one(RichLog).write(line)
+        if self._drawn is not None:
+            self.show(*self._drawn)
+
+    @property
+    def _panels_ready(self) -> bool:
+        """Composed, and not being torn down (Textual removes the panels before the screen)."""
+        return self._early_lines is None and not (self._pruning or self._closing)
+
     def show(self, state: RunState, now: float) -> None:
         """Redraw every panel from the state (called by the app's message handlers)."""
+        self._drawn = (state, now)
+        if not self._panels_ready:
+            return
         self.show_header(state, now)
         for panel in (StageTable, RequestPanel, QualityPanel, StudentPanel, TimingBars,
                       ResultPanel, RejectPanel):
@@ -66,14 +87,18 @@ class RunScreen(Screen):
 
     def show_header(self, state: RunState, now: float) -> None:
         """The top line alone (the clock's tick)."""
-        self.query_one(RunHeader).show(state, now, self.trail)
+        if self._panels_ready:
+            self.query_one(RunHeader).show(state, now, self.trail)
 
     def log_line(self, ts: float, text: str, level: str = "info") -> None:
         line = Text(time.strftime("%H:%M:%S", time.localtime(ts)) + "  ", style="dim")
         if level != "info":
             line.append(f"{level}: ", style=LEVEL_STYLES[level])
         line.append(text, style=LEVEL_STYLES.get(level, ""))
-        self.query_one(RichLog).write(line)
+        if self._panels_ready:
+            self.query_one(RichLog).write(line)
+        elif self._early_lines is not None:
+            self._early_lines.append(line)
 
     def log_event(self, event: ev.Event, stopping: bool = False) -> None:
         """The events worth a line in the log (stopping: a stage's end is a stop's)."""
