@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill_tui.core.config import StudentConfig
 from fastdistill_tui.core.student import models as student_models
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -31,11 +30,11 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
         if key.startswith("FASTDISTILL_") or key in ("OPENROUTER_API_KEY", "OPENAI_API_KEY"):
             monkeypatch.delenv(key)
     # The default run trains the real student (minutes, a 98 MB download): in tests the
-    # student is off unless a test turns it on, with a tiny model (tests/student_helpers.py),
-    # for configs from files and the environment and for Config() alike.
+    # student is off unless a test turns it on with a tiny model (tests/student_helpers.py).
+    # Configs read as the CLI reads them get that from the environment; a test that builds a
+    # Config() itself sees the real defaults and says `StudentConfig(enabled=False)`. A test
+    # that forgets meets _no_fetch below, not a download.
     monkeypatch.setenv("FASTDISTILL_STUDENT_ENABLED", "0")
-    defaults = StudentConfig.__init__.__defaults__
-    monkeypatch.setattr(StudentConfig.__init__, "__defaults__", (False, *defaults[1:]))
     monkeypatch.setattr("fastdistill_tui.core.student.models.fetch_known", _no_fetch)
     return base
 

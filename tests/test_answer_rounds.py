@@ -15,7 +15,7 @@ from pathlib import Path
 from loopback_server import LoopbackServer
 from test_engine import last_run_dir, read_json, run_cli
 
-from fastdistill_tui.core.config import Config
+from fastdistill_tui.core.config import Config, StudentConfig
 from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.store import Store
 
@@ -170,8 +170,7 @@ def test_a_run_stopped_mid_candidates_resumes_without_asking_twice(tmp_path):
             cancel.set()
             time.sleep(0.5)  # the stop reaches the provider before this answer does
 
-    config = Config()
-    config.student.enabled = False
+    config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.concurrency = 1

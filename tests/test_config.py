@@ -154,3 +154,11 @@ def test_urls_lose_their_credentials_on_the_way_to_disk():
     assert cfg.basic_auth(config.teacher.base_url) == (
         "https://host:8000/v1", {"Authorization": "Basic dXNlcjpzZWNyZXQ="})
     assert cfg.redact_url("http://host/v1") == "http://host/v1"
+
+
+def test_tests_see_the_real_default_config():
+    """No fixture patches the defaults: the student is on by default, as a user gets it
+    (tests turn it off through FASTDISTILL_STUDENT_ENABLED or say so in their Config)."""
+    assert cfg.Config().student.enabled is True
+    assert cfg.load_config(env={}).student.enabled is True
+    assert cfg.load_config().student.enabled is False  # conftest's environment

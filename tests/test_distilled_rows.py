@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loopback_server import LoopbackServer
 
-from fastdistill_tui.core.config import Config
+from fastdistill_tui.core.config import Config, StudentConfig
 from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.prompt import parse_prompt
 from fastdistill_tui.core.store import Store
@@ -37,7 +37,7 @@ def write_dataset(root: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def config_for(data: Path, base_url: str) -> Config:
-    config = Config()
+    config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.base_url = base_url

@@ -18,7 +18,7 @@ from loopback_server import LoopbackServer
 
 from fastdistill_tui import cli
 from fastdistill_tui.core import events as ev
-from fastdistill_tui.core.config import Config
+from fastdistill_tui.core.config import Config, StudentConfig
 from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.prompt import parse_prompt
 from fastdistill_tui.core.store import Store
@@ -204,8 +204,7 @@ def test_unknown_config_key_exits_2_naming_file_and_key(tmp_path, capsys):
 
 def test_cancel_drains_then_resume_completes(tmp_path):
     data, gold = make_dataset(tmp_path / "data", 60)
-    config = Config()
-    config.student.enabled = False
+    config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.concurrency = 4

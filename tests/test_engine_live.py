@@ -12,7 +12,7 @@ from loopback_server import LoopbackServer
 from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui.core import events as ev
-from fastdistill_tui.core.config import Config, TeacherConfig
+from fastdistill_tui.core.config import Config, StudentConfig, TeacherConfig
 from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.stages.answer_rounds import ROUND_STAGES, round_stages
 from fastdistill_tui.core.stages.registry import timed_stages
@@ -21,7 +21,7 @@ from fastdistill_tui.core.store import Store
 
 
 def _config(data, base_url: str, **gate) -> Config:
-    config = Config()
+    config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.base_url = base_url

@@ -16,7 +16,7 @@ from pathlib import Path
 from loopback_server import LoopbackServer
 from test_engine import gold_responder, last_run_dir, make_dataset, read_json, run_cli
 
-from fastdistill_tui.core.config import Config
+from fastdistill_tui.core.config import Config, StudentConfig
 from fastdistill_tui.core.prompt import parse_prompt
 
 DEEP_SQL = "SELECT " + "(" * 500 + "1" + ")" * 500  # 1,008 characters
@@ -67,7 +67,7 @@ def test_a_sink_that_raises_does_not_kill_the_run(tmp_path):
     from fastdistill_tui.core.engine import Engine
     from fastdistill_tui.core.store import Store
 
-    config = Config()
+    config = Config(student=StudentConfig(enabled=False))
     config.dataset.limit = 60
     store = Store(store_file())
 
@@ -208,7 +208,7 @@ def test_an_engine_failure_ends_the_run_failed_and_a_rerun_resumes_it(tmp_path):
                     raise RuntimeError("storage went away")
                 yield example
 
-    config = Config()
+    config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec = "openai:m"
     config.teacher.concurrency = 4

@@ -115,7 +115,6 @@ def test_a_student_path_that_is_not_a_model_exits_2(tmp_path, monkeypatch, capsy
 
 def test_the_student_section_leaves_older_configs_hash_alone():
     config = cfg.Config()
-    config.student.enabled = True  # the real default (tests turn the student off)
     data = config.to_dict()
     del data["student"]
     data["run"] = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 from dataset_helpers import make_sqlite
 from loopback_server import LoopbackServer
 
-from fastdistill_tui.core.config import Config, EvalConfig
+from fastdistill_tui.core.config import Config, EvalConfig, StudentConfig
 from fastdistill_tui.core.engine import Engine
 from fastdistill_tui.core.prompt import parse_prompt
 from fastdistill_tui.core.sql import test_suite
@@ -168,7 +168,7 @@ def run_engine(tmp_path: Path, test_suite_on: bool) -> dict[str, tuple]:
         return f"```sql\n{CASES[question][1]}\n```"
 
     with LoopbackServer(responder=respond) as server:
-        config = Config()
+        config = Config(student=StudentConfig(enabled=False))
         config.dataset.spec = f"jsonl:{data / 'q.jsonl'}"
         config.teacher.spec = "openai:m"
         config.teacher.base_url = server.base_url

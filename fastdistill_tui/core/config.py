@@ -218,8 +218,8 @@ class Config:
         return self.data_dir / "runs"
 
 
-#: The declared defaults of [student] (as written in the class, whatever a caller patches).
-STUDENT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudentConfig)}
+#: The defaults of [student], which leave a config's hash as it was before the student.
+STUDENT_DEFAULTS = dataclasses.asdict(StudentConfig())
 
 
 def _outputs_only(student: dict[str, Any]) -> dict[str, Any]:
