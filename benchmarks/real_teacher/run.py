@@ -7,7 +7,8 @@ a Spider-format set, and prints exec-pass, gold-match, kept, reasons, requests, 
 Not part of the test suite: it takes minutes to hours on a CPU.
 
     python benchmarks/real_teacher/run.py --model 0.5b --dataset ../shared/data/spider-de-dev \\
-        --limit 120 --variants plain,db_content
+        --limit 120 --variants plain,db_content,repair,candidates3
+    python benchmarks/real_teacher/run.py ... --variants c1,c2,c4,adaptive   # slow-server mode
 
 Needs `pip install 'llama-cpp-python[server]'==0.3.36` in the interpreter given by
 --llama-python (it compiles llama.cpp: 10-25 min on 2 cores).
@@ -36,11 +37,28 @@ from models import MODELS, ensure_model  # noqa: E402
 
 from fastdistill_tui.core.misses import format_misses  # noqa: E402
 
-#: Each variant is a config overlay; `plain` is the prompt before database content.
+ONE_AT_A_TIME = {"concurrency": 1, "adaptive_concurrency": False}
+
+#: Each variant is a config overlay; each feature variant adds one feature to the one before it.
+#: `plain` is the teacher as before issue 20: the schema alone, no repair, one answer a sample.
+#: The feature variants send one request at a time (what suits a one-at-a-time server), so
+#: their walls compare; the `c*`/`adaptive` variants run the default features at fixed limits
+#: and with the adaptive limit (up to the default 32), to compare the slow-server mode.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "plain": {"prompt": {"db_content": False}},
-    "db_content": {"prompt": {"db_content": True}},
+    "plain": {"prompt": {"db_content": False},
+              "teacher": {"repair": False, "candidates": 1, **ONE_AT_A_TIME}},
+    "db_content": {"prompt": {"db_content": True},
+                   "teacher": {"repair": False, "candidates": 1, **ONE_AT_A_TIME}},
+    "repair": {"prompt": {"db_content": True},
+               "teacher": {"repair": True, "candidates": 1, **ONE_AT_A_TIME}},
+    "candidates3": {"prompt": {"db_content": True},
+                    "teacher": {"repair": True, "candidates": 3, **ONE_AT_A_TIME}},
+    "c1": {"teacher": {"concurrency": 1, "adaptive_concurrency": False}},
+    "c2": {"teacher": {"concurrency": 2, "adaptive_concurrency": False}},
+    "c4": {"teacher": {"concurrency": 4, "adaptive_concurrency": False}},
+    "adaptive": {"teacher": {"concurrency": 32, "adaptive_concurrency": True}},
 }
+DEFAULT_VARIANTS = "plain,db_content,repair,candidates3"
 
 
 def free_port() -> int:
@@ -91,7 +109,7 @@ def run_variant(name: str, overlay: dict[str, Any], args: argparse.Namespace, po
     command = [sys.executable, "-m", "fastdistill_tui.cli", "run", "--headless",
                "--config", str(config_path), "--dataset", f"spider:{args.dataset}",
                "--teacher", f"openai:{alias}", "--base-url", f"http://127.0.0.1:{port}/v1",
-               "--no-student", "--limit", str(args.limit), "--concurrency", "1",
+               "--no-student", "--limit", str(args.limit),
                "--override-gate", "teacher_eval", "--events", str(events)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": "local"}
     started = time.monotonic()
@@ -115,6 +133,11 @@ def summarize(name: str, data_dir: Path, events: Path, wall: float) -> dict[str,
         if event.get("type") == "RequestStats":
             stats = event
     kept = export["total"]
+    rounds = {}
+    for stage in ("repair", "candidates"):  # present only where the round ran
+        path = reports / f"{stage}.quality_report.json"
+        if path.exists():
+            rounds[stage] = json.loads(path.read_text(encoding="utf-8"))[stage]
     tokens = (stats["tokens_in"] + stats["tokens_out"]) if stats else 0
     return {
         "variant": name, "answers": score["total"],
@@ -125,20 +148,33 @@ def summarize(name: str, data_dir: Path, events: Path, wall: float) -> dict[str,
         "tokens_per_kept": tokens / kept if kept else None, "wall_s": wall,
         "mismatch": score.get("mismatch_reason_counts", {}),
         "exec_errors": score.get("exec_error_messages", {}),
+        "repair": rounds.get("repair"), "candidates": rounds.get("candidates"),
     }
+
+
+def rounds_cell(r: dict[str, Any]) -> str:
+    """What the answer rounds did: repairs asked → fixed, pass@1 → pass@k."""
+    parts = []
+    if r.get("repair"):
+        parts.append(f"repaired {r['repair']['fixed']}/{r['repair']['asked']}")
+    if r.get("candidates") and r["candidates"]["samples"]:
+        c = r["candidates"]
+        parts.append(f"pass@1 {c['pass_at_1']:.3f} → pass@k {c['pass_at_k']:.3f} "
+                     f"({c['asked']} asked)")
+    return "; ".join(parts) or "-"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [("| variant | answers | exec-pass | gold-match | kept | requests | tokens in/out | "
-              "tokens/kept | wall | why not gold-matched |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "tokens/kept | wall | rounds | why not gold-matched |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         per_kept = f"{r['tokens_per_kept']:,.0f}" if r["tokens_per_kept"] else "-"
         reasons = format_misses(r["mismatch"], r["exec_errors"])
         lines.append(f"| {r['variant']} | {r['answers']} | {r['exec_pass']:.3f} | "
                      f"{r['gold_match']:.3f} | {r['kept']} | {r['requests']} | "
                      f"{r['tokens_in']:,}/{r['tokens_out']:,} | {per_kept} | "
-                     f"{r['wall_s']:.0f} s | {reasons} |")
+                     f"{r['wall_s']:.0f} s | {rounds_cell(r)} | {reasons} |")
     return "\n".join(lines)
 
 
@@ -152,7 +188,8 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True, help="a Spider-format directory")
     parser.add_argument("--limit", type=int, default=120, help="questions (a seeded sample)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help=f"comma-separated, of: {', '.join(VARIANTS)}")
     parser.add_argument("--threads", type=int, default=2, help="the server's --n_threads")
     parser.add_argument("--timeout", type=float, default=120.0, help="teacher.timeout_s")
     parser.add_argument("--max-tokens", type=int, default=256, help="teacher.max_tokens")
@@ -182,7 +219,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, model {alias} Q4_K_M, "
           f"dataset {args.dataset.name}, --limit {args.limit} (seed {args.seed}), "
-          f"concurrency 1, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+          f"load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
     print(table(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
