@@ -15,6 +15,7 @@ RATE_WINDOW_S = 10.0
 
 #: The words a stage row shows; they read without colour (NO_COLOR).
 WAITING, RUNNING, DONE, STOPPED = "waiting", "running", "done", "stopped"
+NOT_RUN = "not run"  # the run ended before the stage started
 
 #: A run's stored status as the app says it: one word for a stop everywhere ("stopped",
 #: as the stage rows say), spaces for underscores. The store and the command line keep theirs.
@@ -78,6 +79,9 @@ class RunState:
             self.waiting_since = None
             for name in event.stages:
                 self.row(name)
+            for row in self.stages.values():
+                if row.state == NOT_RUN:  # an earlier part ended before it; this one may not
+                    row.state = WAITING
         elif isinstance(event, ev.StageStarted):
             self.row(event.stage).state = RUNNING
         elif isinstance(event, ev.StageProgress):
@@ -89,11 +93,12 @@ class RunState:
                 row.rate_per_s, row.eta_s = self._rate(row, event.ts)
         elif isinstance(event, ev.StageFinished):
             row = self.row(event.stage)
-            row.planned = row.total
-            # a stop ends stages short of their total: that is stopped, never done
-            short = self.stopping and event.total < row.total
+            row.planned = max(row.total, event.expected)
+            # a stop ends stages short of their total: that is stopped, never done (a failed
+            # gate's short stages are marked when the run ends, below)
+            short = self.stopping and event.total < row.planned
             row.state, row.done = (STOPPED if short else DONE), event.total
-            row.total = row.total if short else event.total
+            row.total = row.planned if short else event.total
             row.kept, row.rejected = event.kept, event.rejected
             row.eta_s = None
         elif isinstance(event, ev.RequestStats):
@@ -119,6 +124,8 @@ class RunState:
                 short = row.state == DONE and row.done < row.planned
                 if row.state == RUNNING or (short and event.status != "completed"):
                     row.state, row.total = STOPPED, max(row.total, row.planned)
+                elif row.state == WAITING:
+                    row.state = NOT_RUN
 
     def _rate(self, row: StageRow, ts: float) -> tuple[float, float | None]:
         """The row's rate over the last RATE_WINDOW_S of its progress, and its ETA at it."""

@@ -391,3 +391,41 @@ async def test_home_follows_a_run_started_from_it_to_its_final_status(stored):
         await wait_for(pilot, lambda: app.state.finished is not None, "its end")
         await wait_for(pilot, lambda: screen.highlighted().status == "completed",
                        "its final status on Home")
+
+
+def test_a_gate_failed_run_shows_its_cut_stages_stopped_and_the_rest_not_run():
+    """A failed early gate ends the reading of the dataset at 133 of 150 rows: that stage is
+    stopped, not `✓ done 133/133`, and the stages after the gate did not run (not `waiting`)."""
+    from fastdistill_tui.core import events as ev
+    from fastdistill_tui.run_state import DONE, NOT_RUN, STOPPED, RunState
+    from fastdistill_tui.widgets.stage_table import StageTable
+
+    state = RunState()
+    state.apply(ev.RunStarted("r", config_hash="h", dataset="d", teacher="t", total=150,
+                              stages=["canonical", "score", "select"], ts=10.0))
+    state.apply(ev.StageFinished("r", stage="canonical", total=133, kept=133, rejected=0,
+                                 seconds=0.3, expected=150, ts=10.3))
+    state.apply(ev.StageFinished("r", stage="score", total=55, kept=55, rejected=0,
+                                 seconds=0.3, expected=148, ts=10.3))
+    state.apply(ev.RunFinished("r", status="gate_failed", exit_code=3, message="", run_dir="",
+                               seconds=0.4, ts=10.4))
+    rows = state.stages
+    assert (rows["canonical"].state, rows["canonical"].done, rows["canonical"].total) == (
+        STOPPED, 133, 150)
+    assert (rows["score"].state, rows["score"].total) == (STOPPED, 148)
+    assert rows["select"].state == NOT_RUN
+    drawn = StageTable().draw(state)[0].plain
+    assert "✓ done" not in drawn and "waiting" not in drawn and "not run" in drawn
+    # a resume of it starts the stage again
+    state.apply(ev.RunStarted("r", config_hash="h", dataset="d", teacher="t", total=150,
+                              stages=["canonical", "score", "select"], resumed=True, ts=20.0))
+    assert rows["select"].state != NOT_RUN
+    # a completed run's stages that saw all they expected are done
+    done = RunState()
+    done.apply(ev.RunStarted("r", config_hash="h", dataset="d", teacher="t", total=5,
+                             stages=["canonical"], ts=1.0))
+    done.apply(ev.StageFinished("r", stage="canonical", total=5, kept=5, rejected=0,
+                                seconds=0.1, expected=5, ts=1.1))
+    done.apply(ev.RunFinished("r", status="completed", exit_code=0, message="", run_dir="",
+                              seconds=0.2, ts=1.2))
+    assert done.stages["canonical"].state == DONE

@@ -225,11 +225,20 @@ def test_cancel_drains_then_resume_completes(tmp_path):
         assert "--resume" in outcome.message
         asked = srv.request_count
         assert 8 <= asked < 60
+        answered_before = store.query("SELECT count(*) FROM results WHERE run_id = ? AND "
+                                      "teacher_ok = 1", (outcome.run_id,))[0][0]
         resumed = Engine(config, store, run_id=outcome.run_id, resume=True)
-        outcome2 = asyncio.run(resumed.run(lambda e: None, lambda e: False))
+        seen_after: list[ev.Event] = []
+        outcome2 = asyncio.run(resumed.run(seen_after.append, lambda e: False))
         assert outcome2.status == "completed"
         assert srv.request_count == 60  # nothing asked twice
     store.close()
+    # the resumed part's request figures say what came from before: not fresh, not cached
+    stats = [e for e in seen_after if isinstance(e, ev.RequestStats)][-1]
+    assert stats.earlier == answered_before > 0
+    assert stats.fresh + stats.cached + stats.earlier == 60
+    finished = {e.stage: e for e in seen if isinstance(e, ev.StageFinished)}
+    assert finished["teacher"].total < finished["teacher"].expected  # the stop cut it short
     lines = (outcome.run_dir / "mlx" / "train.jsonl").read_text().splitlines()
     lines += (outcome.run_dir / "mlx" / "valid.jsonl").read_text().splitlines()
     assert len(lines) == 60

@@ -43,3 +43,18 @@ def test_every_default_check_can_fail_on_its_own():
         assert failed == {metric}, metric
     assert evaluate_teacher_gate("r", gate, quality_of(good, llm_judge=True,
                                                        judge_score=0.9)).passed
+
+
+def test_time_held_for_a_decision_is_not_queue_time():
+    """The early gate holds new requests while a person decides: the stream takes that span
+    out of a sample's queue wait (stream._queued_for), so the timing bars show work."""
+    from fastdistill_tui.core.config import Config
+    from fastdistill_tui.core.gatekeeper import Gatekeeper
+
+    keeper = Gatekeeper(Config(), None, "run", print, print, TeacherQuality(),
+                        lambda status, message: None)
+    keeper.held = [(10.0, 14.0), (20.0, None)]  # a decision of 4 s, one still open
+    assert keeper.held_between(0.0, 9.0) == 0.0
+    assert keeper.held_between(12.0, 16.0) == 2.0  # queued in the middle of the hold
+    assert keeper.held_between(0.0, 30.0) == 4.0 + 10.0  # the open one counts up to now
+    assert keeper.held_between(21.0, 22.0) == 1.0

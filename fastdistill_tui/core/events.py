@@ -65,6 +65,9 @@ class StageFinished(Event):
     kept: int
     rejected: int
     seconds: float
+    #: what the stage was to see in all when it ended (0: unknown); above `total` when the
+    #: run ended it early (a stop, a failed gate)
+    expected: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class RequestStats(Event):
     judge_requests: int = 0  # the LLM judge's requests (not from the store) and their cost
     judge_cost: float = 0.0
     ready_ahead: int = 0  # gold-checked samples waiting for a request slot (0: teacher starved)
+    earlier: int = 0  # a resumed run: samples answered before this part (not asked again)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coalesce_key", ("RequestStats",))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 from collections.abc import Awaitable, Callable
 
 from . import events as ev
@@ -37,6 +38,9 @@ class Gatekeeper:
         self.open = asyncio.Event()  # set while new requests may go out
         self.open.set()
         self.early_done = False
+        #: (start, end) in perf_counter seconds of each time new requests waited for a
+        #: person's decision; end is None while the question is open
+        self.held: list[tuple[float, float | None]] = []
 
     @property
     def _gate(self):
@@ -50,6 +54,12 @@ class Gatekeeper:
         return (gate.enabled and gate.min_total > 0 and not self.early_done
                 and TEACHER_EVAL not in self.config.run.override_gates)
 
+    def held_between(self, start: float, end: float) -> float:
+        """Seconds of [start, end] (perf_counter) during which new requests were held for a
+        decision: waiting for a person is not queue time."""
+        return sum(max(min(end, stop if stop is not None else end) - max(start, begin), 0.0)
+                   for begin, stop in self.held)
+
     async def maybe_early(self) -> None:
         gate = self._gate
         if (not gate.enabled or self.early_done or gate.min_total <= 0
@@ -62,10 +72,12 @@ class Gatekeeper:
             self._record(event, proceed=True, overridden=False, by="auto")
             return
         self.open.clear()  # pause new requests while someone decides
+        self.held.append((time.perf_counter(), None))
         try:
             proceed = await self._decide(event)
         finally:
             self.open.set()
+            self.held[-1] = (self.held[-1][0], time.perf_counter())
         if not proceed and not self.cancel.is_set():
             self.stop("gate_failed", f"{describe_failure(event)} after the first "
                                      f"{self.quality.total} answers; stopped before paying "

@@ -79,7 +79,8 @@ class StageTracker:
         counter.finished = True
         self.emit(ev.StageFinished(self.run_id, stage=name, total=counter.done,
                                    kept=counter.kept, rejected=counter.rejected,
-                                   seconds=time.monotonic() - counter.started))
+                                   seconds=time.monotonic() - counter.started,
+                                   expected=self.total(name)))
 
     def remember_timings(self, own: dict[str, float]) -> None:
         """Keep the latest own-work seconds per stage for live p50 bars (bounded memory)."""
@@ -123,7 +124,7 @@ class StageTracker:
                             judge_cost: float) -> None:
         expected = self.total("teacher")
         rc = teacher.counter
-        answered = rc.cached + rc.fresh
+        answered = rc.cached + rc.fresh + rc.earlier
         remaining = max(expected - answered, 0) if expected else 0
         fresh_rate = rc.fresh / max(now - rc.started, 1e-6)
         provider = teacher.answers.provider
@@ -134,7 +135,7 @@ class StageTracker:
             tokens_per_min=rc.per_minute(rc.tokens_in + rc.tokens_out),
             projected_cost=rc.cost + (rc.cost / rc.fresh * remaining if rc.fresh else 0.0),
             eta_s=(remaining / fresh_rate) if remaining and fresh_rate > 0 else None,
-            retries=rc.retries, rate_limited=provider.rate_limited,
+            retries=rc.retries, earlier=rc.earlier, rate_limited=provider.rate_limited,
             paused_s=provider.paused_s(), judge_requests=judge_requests,
             judge_cost=judge_cost))
 

@@ -146,7 +146,7 @@ class SampleStream:
             while (item := await queue.get()) is not None:
                 if self._stopping():
                     continue  # drain: not written, so a resume picks it up
-                own = {"queue_wait": time.perf_counter() - item.queued_at}
+                own = {"queue_wait": self._queued_for(item)}
                 if await self._check_gold(item, own):
                     item.queued_at = time.perf_counter()
                     await ready.put((item, own))
@@ -165,7 +165,7 @@ class SampleStream:
                 tracker.ready_ahead -= 1
                 if self._stopping():
                     continue  # drain: not written, so a resume picks it up
-                own["queue_wait"] += time.perf_counter() - item.queued_at
+                own["queue_wait"] += self._queued_for(item)
                 if not await self._ask_teacher(item, own):
                     continue
                 if self.gatekeeper.early_pending():  # no slot runs ahead of what it has seen
@@ -181,7 +181,7 @@ class SampleStream:
         async def evaluate() -> None:
             while (entry := await answered.get()) is not None:
                 item, own = entry
-                own["queue_wait"] += time.perf_counter() - item.queued_at
+                own["queue_wait"] += self._queued_for(item)
                 await self._evaluate(item, own)
 
         async def pass_on_cancel() -> None:
@@ -212,6 +212,12 @@ class SampleStream:
         self.report_progress()
         for name in timed_stages():
             tracker.finish(name)
+
+    def _queued_for(self, item: WorkItem) -> float:
+        """Seconds the sample has waited in a queue since `queued_at`, less the time the early
+        gate held new requests for a person's decision (shown as waiting, not as queueing)."""
+        now = time.perf_counter()
+        return now - item.queued_at - self.gatekeeper.held_between(item.queued_at, now)
 
     async def _check_gold(self, item: WorkItem, own: dict[str, float]) -> bool:
         """The gold check, ahead of the teacher; True when the sample goes on to the teacher.
@@ -288,6 +294,7 @@ class SampleStream:
         if not gold_ok:
             return
         tracker.count("teacher", bool(teacher_ok))
+        self.teacher.counter.earlier += bool(teacher_ok)
         alive = bool(teacher_ok)
         for info in self.chain.stages:
             if info.on_rejected:

@@ -1,6 +1,6 @@
 """The teacher's requests: cached / fresh / failed / in flight (and gold-checked samples ready
 ahead: 0 while requests are below the limit means the teacher is starved), tokens per minute,
-cost so far and projected at the current rate. The time to go is the header's and the stage
+cost so far and projected at the current rate; for a resumed run, the samples answered before. The time to go is the header's and the stage
 rows' (one ETA model, run_state.py), not a second estimate here."""
 
 from __future__ import annotations
@@ -42,4 +42,6 @@ class RequestPanel(Panel):
                                    f"{count(r.tokens_per_min * share_in)} · out "
                                    f"{count(r.tokens_per_min * (1 - share_in))}")
         rest.add_row("cost", f"{money(r.cost)} → projected {money(r.projected_cost)}")
-        return Group(counts, rest), 6
+        if r.earlier:  # a resumed run: what was answered before is neither fresh nor cached
+            rest.add_row("earlier", f"{r.earlier} samples answered before the resume")
+        return Group(counts, rest), 6 + bool(r.earlier)

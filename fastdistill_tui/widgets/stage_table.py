@@ -9,12 +9,12 @@ import dataclasses
 
 from rich.text import Text
 
-from ..run_state import DONE, RUNNING, STOPPED, WAITING, RunState, StageRow
+from ..run_state import DONE, NOT_RUN, RUNNING, STOPPED, WAITING, RunState, StageRow
 from .format import bar_text, clock, rate
 from .panel import Panel
 
 MARKS = {DONE: ("✓", "green"), RUNNING: ("▶", "bold cyan"), STOPPED: ("■", "yellow"),
-         WAITING: ("·", "dim")}
+         WAITING: ("·", "dim"), NOT_RUN: ("–", "dim")}
 NAME = 18  # student_eval_post
 HEADER = (f"{'stage':<{NAME}}{'state':<10}{'done/total':>10}{'kept':>6}{'rej':>5}{'rate/s':>7}"
           f"{'ETA':>6} ")
@@ -33,9 +33,10 @@ class StageTable(Panel):
     @staticmethod
     def _line(row: StageRow, bar_width: int) -> Text:
         mark, style = MARKS[row.state]
-        line = Text(f"{row.name:<{NAME}}", style="dim" if row.state == WAITING else "")
+        idle = row.state in (WAITING, NOT_RUN)
+        line = Text(f"{row.name:<{NAME}}", style="dim" if idle else "")
         line.append(f"{mark} {row.state:<8}", style=style)
-        if row.state == WAITING:
+        if idle:
             return line
         running = row.state == RUNNING
         done = f"{row.done}/{row.total}" if row.total else str(row.done)

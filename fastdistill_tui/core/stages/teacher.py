@@ -38,6 +38,7 @@ class RequestCounter:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
+    earlier: int = 0  # a resumed run: samples answered in an earlier part (not asked again)
     started: float = field(default_factory=time.monotonic)
 
     def per_minute(self, value: float) -> float:
