@@ -145,10 +145,14 @@ class HeadlessPrinter:
         elif kind == "TrainProgress":
             if event.ts - self.last >= self.every_s or event.iteration == event.total_iterations:
                 self.last = event.ts
+                where = f"[train] iteration {event.iteration}/{event.total_iterations}"
+                if event.step:
+                    self.say(f"{where}: {event.step}")
+                    return
                 val = "" if event.val_loss is None else f" val {event.val_loss:.3f}"
                 eta = "" if event.eta_s is None else f" ETA {format_seconds(event.eta_s)}"
-                self.say(f"[train] iteration {event.iteration}/{event.total_iterations} loss "
-                         f"{event.loss:.3f}{val} {event.tokens_per_s:.0f} tok/s{eta}")
+                self.say(f"{where} loss {event.loss:.3f}{val} {event.tokens_per_s:.0f} tok/s"
+                         f"{eta}")
         elif kind == "StudentMetrics":
             who = "teacher" if event.phase == "teacher" else f"student ({event.phase})"
             self.say(f"{who} on {event.total} eval questions: exec-pass "

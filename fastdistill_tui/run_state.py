@@ -149,7 +149,7 @@ class RunState:
     def _train(self, event: ev.TrainProgress) -> None:
         """Progress is coalesced on its way here: the curve holds the points that arrived."""
         self.train = event
-        if event.loss is not None:
+        if event.loss is not None and not event.step:  # a step repeats the last loss
             self.losses.append(event.loss)
 
     @property

@@ -81,3 +81,15 @@ def test_a_status_line_holds_one_tick_of_counters_and_waits_for_its_request_stat
     assert out.getvalue().splitlines() == [
         "canonical 255/1300 | dedup 250/1300 | gold_check 200/1300 | requests cached 0 "
         "fresh 0 failed 0 in-flight 0 ready 0 retries 0 cost $0.0000"]
+
+
+def test_training_says_what_it_does_between_iterations():
+    """Loading and validating take many seconds with no iteration ending: the line says so."""
+    out = io.StringIO()
+    p = cli.HeadlessPrinter(out, every_s=0)
+    p(ev.TrainProgress("r", iteration=0, total_iterations=45, step="validating 2/4", ts=1.0))
+    p(ev.TrainProgress("r", iteration=45, total_iterations=45, loss=0.1, tokens_per_s=20.0,
+                       eta_s=0.0, ts=2.0))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[train] iteration 0/45: validating 2/4"
+    assert lines[1].startswith("[train] iteration 45/45 loss 0.100")

@@ -65,7 +65,9 @@ def test_cancel_in_training_resumes_then_a_rerun_reuses_everything(student):
     resumed = Engine(config, store, run_id=outcome.run_id, resume=True)
     done = asyncio.run(resumed.run(seen.append, lambda e: False))
     assert done.status == "completed"
-    iterations = [e.iteration for e in seen if isinstance(e, ev.TrainProgress)]
+    steps = [e for e in seen if isinstance(e, ev.TrainProgress)]
+    assert steps[0].step and steps[0].iteration == saved["iteration"]  # loaded where it was
+    iterations = [e.iteration for e in steps if not e.step]
     assert iterations[0] == saved["iteration"] + 1 and iterations[-1] == 8  # ... and resumed
     metrics = {e.phase: e for e in seen if isinstance(e, ev.StudentMetrics)}
     assert set(metrics) == {"teacher", "pre", "post"} and metrics["post"].total == EVAL_LIMIT

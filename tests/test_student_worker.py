@@ -61,6 +61,15 @@ def test_training_lowers_the_loss_and_its_adapter_changes_the_answers(student, t
     assert outcome.status == "trained" and outcome.iteration == PLAN.iters
     assert len(losses) == PLAN.iters and max(losses[-3:]) < losses[0] * 0.3
     assert [it for it, _ in outcome.val_losses] == [0, PLAN.iters - 1]
+    # the seconds before the first iteration and at the end are not silent: the trainer says
+    # it loaded the model and which validation batch it is on (issue 17: a counter frozen
+    # for 42 s at iteration 0)
+    kinds = [m["type"] for m in seen]
+    first_train = kinds.index("train")
+    assert kinds[0] == "loaded" and "validating" in kinds[:first_train]
+    assert "validating" in kinds[first_train:]  # the final validation
+    assert all(m["batch"] <= m["batches"] == PLAN.val_batches
+               for m in seen if m["type"] == "validating")
     for name in ("adapters.safetensors", "adapter_config.json", "progress.json"):
         assert (tmp_path / "run_adapters" / name).exists()
     before = generate(student, PROMPTS[:3], 8)

@@ -171,12 +171,22 @@ async def _train(run: StudentRun, plan: TrainPlan, model: StudentModel, data_dir
                  blas: Blas, cancel: threading.Event) -> TrainOutcome:
     run.tracker.start("train")
     counter = run.tracker.counters["train"]
-    session = {"first": 0.0, "from": 0, "val_loss": None}
+    session = {"first": 0.0, "from": 0, "val_loss": None, "loss": None}
 
     def progress(message: dict[str, Any]) -> None:
-        if message["type"] == "val":
+        kind = message["type"]
+        if kind == "val":
             session["val_loss"] = message["val_loss"]
             return
+        if kind in ("loaded", "validating"):  # no iteration ends for many seconds: say why
+            step = ("loaded the model; compiling" if kind == "loaded" else
+                    f"validating {message['batch']}/{message['batches']}")
+            run.emit(ev.TrainProgress(run.run_id, iteration=message["iteration"],
+                                      total_iterations=message["total"],
+                                      loss=session["loss"], val_loss=session["val_loss"],
+                                      step=step))
+            return
+        session["loss"] = message["loss"]
         now, iteration = time.monotonic(), message["iteration"]
         if not session["first"]:
             session["first"], session["from"] = now, iteration

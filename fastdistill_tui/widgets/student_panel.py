@@ -38,9 +38,12 @@ class StudentPanel(Vertical):
                 text.append(f"  loss {t.loss:.3f}")
             if t.val_loss is not None:
                 text.append(f"  val {t.val_loss:.3f}")
-            text.append(f"\n{t.tokens_per_s:.0f} tok/s", style="dim")
-            if t.iteration < t.total_iterations:
-                text.append(f"  ETA {clock(t.eta_s)}")
+            if t.step:  # loading or validating: no iteration ends for a while
+                text.append(f"\n{t.step}", style="dim")
+            else:
+                text.append(f"\n{t.tokens_per_s:.0f} tok/s", style="dim")
+                if t.iteration < t.total_iterations:
+                    text.append(f"  ETA {clock(t.eta_s)}")
             line.update(text)
         curve = self.query_one("#loss-curve", Sparkline)
         curve.data = state.losses

@@ -137,6 +137,7 @@ def train(job: dict[str, Any], channel: Channel) -> None:
     class Reporter(TrainingCallback):
         def on_train_loss_report(self, info: dict[str, Any]) -> None:
             iteration = start + info["iteration"]
+            reported["iteration"] = iteration
             progress["losses"].append([iteration, info["train_loss"]])
             channel.send("train", iteration=iteration, total=total, loss=info["train_loss"],
                          tokens_per_s=info["tokens_per_second"],
@@ -150,6 +151,12 @@ def train(job: dict[str, Any], channel: Channel) -> None:
             iteration = start + info["iteration"]
             progress["val_losses"].append([iteration, info["val_loss"]])
             channel.send("val", iteration=iteration, total=total, val_loss=info["val_loss"])
+
+    reported = {"iteration": start}
+
+    def validating(batch: int) -> None:
+        channel.send("validating", iteration=reported["iteration"], total=total, batch=batch,
+                     batches=job["val_batches"])
 
     def dataset(name: str) -> Any:
         path = Path(job["data_dir"]) / f"{name}.jsonl"
@@ -173,7 +180,7 @@ def train(job: dict[str, Any], channel: Channel) -> None:
     if start < total:
         try:
             mlx_train(model, optimizer, train_set, valid_set, args=args,
-                      iterate_batches=seeded_batches(job["seed"], start),
+                      iterate_batches=seeded_batches(job["seed"], start, validating),
                       training_callback=Reporter())
         except Stopped:
             channel.send("stopped", iteration=progress["iteration"])
@@ -182,19 +189,25 @@ def train(job: dict[str, Any], channel: Channel) -> None:
     channel.send("done", iteration=total)
 
 
-def seeded_batches(base_seed: int, skip: int) -> Callable[..., Iterator[Any]]:
+def seeded_batches(base_seed: int, skip: int,
+                   validating: Callable[[int], None] = lambda batch: None
+                   ) -> Callable[..., Iterator[Any]]:
     """mlx-lm's iterate_batches with a batch order that depends on `base_seed` alone: training
     draws from its own numpy state (mlx-lm shuffles with the global one, which validation
     also draws from), skipping the `skip` batches a resumed run already trained on;
-    validation sees the same batches every time."""
+    validation sees the same batches every time, and `validating(i)` is told as the i-th
+    (from 1) is handed out: a validation pass takes many seconds on a CPU."""
     import numpy as np
     from mlx_lm.tuner.trainer import iterate_batches
 
     def iterate(dataset: Any, batch_size: int, max_seq_length: int, loop: bool = False,
                 seed: int | None = None, comm_group: Any = None) -> Iterator[Any]:
         if not loop:
-            yield from iterate_batches(dataset, batch_size, max_seq_length, seed=base_seed,
-                                       comm_group=comm_group)
+            for number, batch in enumerate(iterate_batches(
+                    dataset, batch_size, max_seq_length, seed=base_seed,
+                    comm_group=comm_group), start=1):
+                validating(number)
+                yield batch
             return
         outer = np.random.get_state()
         np.random.seed(base_seed)
