@@ -153,7 +153,7 @@ async def test_failing_gate_opens_the_prompt_and_override_continues(tmp_path):
                                "the decision")
             await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
             quality = app.run_screen.query_one(QualityPanel)
-            assert "overridden by user" in quality.border_subtitle
+            assert "overridden by user" in text_of(quality)
     assert app.state.finished.status == "completed"
     decided = [e for e in engine_events(messages) if isinstance(e, ev.GateDecided)]
     assert [(d.proceed, d.by) for d in decided] == [(True, "user"), (True, "user")]
@@ -405,3 +405,26 @@ def test_the_header_gives_way_part_by_part_at_every_width():
         assert essentials in line.plain, (width, line.plain)
         assert not line.plain.rstrip().endswith(("·", "…", "›")), (width, line.plain)
     assert "spider-de-dev" in header_line(state, 15.0, "Runs", 200).plain
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+@pytest.mark.parametrize("proceed, by", [(True, "user"), (False, "policy")])
+async def test_the_gate_panel_says_its_verdict_whole(size, proceed, by):
+    """`╰─ FAILED, stopped by policy · early · on … ─╯` under the 46-column panel at 120."""
+    events = list(read_events(REPLAY))
+    final = max(i for i, e in enumerate(events) if isinstance(e, ev.GateEvaluated))
+    metrics = {**events[final].metrics, "min_total": {"value": 12000.0, "threshold": 50.0,
+                                                      "passed": True},
+               "gold_match_rate": {"value": 0.04, "threshold": 0.1, "passed": False}}
+    events[final] = dataclasses.replace(events[final], passed=False, metrics=metrics)
+    events[final + 1] = dataclasses.replace(events[final + 1], proceed=proceed,
+                                            overridden=proceed, by=by)
+    app = FastDistillApp(replay=events)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.state.finished is not None, "the replay's end")
+        await pilot.pause()
+        lines = shown_lines(app.run_screen.query_one(QualityPanel))
+        assert "FAILED · final check · 12000 answers" in lines[-1], lines[-1]
+        assert "…" not in "".join(lines)
+        said = "overridden by user" if proceed else "stopped by policy"
+        assert any(said in line for line in lines), lines
