@@ -428,3 +428,28 @@ async def test_the_gate_panel_says_its_verdict_whole(size, proceed, by):
         assert "…" not in "".join(lines)
         said = "overridden by user" if proceed else "stopped by policy"
         assert any(said in line for line in lines), lines
+
+
+async def test_a_reason_that_wraps_hangs_under_its_words_with_its_code_whole():
+    """In the 44-column box `another number of columns than` went on with `gold` at column 0
+    and `(col_count)` on a line of its own."""
+    from fastdistill_tui.widgets.reject_panel import RejectPanel, in_words
+
+    reasons = {"select": {"col_count": 18, "empty_result": 16, "value_mismatch": 11},
+               "gold_check": {"gold_error": 2}, "suite_check": {"suite_mismatch": 1}}
+    app = FastDistillApp(replay=read_events(REPLAY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state.finished is not None, "the replay's end")
+        app.state.reasons = reasons
+        app._redraw()
+        await pilot.pause()
+        body = [line[2:-2].rstrip() for line in shown_lines(
+            app.run_screen.query_one(RejectPanel))[1:-1]]
+        assert [line for line in body if not line.startswith(" ")] == list(reasons), body
+        assert all(line.startswith(" " * 8) or line[:6].strip().isdigit()
+                   for line in body if line.startswith(" ")), body
+        shown = " ".join(" ".join(body).split())
+        for codes in reasons.values():
+            for code in codes:
+                assert f"{in_words(code)} ({code})" in shown, shown
+        assert "        gold (col_count)" in body, body
