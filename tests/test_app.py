@@ -173,7 +173,9 @@ async def test_abort_at_the_gate_stops_the_run_and_is_recorded(tmp_path):
             await answer_the_gate(pilot, "a")
             result = " ".join(text_of(app.run_screen.query_one(ResultPanel)).split())
             assert "under [gates.teacher_eval]" in result  # messages are text, not markup
-            assert "gate failed" in result and "--override-gate teacher_eval" in result
+            assert "gate failed" in result and "--headless" not in result
+            assert ("r on its row in Runs resumes it (or `fastdistill --resume "
+                    f"{app.state.run_id}`); the gate will ask again and o overrides it") in result
             await pilot.press("q")
         asked = srv.request_count
     assert app.return_code == 3

@@ -16,6 +16,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from ..core.config import MAX_CONCURRENCY
 from ..core.errors import FastDistillError
+from ..widgets.format import in_app
 
 DATASET_KINDS = ("bundled", "wikisql", "spider", "jsonl")
 #: (field, label, placeholder): the form's text fields, each a `fastdistill run` option
@@ -176,7 +177,7 @@ class NewRunScreen(Screen):
         try:
             self.start(self.argv(), self.gates())
         except FastDistillError as exc:
-            status.update(f"error: {exc}")
+            status.update(f"error: {in_app(str(exc))}")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":

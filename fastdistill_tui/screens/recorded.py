@@ -26,6 +26,7 @@ class RecordedRunScreen(RunScreen):
         Binding("d", "samples", "Samples"),
         Binding("r", "resume", "Resume"),
     ]
+    RESUMES_HERE = True
 
     def __init__(self, run: RunSummary, events_path: Path,
                  samples: Callable[[], list[SampleOutcome]],

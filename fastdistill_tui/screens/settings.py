@@ -23,6 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from ..core import config as cfg
 from ..core.errors import FastDistillError
 from ..core.settings_file import current_values, save_settings, setting_types
+from ..widgets.format import in_app
 
 FIELD_COMMENT = re.compile(r"^\s+(\w+): [^#]*?#\s*(.+)$")
 CHOICE = re.compile(r"^\w+$")
@@ -165,7 +166,7 @@ class SettingsScreen(Screen):
         try:
             save_settings(self.path, changed)
         except FastDistillError as exc:
-            status.update(f"error: {exc}")
+            status.update(f"error: {in_app(str(exc))}")
             status.set_class(True, "-error")
             return
         self.saved = current_values(self.path)
