@@ -23,7 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from ..core import config as cfg
 from ..core.errors import FastDistillError
 from ..core.settings_file import current_values, save_settings, setting_types
-from ..widgets.format import in_app
+from ..widgets.format import in_app, plural
 
 FIELD_COMMENT = re.compile(r"^\s+(\w+): [^#]*?#\s*(.+)$")
 CHOICE = re.compile(r"^\w+$")
@@ -158,7 +158,7 @@ class SettingsScreen(Screen):
 
     def would_lose(self) -> str:
         changed = [k for k, v in self.values().items() if v != self.saved[k]]
-        return f"{len(changed)} setting(s) changed and not saved." if changed else ""
+        return f"{plural(len(changed), 'setting')} changed and not saved." if changed else ""
 
     def action_save(self) -> None:
         changed = {k: v for k, v in self.values().items() if v != self.saved[k]}
@@ -171,7 +171,7 @@ class SettingsScreen(Screen):
             return
         self.saved = current_values(self.path)
         status.set_class(False, "-error")
-        status.update(f"saved {len(changed)} setting(s) to {self.path}")
+        status.update(f"saved {plural(len(changed), 'setting')} to {self.path}")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":

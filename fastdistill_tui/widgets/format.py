@@ -70,6 +70,11 @@ def count(value: float) -> str:
     return f"{value:.0f}"
 
 
+def plural(number: int, noun: str) -> str:
+    """1 field, 2 fields."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def money(value: float) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:.2f}"
 
