@@ -4,8 +4,11 @@ on real runs in a real store (tests/stored_runs.py)."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 
 import pytest
+from rich.console import Console
 from stored_runs import RUNS, make_runs
 from test_app import text_of, wait_for
 
@@ -186,8 +189,17 @@ async def test_compare_two_marked_runs(stored):
         config = text_of(compare.query_one("#compare-config"))
         assert "dataset.limit" in config and "80" in config and "60" in config
         assert "select.min_score" in config
+        assert re.search(r"select\.min_score\s+0\.5\s+1\.0\s*\n", config)  # as in the file
         quality = text_of(compare.query_one("#compare-quality"))
         assert "export" in quality and "80→60 -20" in quality  # A: 80 samples, B: 60
+        # rates with three decimals each: `1→1 =` beside `0.975→0.967` read unlike
+        assert "1.000→0.967 -0.033" in quality and "1→1" not in quality
+        assert re.search(r"gold_check +80→60 -20 +1\.000 = +1\.000 = +0\.975→0\.967 -0\.008",
+                         quality), quality  # a figure the same in A and B: once
+        compare.config_a["student.enabled"], compare.config_b["student.enabled"] = True, False
+        booleans = Console(width=120, file=io.StringIO(), record=True, color_system=None)
+        booleans.print(compare._config_table())
+        assert re.search(r"student\.enabled\s+true\s+false", booleans.export_text())
         assert "canonical → hashed" in text_of(compare.query_one("#compare-timing"))
         assert "keep rate" in quality and "p_keep" not in quality
         assert compare.differences  # min_score 0.5 keeps samples that 1.0 drops
