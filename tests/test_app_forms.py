@@ -198,3 +198,29 @@ async def test_settings_are_grouped_described_and_typed():
         await pilot.press("ctrl+s")
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     assert data == {"teacher": {"disable_thinking": False, "transport": "httpx"}}
+
+
+async def test_a_switch_says_on_or_off_in_words_without_colour(monkeypatch):
+    """With NO_COLOR=1 every yes/no setting was a blank: the switch shows its state only in
+    colour."""
+    from textual.widgets import Switch
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = home_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, "comma", SettingsScreen)
+        assert app.no_color
+        screen = app.screen
+        switches = list(screen.query(Switch))
+        assert switches
+        for switch in switches:
+            word = str(screen.query_one(f"#{switch.id}-state").render())
+            assert word == ("on" if switch.value else "off"), switch.id
+        repair = screen.query_one("#set-teacher--repair", Switch)
+        before = repair.value
+        repair.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert repair.value is not before
+        assert str(screen.query_one("#set-teacher--repair-state").render()) == (
+            "on" if repair.value else "off")

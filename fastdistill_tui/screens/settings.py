@@ -131,6 +131,9 @@ class SettingsScreen(Screen):
                 with Horizontal(classes="setting"):
                     yield Label(key, classes="setting-name")
                     yield self._widget(name, value)
+                    if self.types[name] is bool:  # NO_COLOR draws a switch blank: say it
+                        yield Label(_on_off(value == "true"), id=f"{_input_id(name)}-state",
+                                    classes="switch-state")
                     yield Label(describe(name), classes="setting-about")
         yield Static("", id="settings-status")
         with Horizontal(id="settings-buttons"):
@@ -156,6 +159,9 @@ class SettingsScreen(Screen):
                 out[name] = str(widget.value)
         return out
 
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        self.query_one(f"#{event.switch.id}-state", Label).update(_on_off(event.value))
+
     def would_lose(self) -> str:
         changed = [k for k, v in self.values().items() if v != self.saved[k]]
         return f"{plural(len(changed), 'setting')} changed and not saved." if changed else ""
@@ -176,6 +182,10 @@ class SettingsScreen(Screen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_save()
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
 
 
 def _input_id(name: str) -> str:
