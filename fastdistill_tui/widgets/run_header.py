@@ -13,7 +13,7 @@ from .format import clock
 
 #: the parts that give way when the line is too wide, first to go first (teacher_label: the
 #: word "teacher" before its name)
-DROP_ORDER = ("app", "samples", "dataset", "teacher_label", "times", "teacher", "trail")
+DROP_ORDER = ("samples", "app", "dataset", "teacher_label", "times", "teacher", "trail")
 
 
 class RunHeader(Static):
@@ -71,9 +71,10 @@ def _parts(state: RunState, now: float, trail: str,
         if state.running and not state.waiting:
             times += f" · ETA {clock(state.eta_s())}"
         label = "" if "teacher_label" in dropped else "teacher "
-        parts += [("times", times, ""), ("teacher", f"  {label}{state.teacher}", "dim"),
-                  ("dataset", f" · {state.dataset}", "dim"),
-                  ("samples", f" · {state.total} samples", "dim")]
+        parts += [("times", times, ""), ("teacher", f"  {label}{state.teacher}", "dim")]
+        if "teacher" not in dropped:  # the dataset and the count follow the teacher
+            parts += [("dataset", f" · {state.dataset}", "dim"),
+                      ("samples", f" · {state.total} samples", "dim")]
     return [p for p in parts if p[0] not in dropped]
 
 
