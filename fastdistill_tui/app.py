@@ -42,6 +42,7 @@ from .screens.new_run import NewRunScreen
 from .screens.recorded import RecordedRunScreen
 from .screens.run import RunScreen
 from .screens.settings import SettingsScreen
+from .widgets.format import in_app
 
 JOIN_ON_EXIT_S = 10.0  # how long leaving the app waits for a stopped engine to save
 REASONS_EVERY_S = 3.0  # how often a live run's reject reasons are read from the store
@@ -184,7 +185,7 @@ class FastDistillApp(App[int]):
         try:
             self.push_screen(SettingsScreen(default_config_path()))
         except FastDistillError as exc:
-            self.notify(str(exc), severity="error", timeout=6)
+            self.notify(in_app(str(exc)), severity="error", timeout=6)
 
     def start_new_run(self, argv: list[str], gates: dict[str, str]) -> None:
         """Start the form's run; bad input raises with the command line's message."""
@@ -203,7 +204,7 @@ class FastDistillApp(App[int]):
         try:
             request = run_request(["--resume", run.run_id])
         except FastDistillError as exc:
-            self.notify(str(exc), severity="error", timeout=6)
+            self.notify(in_app(str(exc)), severity="error", timeout=6)
             return
         if isinstance(self.screen, RecordedRunScreen):
             self.pop_screen()  # the recorded picture of the run gives way to the live one
@@ -278,7 +279,7 @@ class FastDistillApp(App[int]):
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.state.failure = message.message
         self.result = RunResult(message.exit_code, f"error: {message.message}")
-        self.run_screen.log_line(time.time(), message.message, "error")
+        self.run_screen.log_line(time.time(), in_app(message.message), "error")
         self._close_gate()
         self.refresh_bindings()
         self._redraw()

@@ -3,6 +3,7 @@ teacher whose answers fail the gate. Tests poll a predicate; they never sleep fo
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 from loopback_server import LoopbackServer
 from rich.console import Console
+from rich.text import Text
+from textual.geometry import Region
 from test_engine import gold_responder, make_dataset
 
 from fastdistill_tui.app import FastDistillApp, create_app
@@ -18,10 +21,12 @@ from fastdistill_tui.core import events as ev
 from fastdistill_tui.core.errors import InputError
 from fastdistill_tui.core.events import read_events
 from fastdistill_tui.live import EngineEvent, EventBridge, GateQuestion, ProgressChanged
+from fastdistill_tui.run_state import RunState
 from fastdistill_tui.screens.gate import GateScreen
 from fastdistill_tui.widgets.quality_panel import QualityPanel
 from fastdistill_tui.widgets.request_panel import RequestPanel
 from fastdistill_tui.widgets.result_panel import ResultPanel
+from fastdistill_tui.widgets.run_header import RunHeader
 from fastdistill_tui.widgets.stage_table import StageTable
 from fastdistill_tui.widgets.student_panel import StudentPanel
 from fastdistill_tui.widgets.timing_bars import TimingBars
@@ -35,6 +40,11 @@ def text_of(widget, width: int = 120) -> str:
     console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
     console.print(widget.content)
     return console.export_text()
+
+
+def shown_lines(widget) -> list[str]:
+    """What a widget shows on screen, its border and border titles included, line by line."""
+    return [strip.text for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
 
 
 async def wait_for(pilot, predicate, what: str) -> None:
@@ -143,7 +153,7 @@ async def test_failing_gate_opens_the_prompt_and_override_continues(tmp_path):
                                "the decision")
             await wait_for(pilot, lambda: app.state.finished is not None, "the run's end")
             quality = app.run_screen.query_one(QualityPanel)
-            assert "overridden by user" in quality.border_subtitle
+            assert "overridden by user" in text_of(quality)
     assert app.state.finished.status == "completed"
     decided = [e for e in engine_events(messages) if isinstance(e, ev.GateDecided)]
     assert [(d.proceed, d.by) for d in decided] == [(True, "user"), (True, "user")]
@@ -163,7 +173,9 @@ async def test_abort_at_the_gate_stops_the_run_and_is_recorded(tmp_path):
             await answer_the_gate(pilot, "a")
             result = " ".join(text_of(app.run_screen.query_one(ResultPanel)).split())
             assert "under [gates.teacher_eval]" in result  # messages are text, not markup
-            assert "gate failed" in result and "--override-gate teacher_eval" in result
+            assert "gate failed" in result and "--headless" not in result
+            assert ("r on its row in Runs resumes it (or `fastdistill --resume "
+                    f"{app.state.run_id}`); the gate will ask again and o overrides it") in result
             await pilot.press("q")
         asked = srv.request_count
     assert app.return_code == 3
@@ -360,3 +372,88 @@ async def test_a_real_student_fills_the_student_panel(tmp_path, monkeypatch):
             assert "✓ done" in line, line
     phases = [e.phase for e in engine_events(messages) if isinstance(e, ev.StudentMetrics)]
     assert phases == ["teacher", "pre", "post"]
+
+
+LONG_DATASET = "spider:/work/shared/data/spider-de-dev [dev]"
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_the_header_fits_its_line_with_the_run_id_and_status_whole(size):
+    """At 120 columns the header ended `teacher builtin:rules-v1 ·`: a long dataset path was
+    cut away and its separator left dangling."""
+    events = list(read_events(REPLAY))
+    events[0] = dataclasses.replace(events[0], dataset=LONG_DATASET)
+    app = FastDistillApp(replay=events)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.state.finished is not None, "the replay's end")
+        await pilot.pause()
+        line = shown_lines(app.run_screen.query_one(RunHeader))[0].rstrip()
+        assert app.state.run_id in line and " completed " in line, line
+        assert not line.endswith(("·", "…", "›")), line
+        if size[0] == 120:
+            assert "spider:…/" in line and "spider-de-dev [dev]" in line, line  # cut in the middle
+
+
+def test_the_header_gives_way_part_by_part_at_every_width():
+    from fastdistill_tui.widgets.run_header import header_line
+
+    state = RunState()
+    state.apply(ev.RunStarted("20261204-175841-45d10a", config_hash="h", dataset=LONG_DATASET,
+                              teacher="openai:qwen2.5-coder-7b-instruct", total=1300, ts=10.0))
+    essentials = "Runs › 20261204-175841-45d10a   running  0:05"
+    for width in range(len(essentials) + 1, 200):
+        line = header_line(state, 15.0, "Runs", width)
+        assert isinstance(line, Text) and line.cell_len <= width, (width, line.plain)
+        assert essentials in line.plain, (width, line.plain)
+        assert not line.plain.rstrip().endswith(("·", "…", "›")), (width, line.plain)
+        # the sample count goes first (the stage table has it), then the app's name
+        assert "FastDistill" in line.plain or "samples" not in line.plain, line.plain
+    assert "spider-de-dev" in header_line(state, 15.0, "Runs", 200).plain
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+@pytest.mark.parametrize("proceed, by", [(True, "user"), (False, "policy")])
+async def test_the_gate_panel_says_its_verdict_whole(size, proceed, by):
+    """`╰─ FAILED, stopped by policy · early · on … ─╯` under the 46-column panel at 120."""
+    events = list(read_events(REPLAY))
+    final = max(i for i, e in enumerate(events) if isinstance(e, ev.GateEvaluated))
+    metrics = {**events[final].metrics, "min_total": {"value": 12000.0, "threshold": 50.0,
+                                                      "passed": True},
+               "gold_match_rate": {"value": 0.04, "threshold": 0.1, "passed": False}}
+    events[final] = dataclasses.replace(events[final], passed=False, metrics=metrics)
+    events[final + 1] = dataclasses.replace(events[final + 1], proceed=proceed,
+                                            overridden=proceed, by=by)
+    app = FastDistillApp(replay=events)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.state.finished is not None, "the replay's end")
+        await pilot.pause()
+        lines = shown_lines(app.run_screen.query_one(QualityPanel))
+        assert "FAILED · final check · 12000 answers" in lines[-1], lines[-1]
+        assert "…" not in "".join(lines)
+        said = "overridden by user" if proceed else "stopped by policy"
+        assert any(said in line for line in lines), lines
+
+
+async def test_a_reason_that_wraps_hangs_under_its_words_with_its_code_whole():
+    """In the 44-column box `another number of columns than` went on with `gold` at column 0
+    and `(col_count)` on a line of its own."""
+    from fastdistill_tui.widgets.reject_panel import RejectPanel, in_words
+
+    reasons = {"select": {"col_count": 18, "empty_result": 16, "value_mismatch": 11},
+               "gold_check": {"gold_error": 2}, "suite_check": {"suite_mismatch": 1}}
+    app = FastDistillApp(replay=read_events(REPLAY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state.finished is not None, "the replay's end")
+        app.state.reasons = reasons
+        app._redraw()
+        await pilot.pause()
+        body = [line[2:-2].rstrip() for line in shown_lines(
+            app.run_screen.query_one(RejectPanel))[1:-1]]
+        assert [line for line in body if not line.startswith(" ")] == list(reasons), body
+        assert all(line.startswith(" " * 8) or line[:6].strip().isdigit()
+                   for line in body if line.startswith(" ")), body
+        shown = " ".join(" ".join(body).split())
+        for codes in reasons.values():
+            for code in codes:
+                assert f"{in_words(code)} ({code})" in shown, shown
+        assert "        gold (col_count)" in body, body

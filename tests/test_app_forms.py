@@ -62,7 +62,7 @@ async def test_new_run_marks_each_bad_field_beside_it_in_one_wording():
         await fill(pilot, "#limit", "-5")
         assert field_error(pilot, "limit") == "↑ must be a whole number, 0 or more"
         status = await submit(pilot, "#new-run-status")
-        assert status.startswith("1 field(s) to fix")
+        assert status == "1 field to fix: see the mark under it"
         assert app.engine is None and isinstance(app.screen, NewRunScreen)
         await fill(pilot, "#limit", "abc")
         assert "whole number" in field_error(pilot, "limit")
@@ -78,7 +78,21 @@ async def test_new_run_marks_each_bad_field_beside_it_in_one_wording():
         await fill(pilot, "#dataset_path", "/no/such/questions.jsonl")
         assert "no such file or directory" in field_error(pilot, "dataset_path")
         status = await submit(pilot, "#new-run-status")
-        assert status.startswith("3 field(s) to fix") and app.engine is None
+        assert status == "3 fields to fix: see the marks under them" and app.engine is None
+        assert app.screen.would_lose() == "The form has 4 fields filled in."
+        for field in ("#dataset_path", "#concurrency", "#gate-gold_match_rate"):
+            await fill(pilot, field, "")
+        assert app.screen.would_lose() == "The form has 1 field filled in."  # the limit
+
+
+async def test_the_limit_field_says_what_limit_takes():
+    """`first N samples`: --limit takes a seeded sample spread over the databases."""
+    app = home_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_form(pilot, "n", NewRunScreen)
+        limit = app.screen.query_one("#limit")
+        assert "first" not in limit.placeholder and "across the databases" in limit.placeholder
+        assert len(limit.placeholder) <= limit.content_size.width  # whole at 80 columns
 
 
 async def test_new_run_with_good_values_starts_the_dashboard_with_its_thresholds():
@@ -142,6 +156,11 @@ async def test_settings_round_trip_to_toml_that_headless_run_reads(capsys):
         await fill(pilot, "#set-gates--teacher_eval--min_total", "10")
         await pilot.press("ctrl+s")
         assert path.exists(), str(app.screen.query_one("#settings-status").render())
+        assert str(app.screen.query_one("#settings-status").render()) == (
+            f"saved 3 settings to {path}")
+        await fill(pilot, "#set-dataset--limit", "30")
+        assert app.screen.would_lose() == "1 setting changed and not saved."
+        await fill(pilot, "#set-dataset--limit", "25")
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     assert data == {"teacher": {"concurrency": 3}, "dataset": {"limit": 25},
                     "gates": {"teacher_eval": {"min_total": 10}}}
@@ -179,3 +198,29 @@ async def test_settings_are_grouped_described_and_typed():
         await pilot.press("ctrl+s")
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     assert data == {"teacher": {"disable_thinking": False, "transport": "httpx"}}
+
+
+async def test_a_switch_says_on_or_off_in_words_without_colour(monkeypatch):
+    """With NO_COLOR=1 every yes/no setting was a blank: the switch shows its state only in
+    colour."""
+    from textual.widgets import Switch
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = home_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, "comma", SettingsScreen)
+        assert app.no_color
+        screen = app.screen
+        switches = list(screen.query(Switch))
+        assert switches
+        for switch in switches:
+            word = str(screen.query_one(f"#{switch.id}-state").render())
+            assert word == ("on" if switch.value else "off"), switch.id
+        repair = screen.query_one("#set-teacher--repair", Switch)
+        before = repair.value
+        repair.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert repair.value is not before
+        assert str(screen.query_one("#set-teacher--repair-state").render()) == (
+            "on" if repair.value else "off")

@@ -4,8 +4,11 @@ on real runs in a real store (tests/stored_runs.py)."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 
 import pytest
+from rich.console import Console
 from stored_runs import RUNS, make_runs
 from test_app import text_of, wait_for
 
@@ -127,6 +130,40 @@ async def test_open_a_run_replays_its_stages_and_browses_kept_and_rejected_sampl
         assert len(samples.shown) < 60
 
 
+async def test_samples_fit_the_width_after_a_resize_and_say_what_they_show(stored):
+    """At 80 columns after 120 the match, score and why columns were off the screen, and at
+    120 `why rejected` showed words cut after ~22 characters; the title said `kept 0 of 30
+    (0 kept)` and an empty view `no sample matches` with no filter typed."""
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "home")
+        await pilot.press("enter")  # the newest: its gate failed, nothing kept
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, SamplesScreen), "samples")
+        samples = app.screen
+        title = str(samples.query_one("#samples-title").render())
+        assert title.endswith("Samples · 30 stored, 0 kept · showing kept: 0"), title
+        detail = str(samples.query_one("#sample-detail").render())
+        assert detail == "no kept sample — v shows the rejected ones"
+        await pilot.press("v")
+        table = samples.query_one("DataTable")
+        for size in ((120, 40), (80, 24), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert table.row_count == 30
+            widths = sum(column.get_render_width(table) for column in table.ordered_columns)
+            assert widths <= table.scrollable_content_region.width, size
+            for sample, row in zip(samples.shown, table_rows(samples)):
+                code = sample.reason or "min_score"
+                assert row[4] == code or row[4].endswith(f"({code})"), row
+        await pilot.press("slash", *"zzz")
+        detail = str(samples.query_one("#sample-detail").render())
+        assert detail == "no rejected sample matches “zzz”"
+        assert "showing rejected matching “zzz”: 0" in str(
+            samples.query_one("#samples-title").render())
+
+
 async def test_a_failed_gate_run_offers_resume_which_opens_the_live_dashboard(stored):
     app = create_home_app(stored)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -152,8 +189,17 @@ async def test_compare_two_marked_runs(stored):
         config = text_of(compare.query_one("#compare-config"))
         assert "dataset.limit" in config and "80" in config and "60" in config
         assert "select.min_score" in config
+        assert re.search(r"select\.min_score\s+0\.5\s+1\.0\s*\n", config)  # as in the file
         quality = text_of(compare.query_one("#compare-quality"))
         assert "export" in quality and "80→60 -20" in quality  # A: 80 samples, B: 60
+        # rates with three decimals each: `1→1 =` beside `0.975→0.967` read unlike
+        assert "1.000→0.967 -0.033" in quality and "1→1" not in quality
+        assert re.search(r"gold_check +80→60 -20 +1\.000 = +1\.000 = +0\.975→0\.967 -0\.008",
+                         quality), quality  # a figure the same in A and B: once
+        compare.config_a["student.enabled"], compare.config_b["student.enabled"] = True, False
+        booleans = Console(width=120, file=io.StringIO(), record=True, color_system=None)
+        booleans.print(compare._config_table())
+        assert re.search(r"student\.enabled\s+true\s+false", booleans.export_text())
         assert "canonical → hashed" in text_of(compare.query_one("#compare-timing"))
         assert "keep rate" in quality and "p_keep" not in quality
         assert compare.differences  # min_score 0.5 keeps samples that 1.0 drops

@@ -59,9 +59,10 @@ async def test_the_filter_takes_every_key_once_slash_focused_it(stored, word):
         await pilot.press("slash", *word)
         assert app.is_running and app.screen is screen
         assert screen.query_one("Input").value == word
-        await pilot.press("escape")  # leaves the filter, which stays
+        matched = bool(table_rows(screen))
+        await pilot.press("escape")  # leaves the filter, which stays if it matches any run
         assert screen.focused is screen.query_one("DataTable")
-        assert screen.query_one("Input").value == word
+        assert screen.query_one("Input").value == (word if matched else "")
 
 
 async def test_a_filter_matching_nothing_says_so(stored):
@@ -72,6 +73,12 @@ async def test_a_filter_matching_nothing_says_so(stored):
         assert not table_rows(screen)
         assert "no run matches" in str(screen.query_one("#home-empty").render())
         assert "0 of 3" in str(screen.query_one("#home-title").render())
+        assert "Esc clears the filter" in str(screen.query_one("#home-empty").render())
+        await pilot.press("escape")  # said so: the first Esc only left the box
+        await pilot.pause()
+        assert screen.query_one("Input").value == ""
+        assert screen.focused is screen.query_one("DataTable")
+        assert len(table_rows(screen)) == 3 and not screen.query_one("#home-empty").display
 
 
 async def test_sort_from_the_keyboard(stored):
@@ -354,6 +361,45 @@ def test_figures_in_messages_read_as_set_and_hints_name_the_key():
                   "`fastdistill run --headless --resume 20261101-090000-aaaaaa`")
     assert "0.08 < 0.1" in said and "--headless" not in said
     assert "r on its row in Runs resumes it" in said
+
+
+def test_every_command_line_hint_of_the_engine_names_the_key_in_the_app():
+    """A gate-failed run's result said `to continue anyway: fastdistill run --headless
+    --resume RUN --override-gate teacher_eval (or FASTDISTILL_TEACHER_EVAL_GATE=0)`."""
+    from fastdistill_tui.core.gates import override_hint
+    from fastdistill_tui.core.runs import resume_command
+    from fastdistill_tui.widgets.format import in_app
+
+    run = IDS[2]
+    gate = (f"gate teacher_eval failed: gold_match_rate 0.04 < 0.1; "
+            f"{override_hint('teacher_eval', run)}")
+    unanswered = ("3 samples got no answer from the teacher (timeout 3: read timed out); ask "
+                  f"again: check the server's log, then rerun the same command or "
+                  f"`{resume_command(run)}`")
+    stopped = f"stopped by the user; resume with `{resume_command(run)}`"
+    for message in (gate, unanswered, stopped):
+        for here in (True, False):
+            said = in_app(message, here)
+            assert "--headless" not in said and "FASTDISTILL_" not in said, said
+            assert ("r resumes it" if here else "r on its row in Runs resumes it") in said, said
+    assert in_app(gate, here=True).endswith(
+        "to continue anyway: r resumes it; the gate will ask again and o overrides it, or "
+        "lower the thresholds under [gates.teacher_eval] in the config")
+
+
+async def test_a_stored_gate_failed_run_says_which_keys_continue_it(stored):
+    from fastdistill_tui.widgets.result_panel import ResultPanel
+
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await home(pilot)
+        await pilot.press("enter")  # the newest: gate failed
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        await pilot.pause()
+        result = " ".join(text_of(app.screen.query_one(ResultPanel)).split())
+        assert "r resumes it; the gate will ask again and o overrides it" in result, result
+        log = " ".join(strip.text for strip in app.screen.query_one("#log").lines)
+        assert "--headless" not in result + log and "r resumes it" in log, log
 
 
 def test_a_resumed_run_done_before_the_resume_says_so_not_yet():

@@ -4,6 +4,7 @@ dropped."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from ..run_state import status_word
 from ..widgets.panel import titled
 
 METRICS = ("kept", "p_keep", "exec_pass_rate", "gold_match_rate")
+RATES = {"p_keep", "exec_pass_rate", "gold_match_rate"}  # shown with DECIMALS, counts whole
+DECIMALS = 3
 #: the reports' names as a reader says them
 LABELS = {"kept": "kept", "p_keep": "keep rate", "exec_pass_rate": "exec-pass",
           "gold_match_rate": "gold-match"}
@@ -37,26 +40,34 @@ def load_reports(run_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
     return quality, (timing or {}).get("durations", {})
 
 
-def _num(value: Any) -> str:
+def _setting(value: Any) -> str:
+    """A config value as the config file writes it: true, 0.5, "", ["teacher_eval"]."""
     if value is None:
         return "—"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.3f}"
-    return str(int(value)) if isinstance(value, (int, float)) else str(value)
+    if isinstance(value, str):
+        return value or '""'
+    return json.dumps(value, ensure_ascii=False)
 
 
-def _delta(a: Any, b: Any, scale: float = 1.0, unit: str = "",
+def _figure(value: Any, decimals: int) -> str:
+    """A report's figure with `decimals` decimals, 0 for a count and DECIMALS for a rate
+    (1.000, 0.985), so that the figures of a column read alike; — where there is none."""
+    if not isinstance(value, (int, float)):
+        return "—"
+    return f"{value:.{decimals}f}"
+
+
+def _delta(a: Any, b: Any, scale: float = 1.0, decimals: int = DECIMALS,
            lower_is_better: bool = False) -> Text:
-    """B − A, green where B is better (more kept, higher rates; less time), red where worse."""
+    """B − A as the figures are shown (`=` where they read the same), green where B is
+    better (more kept, higher rates; less time), red where worse."""
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
         return Text("")
-    d = (b - a) * scale
-    if abs(d) < 1e-12:
+    d = round((b - a) * scale, decimals)
+    if d == 0:
         return Text("=", style="dim")
-    text = f"{d:+.3f}{unit}" if isinstance(d, float) and not float(d).is_integer() \
-        else f"{int(d):+d}{unit}"
     better = d < 0 if lower_is_better else d > 0
-    return Text(text, style="green" if better else "red")
+    return Text(f"{d:+.{decimals}f}", style="green" if better else "red")
 
 
 class CompareScreen(Screen):
@@ -83,7 +94,7 @@ class CompareScreen(Screen):
             yield titled(Static(self._config_table(), id="compare-config"),
                           "Config differences")
             yield titled(Static(self._quality_table(), id="compare-quality"),
-                          "Quality per stage · A → B (change)")
+                          "Quality per stage · A → B (change), one figure where the same")
             yield titled(Static(self._timing_table(), id="compare-timing"),
                           "p50 per sample · A, B, change")
             yield titled(Static(self._student_table(), id="compare-student"), "Student")
@@ -99,19 +110,25 @@ class CompareScreen(Screen):
             return "same config"
         table = Table("key", "A", "B", box=None, padding=(0, 2, 0, 0))
         for key in changed:
-            table.add_row(key, _num(self.config_a.get(key)), _num(self.config_b.get(key)))
+            table.add_row(key, _setting(self.config_a.get(key)),
+                          _setting(self.config_b.get(key)))
         return table
 
     def _quality_table(self) -> Table:
-        """A row a stage, a column a metric: A → B and the change."""
+        """A row a stage, a column a metric: A → B and the change, or the figure once and `=`
+        where both runs read the same (a row of rates then fits 80 columns)."""
         qa, qb = self.quality_a, self.quality_b
-        table = Table("stage", *(LABELS[m] for m in METRICS), box=None, padding=(0, 2, 0, 0))
+        table = Table("stage", *(LABELS[m] for m in METRICS), box=None, padding=(0, 2, 0, 0),
+                      pad_edge=False)  # no gap after the last column: 80 columns need it
         for stage in [s for s in stage_names() if s in qa or s in qb]:
             cells = []
             for metric in METRICS:
                 va, vb = qa.get(stage, {}).get(metric), qb.get(stage, {}).get(metric)
-                cell = Text(f"{_num(va)}→{_num(vb)} ")
-                cell.append_text(_delta(va, vb))
+                decimals = DECIMALS if metric in RATES else 0
+                a, b = _figure(va, decimals), _figure(vb, decimals)
+                cell = Text(a if a == b else f"{a}→{b}")
+                if va is not None and vb is not None:
+                    cell.append(" ").append_text(_delta(va, vb, decimals=decimals))
                 cells.append(cell)
             table.add_row(stage, *cells)
         return table
@@ -124,7 +141,7 @@ class CompareScreen(Screen):
             pb = tb.get(name, {}).get("p50")
             table.add_row(transition(name), "—" if pa is None else f"{pa * 1000:.2f}",
                           "—" if pb is None else f"{pb * 1000:.2f}",
-                          _delta(pa, pb, 1000.0, lower_is_better=True))
+                          _delta(pa, pb, 1000.0, decimals=2, lower_is_better=True))
         return table
 
     def _student_table(self) -> Table | str:
@@ -134,8 +151,9 @@ class CompareScreen(Screen):
         table = Table("run", "student", "pre", "post", "post − pre", box=None,
                       padding=(0, 2, 0, 0))
         for name, run in (("A", self.a), ("B", self.b)):
-            table.add_row(name, run.student or "—", _num(run.student_pre),
-                          _num(run.student_post), _delta(run.student_pre, run.student_post))
+            table.add_row(name, run.student or "—", _figure(run.student_pre, DECIMALS),
+                          _figure(run.student_post, DECIMALS),
+                          _delta(run.student_pre, run.student_post))
         return table
 
     def _samples_table(self) -> Table | str:

@@ -322,9 +322,12 @@ class HomeScreen(Screen):
         self.query_one(Input).focus()
 
     def action_leave_filter(self) -> None:
-        """Esc: out of the filter box first; on the list, clears the filter."""
+        """Esc: out of the filter box first, which keeps a filter that matches runs and clears
+        one that matches none (as the line under it says); on the list, clears the filter."""
         box = self.query_one(Input)
         if self.focused is box:
+            if box.value and not self.shown:
+                box.value = ""
             self.query_one(DataTable).focus()
         elif box.value:
             box.value = ""

@@ -16,12 +16,13 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from ..core.config import MAX_CONCURRENCY
 from ..core.errors import FastDistillError
+from ..widgets.format import in_app, plural
 
 DATASET_KINDS = ("bundled", "wikisql", "spider", "jsonl")
 #: (field, label, placeholder): the form's text fields, each a `fastdistill run` option
 FIELDS = [
     ("dataset_path", "dataset path", "DIR or FILE (not for bundled)"),
-    ("limit", "limit", "first N samples (empty: the config's)"),
+    ("limit", "limit", "N samples across the databases; 0 = all"),
     ("teacher", "teacher", "builtin, openai:M, ollama:M, mlx:DIR, …"),
     ("base_url", "base URL", "openai/ollama server (empty: provider's)"),
     ("concurrency", "concurrency", "teacher requests in flight"),
@@ -134,7 +135,7 @@ class NewRunScreen(Screen):
         """What Esc would drop: the fields typed in."""
         typed = [f for f, _, _ in FIELDS if self._text(f)] + [
             g for g in GATE_FIELDS if self._text(f"gate-{g}")]
-        return f"The form has {len(typed)} field(s) filled in." if typed else ""
+        return f"The form has {plural(len(typed), 'field')} filled in." if typed else ""
 
     def gates(self) -> dict[str, str]:
         return {g: self._text(f"gate-{g}") for g in GATE_FIELDS if self._text(f"gate-{g}")}
@@ -171,12 +172,13 @@ class NewRunScreen(Screen):
         status.set_class(True, "-error")
         bad = self.check()
         if bad:
-            status.update(f"{bad} field(s) to fix: see the marks under them")
+            marks = "the mark under it" if bad == 1 else "the marks under them"
+            status.update(f"{plural(bad, 'field')} to fix: see {marks}")
             return
         try:
             self.start(self.argv(), self.gates())
         except FastDistillError as exc:
-            status.update(f"error: {exc}")
+            status.update(f"error: {in_app(str(exc))}")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":

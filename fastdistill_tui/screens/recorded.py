@@ -26,6 +26,7 @@ class RecordedRunScreen(RunScreen):
         Binding("d", "samples", "Samples"),
         Binding("r", "resume", "Resume"),
     ]
+    RESUMES_HERE = True
 
     def __init__(self, run: RunSummary, events_path: Path,
                  samples: Callable[[], list[SampleOutcome]],
@@ -79,6 +80,9 @@ class SamplesScreen(Screen):
     HELP = ("A run's samples: the teacher's SQL, whether its result matched the gold query, "
             "its score, and for a rejected one the stage and reason that dropped it.")
     VIEWS = ("kept", "rejected", "all")
+    #: what v shows next, as the empty view says it
+    NEXT_VIEW = {"kept": "the rejected ones", "rejected": "all of them"}
+    COLUMNS = ("question", "teacher SQL", "match", "score", "why rejected")
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("v", "next_view", "Kept / rejected / all"),
@@ -100,11 +104,8 @@ class SamplesScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for header in ("question", "teacher SQL", "match", "score", "why rejected"):
-            table.add_column(header, key=header)
         self.refill()
-        table.focus()
+        self.query_one(DataTable).focus()
 
     def matching(self) -> list[SampleOutcome]:
         words = self.query_one(Input).value.lower().split()
@@ -114,27 +115,51 @@ class SamplesScreen(Screen):
                 and all(w in f"{s.question} {s.sql or ''} {s.why()} {_reason(s, True)}".lower()
                         for w in words)]
 
-    def refill(self) -> None:
+    def refill(self, row: int = 0) -> None:
+        """The rows of the view at the screen's width, the cursor on `row`; the columns are
+        made again too, as a cleared table keeps their widths (at 80 columns after 120, the
+        last three were off the screen)."""
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)
+        for header in self.COLUMNS:
+            table.add_column(header, key=header)
         self.shown = self.matching()
-        wide = self.size.width >= 110 or not self.size.width
-        # 80 columns: every column shows, the reason as its code; the detail below has it all
-        q, sql = (40, 36) if wide else (22, 18)
+        # 80 columns: every column shows, shorter; the detail below has it all
+        q, sql = (40, 36) if self.size.width >= 110 or not self.size.width else (22, 18)
+        room = self._room_for_reason(table, [q, sql, len("exec ok"), len("score")])
+        words = all(len(_reason(s, True)) <= room for s in self.shown)
         table.add_rows([[_clip(s.question, q), _clip(s.sql or "—", sql),
                          "match" if s.gold_match else ("exec ok" if s.exec_ok else "no"),
-                         f"{s.score:.2f}", _clip(_reason(s, wide), 44)] for s in self.shown])
-        kept = sum(s.kept for s in self.samples)
-        self.query_one("#samples-title", Static).update(
-            f"Runs › {self.run.run_id} › Samples · {self.view} {len(self.shown)} of "
-            f"{len(self.samples)} ({kept} kept)")
+                         f"{s.score:.2f}", _reason(s, words)] for s in self.shown])
+        if self.shown:
+            table.move_cursor(row=min(row, len(self.shown) - 1))
+        self._title()
         self._detail()
+
+    def _room_for_reason(self, table: DataTable, widths: list[int]) -> int:
+        """Columns left for the reason: the screen's width less the other columns, each
+        column's padding and the scrollbar (before the first layout: room for any)."""
+        if not self.size.width:
+            return 1_000
+        pad = 2 * table.cell_padding
+        used = sum(width + pad for width in widths) + pad + table.styles.scrollbar_size_vertical
+        return self.size.width - used
+
+    def _title(self) -> None:
+        kept = sum(s.kept for s in self.samples)
+        filtered = self.query_one(Input).value.strip()
+        showing = f"{self.view} matching “{filtered}”" if filtered else self.view
+        title = (f"{self.run.run_id} › Samples · {len(self.samples)} stored, {kept} kept · "
+                 f"showing {showing}: {len(self.shown)}")
+        if not self.size.width or len(title) + len("Runs › ") <= self.size.width - 2:
+            title = f"Runs › {title}"  # the trail, where it fits
+        self.query_one("#samples-title", Static).update(title)
 
     def _detail(self) -> None:
         row = self.query_one(DataTable).cursor_row
         box = self.query_one("#sample-detail", Static)
         if not 0 <= row < len(self.shown):
-            box.update("no sample matches" if self.samples else "no sample stored")
+            box.update(self._nothing_shown())
             return
         s = self.shown[row]
         lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {s.gold_sql}"]
@@ -144,11 +169,21 @@ class SamplesScreen(Screen):
             lines.insert(0, f"rejected at {stage}: {_reason(s, True)}{detail}")
         box.update("\n".join(lines))
 
+    def _nothing_shown(self) -> str:
+        """Why the list is empty, and the key that shows something."""
+        if not self.samples:
+            return "no sample stored"
+        kind = "" if self.view == "all" else f"{self.view} "
+        filtered = self.query_one(Input).value.strip()
+        if filtered:
+            return f"no {kind}sample matches “{filtered}”"
+        return f"no {kind}sample — v shows {self.NEXT_VIEW[self.view]}"
+
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refill()
 
     def on_resize(self) -> None:
-        self.refill()
+        self.refill(self.query_one(DataTable).cursor_row)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one(DataTable).focus()
@@ -171,13 +206,13 @@ class SamplesScreen(Screen):
         self.refill()
 
 
-def _reason(sample: SampleOutcome, wide: bool) -> str:
-    """Why a sample was dropped: its reason in words and code (wide), or the code alone."""
+def _reason(sample: SampleOutcome, words: bool) -> str:
+    """Why a sample was dropped: its reason in words and code, or the code alone."""
     if sample.kept:
         return ""
     code = sample.reason or "min_score"
-    words = "score below select.min_score" if code == "min_score" else in_words(code)
-    return f"{words} ({code})" if wide else code
+    said = "score below select.min_score" if code == "min_score" else in_words(code)
+    return f"{said} ({code})" if words else code
 
 
 def _clip(text: str, width: int) -> str:

@@ -33,6 +33,9 @@ class RunScreen(Screen):
             "where the time goes and the log. s stops it (drains what is in flight, saves, "
             "stays resumable); Ctrl+C twice leaves at once, resumable too.")
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    #: True where r on the screen resumes its run (a stored run's): the engine's hints to the
+    #: command line then name the key alone (format.in_app)
+    RESUMES_HERE = False
 
     def __init__(self, trail: str = "") -> None:
         """trail: where the run was opened from (the header shows `Runs › run id`)."""
@@ -58,7 +61,7 @@ class RunScreen(Screen):
                 with Vertical(id="student-side"):
                     yield titled(StudentPanel(id="student"), "Student")
                     yield titled(RejectPanel(id="rejects"), "Why samples are dropped")
-            yield titled(ResultPanel(id="result"), "Result")
+            yield titled(ResultPanel(id="result", resumes_here=self.RESUMES_HERE), "Result")
             yield titled(RichLog(id="log", markup=False, wrap=True, auto_scroll=True), "Log")
         yield Footer(show_command_palette=False)  # the keys of a run need the room
 
@@ -102,14 +105,15 @@ class RunScreen(Screen):
 
     def log_event(self, event: ev.Event, stopping: bool = False) -> None:
         """The events worth a line in the log (stopping: a stage's end is a stop's)."""
-        text, level = describe(event, stopping)
+        text, level = describe(event, stopping, self.RESUMES_HERE)
         if text:
             self.log_line(event.ts, text, level)
 
 
-def describe(event: ev.Event, stopping: bool = False) -> tuple[str, str]:
+def describe(event: ev.Event, stopping: bool = False,
+             resumes_here: bool = False) -> tuple[str, str]:
     if isinstance(event, ev.Log):
-        return in_app(event.message), event.level
+        return in_app(event.message, resumes_here), event.level
     if isinstance(event, ev.StageFinished):
         verb = "stopped" if stopping else "done"
         return (f"{event.stage} {verb}: {event.kept} kept, {event.rejected} rejected in "
@@ -128,5 +132,5 @@ def describe(event: ev.Event, stopping: bool = False) -> tuple[str, str]:
         return f"gate {event.gate} {verb} (by {event.by})", "info"
     if isinstance(event, ev.RunFinished):
         level = "info" if event.status == "completed" else "warning"
-        return f"run {status_word(event.status)}: {in_app(event.message)}", level
+        return f"run {status_word(event.status)}: {in_app(event.message, resumes_here)}", level
     return "", "info"

@@ -23,6 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from ..core import config as cfg
 from ..core.errors import FastDistillError
 from ..core.settings_file import current_values, save_settings, setting_types
+from ..widgets.format import in_app, plural
 
 FIELD_COMMENT = re.compile(r"^\s+(\w+): [^#]*?#\s*(.+)$")
 CHOICE = re.compile(r"^\w+$")
@@ -130,6 +131,9 @@ class SettingsScreen(Screen):
                 with Horizontal(classes="setting"):
                     yield Label(key, classes="setting-name")
                     yield self._widget(name, value)
+                    if self.types[name] is bool:  # NO_COLOR draws a switch blank: say it
+                        yield Label(_on_off(value == "true"), id=f"{_input_id(name)}-state",
+                                    classes="switch-state")
                     yield Label(describe(name), classes="setting-about")
         yield Static("", id="settings-status")
         with Horizontal(id="settings-buttons"):
@@ -155,9 +159,12 @@ class SettingsScreen(Screen):
                 out[name] = str(widget.value)
         return out
 
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        self.query_one(f"#{event.switch.id}-state", Label).update(_on_off(event.value))
+
     def would_lose(self) -> str:
         changed = [k for k, v in self.values().items() if v != self.saved[k]]
-        return f"{len(changed)} setting(s) changed and not saved." if changed else ""
+        return f"{plural(len(changed), 'setting')} changed and not saved." if changed else ""
 
     def action_save(self) -> None:
         changed = {k: v for k, v in self.values().items() if v != self.saved[k]}
@@ -165,16 +172,20 @@ class SettingsScreen(Screen):
         try:
             save_settings(self.path, changed)
         except FastDistillError as exc:
-            status.update(f"error: {exc}")
+            status.update(f"error: {in_app(str(exc))}")
             status.set_class(True, "-error")
             return
         self.saved = current_values(self.path)
         status.set_class(False, "-error")
-        status.update(f"saved {len(changed)} setting(s) to {self.path}")
+        status.update(f"saved {plural(len(changed), 'setting')} to {self.path}")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_save()
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
 
 
 def _input_id(name: str) -> str:

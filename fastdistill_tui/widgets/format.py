@@ -70,6 +70,11 @@ def count(value: float) -> str:
     return f"{value:.0f}"
 
 
+def plural(number: int, noun: str) -> str:
+    """1 field, 2 fields."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def money(value: float) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:.2f}"
 
@@ -86,16 +91,30 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-RESUME_HINT = re.compile(r"resume with `fastdistill run --headless --resume (\S+)`")
+#: the command line that continues a run, as engine messages quote it (core/runs.py)
+_RESUME = r"`?fastdistill run --headless --resume (?P<run>[\w-]+)`?"
+#: engine messages' hints to the command line → what the app says instead ({resume}: the key)
+HINTS = (
+    (re.compile(rf"to continue anyway: {_RESUME} --override-gate \S+ \(or \w+=0\)"),
+     "to continue anyway: {resume}; the gate will ask again and o overrides it"),
+    (re.compile(rf"(?:resume with|rerun the same command or) {_RESUME}"), "{resume}"),
+)
 LONG_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d{2})\d{2,}")
 
 
-def in_app(message: str) -> str:
-    """An engine message as the app says it: its resume hint names the key, not the command
-    line, and a long float (0.0832477) is cut to two decimals."""
-    message = RESUME_HINT.sub(r"r on its row in Runs resumes it (or `fastdistill --resume \1`)",
-                              message)
+def in_app(message: str, here: bool = False) -> str:
+    """An engine message as the app says it: a hint to the command line names the key instead
+    (here: r resumes the run on the screen that shows the message, a stored run's; elsewhere
+    r on the run's row in Runs does), and a long float (0.0832477) is cut to two decimals."""
+    for pattern, said in HINTS:
+        message = pattern.sub(lambda m: said.format(resume=_resume(m["run"], here)), message)
     return LONG_FLOAT.sub(r"\1", message)
+
+
+def _resume(run_id: str, here: bool) -> str:
+    if here:
+        return "r resumes it"
+    return f"r on its row in Runs resumes it (or `fastdistill --resume {run_id}`)"
 
 
 def threshold(value: float) -> str:

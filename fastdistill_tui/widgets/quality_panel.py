@@ -1,8 +1,10 @@
 """The teacher's quality at the last gate check: each metric against its threshold, and the
-gate's verdict in words."""
+gate's verdict in words: short under the panel (it must fit a 46-column border), who decided
+on a failed gate in the body."""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -18,7 +20,7 @@ class QualityPanel(Panel):
     def key(self, state: RunState) -> tuple[int, int]:
         return len(state.gates), len(state.decisions)
 
-    def draw(self, state: RunState) -> tuple[Table | Text, int]:
+    def draw(self, state: RunState) -> tuple[Group | Text, int]:
         if not state.gates:
             return Text("the teacher-eval gate is checked after the first answers",
                         style="dim"), 1
@@ -38,12 +40,14 @@ class QualityPanel(Panel):
                           Bar(m["value"], style="green" if ok else "red"),
                           Text(f"≥{threshold(m['threshold'])} {'✓' if ok else '✗'}",
                                style="" if ok else "bold red"))
-        answers = gate.answers
-        verdict = "passed" if gate.passed else "FAILED"
+        rows = [table]
         decided = next((d for d in reversed(state.decisions) if d.gate == gate.gate), None)
         if decided is not None and not gate.passed:
-            verdict = (f"failed, overridden by {decided.by}" if decided.proceed
-                       else f"FAILED, stopped by {decided.by}")
+            verb = "overridden" if decided.proceed else "stopped"
+            rows.append(Text(f" {verb} by {decided.by}",  # indented as the rows above
+                             style="" if decided.proceed else "bold"))
         self.border_title = f"Quality gate {gate.gate}"
-        self.border_subtitle = f"{verdict} · {'early' if gate.early else 'final'} · on {answers}"
-        return table, table.row_count
+        self.border_subtitle = (f"{'passed' if gate.passed else 'FAILED'} · "
+                                f"{'early' if gate.early else 'final'} check · "
+                                f"{gate.answers} answers")
+        return Group(*rows), table.row_count + len(rows) - 1

@@ -3,6 +3,8 @@ words, the reason code beside them (the code is what reports and `fastdistill re
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.text import Text
 
 from ..run_state import RunState
@@ -35,6 +37,7 @@ REASON_WORDS = {
     "malformed_json": "the teacher's reply was not JSON",
 }
 TOP = 3  # reasons a stage
+INDENT = 8  # the count's column and the gap after it: a reason's wrapped lines start here
 
 
 def in_words(code: str) -> str:
@@ -51,21 +54,26 @@ class RejectPanel(Panel):
         self.display = state.reasons is not None  # a replay has no store to ask
         if not state.reasons:
             return Text("no sample dropped so far", style="dim"), 1
-        text = Text()
-        lines = 0
+        lines: list[Text] = []
         for stage, reasons in state.reasons.items():
-            if lines:
-                text.append("\n")
-            text.append(stage, style="bold")
-            lines += 1
+            lines.append(Text(stage, style="bold"))
             for code, count in list(reasons.items())[:TOP]:
-                words = in_words(code)
-                text.append(f"\n{count:>6}  {words}")
-                lines += 1
-                if len(f"{count:>6}  {words} ({code})") > self.width:  # the code below it
-                    text.append(f"\n{'':8}")
-                    lines += 1
-                else:
-                    text.append(" ")
-                text.append(f"({code})", style="dim")
-        return text, lines
+                lines += reason_lines(count, code, self.width)
+        return Text("\n").join(lines), len(lines)
+
+
+def reason_lines(count: int, code: str, width: int) -> list[Text]:
+    """`    18  another number of columns than` / `        gold (col_count)`: the words
+    wrapped under themselves (a hanging indent), the code never split: after the last word
+    where it fits, else on a line of its own."""
+    room = max(width - INDENT, len(code) + 2)
+    words = textwrap.wrap(in_words(code), room) or [""]
+    tag = f"({code})"
+    lines = [Text(f"{count:>{INDENT - 2}}  " if i == 0 else " " * INDENT).append(part)
+             for i, part in enumerate(words)]
+    if len(words[-1]) + 1 + len(tag) <= room:
+        lines[-1].append(" ")
+    else:
+        lines.append(Text(" " * INDENT))
+    lines[-1].append(tag, style="dim")
+    return lines

@@ -15,6 +15,11 @@ ARTIFACTS = (("data", "mlx/train.jsonl, mlx/valid.jsonl"), ("reports", "reports/
 
 
 class ResultPanel(Panel):
+    def __init__(self, *, resumes_here: bool = False, id: str | None = None) -> None:
+        """resumes_here: r on the screen showing the panel resumes the run (format.in_app)."""
+        super().__init__(id=id)
+        self.resumes_here = resumes_here
+
     def key(self, state: RunState) -> tuple:
         return state.finished, state.failure
 
@@ -26,7 +31,8 @@ class ResultPanel(Panel):
         table.add_column(style="dim", width=10, no_wrap=True)
         table.add_column(ratio=1)
         if state.failure:
-            table.add_row("failed", Text(state.failure, style="bold red"))
+            table.add_row("failed", Text(in_app(state.failure, self.resumes_here),
+                                         style="bold red"))
             if state.run_id:
                 table.add_row("resume", Text(f"r on its row in Runs (or `fastdistill --resume "
                                              f"{state.run_id}`)"))
@@ -45,7 +51,7 @@ class ResultPanel(Panel):
                             style="")
             table.add_row("result", head)
             if not ok and finished.message:
-                table.add_row("next", Text(in_app(finished.message)))
+                table.add_row("next", Text(in_app(finished.message, self.resumes_here)))
         run_dir = (finished.run_dir if finished else "") or state.run_dir
         if run_dir:
             table.add_row("run dir", Text(run_dir))
