@@ -139,7 +139,8 @@ class TrainProgress(Event):
     val_loss: float | None = None  # the latest validation loss
     tokens_per_s: float = 0.0
     eta_s: float | None = None
-    #: what the trainer does between iterations ("loading the model", "validating 2/4"),
+    #: what the trainer does between iterations ("loaded the model; compiling",
+    #: "validating 2/4"),
     #: "" while it trains: a counter that stands still says why
     step: str = ""
 

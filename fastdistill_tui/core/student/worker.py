@@ -134,6 +134,12 @@ def train(job: dict[str, Any], channel: Channel) -> None:
         write_json(adapter_dir / PROGRESS_FILE, progress)
         channel.send("saved", iteration=iteration, finished=finished)
 
+    reported = {"iteration": start}  # the last iteration trained, for "validating" messages
+
+    def validating(batch: int) -> None:
+        channel.send("validating", iteration=reported["iteration"], total=total, batch=batch,
+                     batches=job["val_batches"])
+
     class Reporter(TrainingCallback):
         def on_train_loss_report(self, info: dict[str, Any]) -> None:
             iteration = start + info["iteration"]
@@ -151,12 +157,6 @@ def train(job: dict[str, Any], channel: Channel) -> None:
             iteration = start + info["iteration"]
             progress["val_losses"].append([iteration, info["val_loss"]])
             channel.send("val", iteration=iteration, total=total, val_loss=info["val_loss"])
-
-    reported = {"iteration": start}
-
-    def validating(batch: int) -> None:
-        channel.send("validating", iteration=reported["iteration"], total=total, batch=batch,
-                     batches=job["val_batches"])
 
     def dataset(name: str) -> Any:
         path = Path(job["data_dir"]) / f"{name}.jsonl"
