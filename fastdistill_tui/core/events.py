@@ -140,8 +140,7 @@ class TrainProgress(Event):
     tokens_per_s: float = 0.0
     eta_s: float | None = None
     #: what the trainer does between iterations ("loaded the model; compiling",
-    #: "validating 2/4"),
-    #: "" while it trains: a counter that stands still says why
+    #: "validating 2/4"), "" while it trains: a counter that stands still says why
     step: str = ""
 
     def __post_init__(self) -> None:
