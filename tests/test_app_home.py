@@ -254,3 +254,30 @@ async def test_no_color_draws_marks_and_sort_order_as_text(stored, monkeypatch):
         assert table_rows(app.screen)[0][0] == "*"
         title = str(app.screen.query_one("#home-title").render())
         assert "sorted by date ↓" in title and "marked 1/2" in title
+
+
+async def test_why_lists_every_reason_and_enter_opens_the_samples_it_dropped(stored):
+    """Issue 18: 'let Enter on a stage open those samples'. On a stored run w lists each
+    stage's reasons; Enter on one opens the samples that stage rejected for it, and only
+    those."""
+    from fastdistill_tui.screens.reasons import ReasonsScreen
+
+    app = create_home_app(stored)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "home")
+        await pilot.press("down", "down", "enter")  # the oldest: 60 samples, some rejected
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")
+        reasons = app.screen.reasons
+        assert reasons and app.screen.check_action("why", ()) is True
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReasonsScreen), "the reasons")
+        stage, code, count = app.screen.choices[0]
+        assert count == reasons[stage][code]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SamplesScreen), "the samples")
+        shown = app.screen.shown
+        assert len(shown) == count
+        assert all(not s.kept and (s.rejected_at or "select") == stage and
+                   (s.reason or "min_score") == code for s in shown)
+        await pilot.press("escape")  # back to the run, not to the list of reasons
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordedRunScreen), "the run")

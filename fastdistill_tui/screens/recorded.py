@@ -15,15 +15,18 @@ from ..core.events import read_events
 from ..core.run_index import RunSummary, SampleOutcome
 from ..run_state import RunState, status_word
 from ..widgets.reject_panel import in_words
+from .reasons import ReasonsScreen
 from .run import RunScreen
 
 
 class RecordedRunScreen(RunScreen):
     NAME = "Stored run"
     HELP = ("A stored run, drawn from its recorded events. d lists its samples, kept and "
-            "rejected, with the reason each was dropped; r resumes a run that did not finish.")
+            "rejected, with the reason each was dropped; w lists the reasons, and Enter on one "
+            "its samples; r resumes a run that did not finish.")
     BINDINGS = [
         Binding("d", "samples", "Samples"),
+        Binding("w", "why", "Why dropped"),
         Binding("r", "resume", "Resume"),
     ]
     RESUMES_HERE = True
@@ -61,10 +64,23 @@ class RecordedRunScreen(RunScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "resume":
             return self.run.unfinished
+        if action == "why":
+            return bool(self.reasons)
         return True
 
     def action_samples(self) -> None:
         self.app.push_screen(SamplesScreen(self.run, self.samples()))
+
+    def action_why(self) -> None:
+        """The reasons, each stage's; Enter on one lists the samples it dropped."""
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                stage, code = choice
+                self.app.push_screen(SamplesScreen(self.run, self.samples(),
+                                                   dropped_for=(stage, code)))
+
+        if self.reasons:
+            self.app.push_screen(ReasonsScreen(self.reasons), chosen)
 
     def action_resume(self) -> None:
         if self.run.unfinished:
@@ -89,11 +105,17 @@ class SamplesScreen(Screen):
         Binding("escape", "escape", "Back"),
     ]
 
-    def __init__(self, run: RunSummary, samples: list[SampleOutcome]) -> None:
+    def __init__(self, run: RunSummary, samples: list[SampleOutcome],
+                 dropped_for: tuple[str, str] | None = None) -> None:
+        """dropped_for: (stage, reason code) to list only the samples that stage rejected
+        for that reason (the rejected view)."""
         super().__init__()
         self.run = run
-        self.samples = samples
-        self.view = "kept"
+        self.dropped_for = dropped_for
+        self.samples = samples if dropped_for is None else [
+            s for s in samples if not s.kept
+            and ((s.rejected_at or "select"), s.reason or "min_score") == dropped_for]
+        self.view = "kept" if dropped_for is None else "rejected"
         self.shown: list[SampleOutcome] = []
 
     def compose(self) -> ComposeResult:
@@ -149,8 +171,13 @@ class SamplesScreen(Screen):
         kept = sum(s.kept for s in self.samples)
         filtered = self.query_one(Input).value.strip()
         showing = f"{self.view} matching “{filtered}”" if filtered else self.view
-        title = (f"{self.run.run_id} › Samples · {len(self.samples)} stored, {kept} kept · "
-                 f"showing {showing}: {len(self.shown)}")
+        if self.dropped_for is not None:
+            stage, code = self.dropped_for
+            title = (f"{self.run.run_id} › Samples · dropped at {stage} for {code}: "
+                     f"{len(self.samples)} · showing {showing}: {len(self.shown)}")
+        else:
+            title = (f"{self.run.run_id} › Samples · {len(self.samples)} stored, {kept} kept · "
+                     f"showing {showing}: {len(self.shown)}")
         if not self.size.width or len(title) + len("Runs › ") <= self.size.width - 2:
             title = f"Runs › {title}"  # the trail, where it fits
         self.query_one("#samples-title", Static).update(title)
