@@ -1,10 +1,11 @@
 """The engine's side of the student worker: start it with its own environment, send the job, turn
-its lines into callbacks, pass a cancel on as SIGINT, and report a crash with its last words.
+its lines into callbacks, stop it on a cancel, and report a crash with its last words.
 
-A cancel must end the stage within 2 s, but one step of the worker (a prefill chunk, a training
-iteration) can take longer on a slow machine: a worker that has not exited STOP_GRACE_S after
-its SIGINT is killed. Nothing finished is lost that way: every answer is sent as it finishes,
-and training checkpoints atomically (student/worker.py)."""
+A cancel must end the stage within 2 s, and one step of the worker (a prefill chunk, a training
+iteration) can take longer on a slow machine. A generating worker is killed at once: every
+answer was sent as it finished, so only the batch under way is lost, and a resume generates it
+again. A training worker gets SIGINT, which lets it checkpoint the iteration it is on (atomically,
+student/worker.py), and is killed if it has not exited STOP_GRACE_S later."""
 
 from __future__ import annotations
 
@@ -53,10 +54,13 @@ async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None],
     async def pass_cancel() -> None:
         while cancel is not None and proc.returncode is None:
             if cancel.is_set():
-                proc.send_signal(signal.SIGINT)
-                try:
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE_S)
-                except asyncio.TimeoutError:
+                if job["cmd"] == "train":
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE_S)
+                    except asyncio.TimeoutError:
+                        pass
+                if proc.returncode is None:
                     killed.append(True)
                     proc.kill()
                 return
