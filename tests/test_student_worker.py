@@ -134,3 +134,19 @@ def test_a_worker_crash_is_reported_with_its_last_words(tmp_path):
            "prompts": [], "max_tokens": 4, "batch_size": 2}
     with pytest.raises(StudentError, match="not an mlx-lm model directory"):
         asyncio.run(run_worker(job, lambda m: None, find_blas(2)))
+
+
+def test_rows_longer_than_the_sequence_limit_are_trained_whole(student, tmp_path):
+    """mlx-lm cuts a row at max_seq_length, which cuts off its answer: training raises the
+    limit to the longest row and says so (spider-de-dev's prompts with the database's rows
+    reach 1,081 SmolLM2 tokens; the quick profile's limit is 512)."""
+    from fastdistill_tui.core.student.worker import fitted_seq_length
+
+    assert fitted_seq_length(512, 300) == 512
+    assert fitted_seq_length(512, 513) == 576 and fitted_seq_length(512, 1081) == 1088
+    data = write_chat_data(tmp_path / "data")
+    short = replace(PLAN, iters=2, steps_per_eval=2, max_seq_length=8)
+    outcome, seen = train(student, data, tmp_path, plan=short)
+    notes = [m["text"] for m in seen if m["type"] == "note"]
+    assert outcome.status == "trained" and len(notes) == 1
+    assert "max_seq_length 8 -> 64" in notes[0]

@@ -175,6 +175,9 @@ async def _train(run: StudentRun, plan: TrainPlan, model: StudentModel, data_dir
 
     def progress(message: dict[str, Any]) -> None:
         kind = message["type"]
+        if kind == "note":
+            run.log("info", message["text"])
+            return
         if kind == "val":
             session["val_loss"] = message["val_loss"]
             return

@@ -67,7 +67,7 @@ async def train_student(plan: TrainPlan, model_path: Path, model_key: str, data_
             def on_message(message: dict[str, Any]) -> None:
                 if message["type"] == "train":
                     rates.append(message["tokens_per_s"])
-                if message["type"] in ("loaded", "validating", "train", "val"):
+                if message["type"] in ("loaded", "validating", "train", "val", "note"):
                     progress(message)
 
             job = {"cmd": "train", "model": str(model_path), "data_dir": str(data_dir),

@@ -1,7 +1,9 @@
 """Training profiles: `standard` carries the seed's values (mlx-lm's LoRA defaults, 1,000
 iterations), `quick` is sized so that the default run, student included, fits about 10 minutes on
 a 2-core CPU (docs/PERFORMANCE.md has the measurements behind it). A `[student]` key set to
-something other than 0/"" (or -1 for eval_limit) overrides the profile's value."""
+something other than 0/"" (or -1 for eval_limit) overrides the profile's value. max_seq_length
+is a floor: training raises it to the longest row, so that no answer is cut off
+(student/worker.py, fitted_seq_length)."""
 
 from __future__ import annotations
 

@@ -172,11 +172,18 @@ def train(job: dict[str, Any], channel: Channel) -> None:
     batch = min(job["batch_size"], len(train_set))
     if valid_set is not None and len(valid_set) < batch:
         valid_set = None  # mlx-lm cannot form one validation batch
+    longest = max(len(data[i][0]) for data in (train_set, valid_set) if data is not None
+                  for i in range(len(data)))
+    max_seq_length = fitted_seq_length(job["max_seq_length"], longest)
+    if max_seq_length != job["max_seq_length"]:
+        channel.send("note", text=f"the longest training row has {longest} tokens: "
+                                  f"max_seq_length {job['max_seq_length']} -> {max_seq_length}, "
+                                  "so no answer is cut off")
     args = TrainingArgs(batch_size=batch, iters=total - start, val_batches=job["val_batches"],
                         steps_per_report=1, steps_per_eval=job["steps_per_eval"],
                         steps_per_save=10**9,  # saving is ours: weights + optimizer together
                         adapter_file=str(adapter_dir / ADAPTER_FILE),
-                        max_seq_length=job["max_seq_length"])
+                        max_seq_length=max_seq_length)
     if start < total:
         try:
             mlx_train(model, optimizer, train_set, valid_set, args=args,
@@ -187,6 +194,14 @@ def train(job: dict[str, Any], channel: Channel) -> None:
             return
     save(total, finished=True)
     channel.send("done", iteration=total)
+
+
+def fitted_seq_length(limit: int, longest: int) -> int:
+    """The sequence limit to train with: `limit`, raised to the longest row (to a multiple of
+    64) where a row is longer. mlx-lm cuts a longer row at the limit, which cuts its end, the
+    answer: a row with the prompt alone teaches nothing (and a prompt that shows the database's
+    rows easily passes 512 tokens)."""
+    return limit if longest <= limit else -(-longest // 64) * 64
 
 
 def seeded_batches(base_seed: int, skip: int,
