@@ -14,7 +14,7 @@ share one data directory, so the teacher answers each question once. Prints one 
         --llama-python /work/llm/venv/bin/python --dataset ../shared/data/spider-de-dev \
         [--students smollm2,qwen2.5-coder-0.5b] [--profile quick] [--iters N] [--limit N] \
         [--eval-limit N] [--eval-split by-database:0.2:0] [--base-url URL] [--work DIR]
-        [--no-plain]
+        [--no-repair] [--student-set KEY=VALUE ...] [--no-plain]
 
 A tiny slice to try it: `--limit 12 --eval-limit 6 --iters 2 --students smollm2`.
 """
@@ -64,11 +64,14 @@ def start_teacher(python: str, gguf: str, threads: int) -> tuple[subprocess.Pope
 def write_config(path: Path, args: argparse.Namespace) -> None:
     """The teacher's requests in flight follow the server (teacher.adaptive_concurrency, on by
     default): a llama.cpp server answers one at a time."""
-    lines = ["[teacher]", "timeout_s = 300.0", "max_tokens = 256", "",
+    lines = ["[teacher]", "timeout_s = 300.0", "max_tokens = 256",
+             f"repair = {'false' if args.no_repair else 'true'}", "",
              "[run]", 'override_gates = ["teacher_eval"]', "", "[student]",
              f'profile = "{args.profile}"']
     if args.iters:
         lines.append(f"iters = {args.iters}")
+    lines += [f"{key} = {value}" for key, value in
+              (setting.split("=", 1) for setting in args.student_set)]
     if args.eval_limit >= 0:
         lines.append(f"eval_limit = {args.eval_limit}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -166,6 +169,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", help="data directory kept between calls (teacher cache)")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--no-repair", action="store_true",
+                        help="teacher.repair = false: no second request for failed answers")
+    parser.add_argument("--student-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [student] setting in TOML, e.g. max_tokens=128 (Spider's "
+                             "joins need more than the quick profile's 48) or "
+                             "max_seq_length=1024; repeatable")
     parser.add_argument("--no-plain", action="store_true",
                         help="skip the teacher's plain-prompt rates on the held-out questions")
     args = parser.parse_args()
