@@ -35,9 +35,12 @@ INSERT INTO city VALUES (1, 'houston', 'texas', 1595138), (2, 'dallas', 'texas',
   (7, 'portland', 'oregon', 366383), (8, 'tucson', 'arizona', 330537);
 INSERT INTO river VALUES ('missouri', 3968, 'montana'), ('missouri', 3968, 'iowa'),
   ('colorado', 2333, 'colorado'), ('ohio', 1579, 'ohio'), ('red', 2076, 'texas');
+CREATE TABLE note (note_id INTEGER PRIMARY KEY, text TEXT);
+INSERT INTO note VALUES (1, 'East wing'), (2, 'West hall'), (3, 'Eastern gate');
 """
 MAJOR = "SELECT city_name FROM city WHERE population > 150000"
 ALASKA = "SELECT count(*) FROM river WHERE traverse = 'alaska'"
+EAST = "SELECT text FROM note WHERE text LIKE '%East%'"
 # question -> (gold, the teacher's answer, kept?)
 CASES = {
     "Which are the major cities?": (MAJOR, "SELECT city_name FROM city", False),
@@ -47,6 +50,11 @@ CASES = {
                                       "c.population", True),
     "Count the rivers in Alaska.": (ALASKA, "SELECT count(river_name) FROM river AS r WHERE "
                                             "r.traverse = 'alaska'", True),
+    # every 'East' here starts its note: a prefix pattern matches a substring one by chance
+    "Which notes contain 'East'?": (EAST, "SELECT text FROM note WHERE text LIKE 'East%'",
+                                     False),
+    "Show the notes with East in them.": (EAST, "SELECT text FROM note WHERE text LIKE "
+                                                "'%east%'", True),
 }
 
 
@@ -80,7 +88,7 @@ def test_query_facts():
     assert query_facts(MAJOR).literals == {("population", 150000)}
     facts = query_facts("SELECT a FROM t AS x JOIN U ON x.i = U.i WHERE 3 < x.b AND c LIKE "
                         "'%ohio%' AND d IN ('p', 'q') AND e BETWEEN 1 AND 2.5 LIMIT 4")
-    assert facts.literals == {("b", 3), ("c", "ohio"), ("d", "p"), ("d", "q"), ("e", 1),
+    assert facts.literals == {("b", 3), ("c", "~ohio~"), ("d", "p"), ("d", "q"), ("e", 1),
                               ("e", 2.5)}
     assert facts.tables == {"t", "u"}
     assert query_facts("SELECT nonsense FROM (") == QueryFacts(frozenset(), None)
@@ -182,9 +190,11 @@ def run_engine(tmp_path: Path, test_suite_on: bool) -> dict[str, tuple]:
     suite = json.loads((reports / "suite_check.quality_report.json").read_text())
     assert suite["enabled"] is test_suite_on
     if test_suite_on:
-        assert suite["reject_reason_counts"] == {"suite_mismatch": 2} and suite["checked"] == 4
+        lucky = sum(not kept for _g, _a, kept in CASES.values())
+        assert suite["reject_reason_counts"] == {"suite_mismatch": lucky}
+        assert suite["checked"] == len(CASES)
     execeval = json.loads((reports / "execeval.quality_report.json").read_text())
-    assert execeval["duplicates"] == "bag" and execeval["kept"] == 4
+    assert execeval["duplicates"] == "bag" and execeval["kept"] == len(CASES)
     try:
         found = store.conn.execute(
             "SELECT sample_id, selected, rejected_at, reason, gold_match FROM results").fetchall()

@@ -88,7 +88,9 @@ class SuiteVerdict:
 @dataclass(frozen=True)
 class QueryFacts:
     """What the copies depend on: the (column, literal) pairs of `column <op> literal`
-    comparisons (a LIKE or GLOB pattern stands for the text between its wildcards), and the
+    comparisons (a LIKE or GLOB pattern stands for a text it matches, each wildcard a `~`:
+    rows planted with `~East~` tell `'%East%'` from `'East%'`, which rows that hold just
+    `East` cannot), and the
     lower-case names of the tables or views the query reads (CTE names included: harmless).
     `tables` is None when the query does not parse."""
 
@@ -113,19 +115,22 @@ def query_facts(sql: str) -> QueryFacts:
             else None)
         if column is None or not column.name:
             continue
-        value = _literal_value(literal, isinstance(predicate, (exp.Like, exp.ILike, exp.Glob)))
+        value = _literal_value(literal, _WILDCARDS.get(type(predicate), ""))
         if value is not None:
             found.add((column.name.lower(), value))
     tables = frozenset(t.name.lower() for t in tree.find_all(exp.Table) if t.name)
     return QueryFacts(frozenset(found), tables)
 
 
-def _literal_value(literal: exp.Literal, pattern: bool) -> object:
+_WILDCARDS = {exp.Like: "%_", exp.ILike: "%_", exp.Glob: "*?"}
+WILDCARD_FILL = "~"
+
+
+def _literal_value(literal: exp.Literal, wildcards: str) -> object:
+    """A string literal as a value to plant (a pattern's wildcards filled), a number as one."""
     text = literal.this
     if literal.is_string:
-        if pattern:
-            text = text.strip("%*").replace("%", "").replace("_", "").replace("*", "")
-        return text
+        return "".join(WILDCARD_FILL if ch in wildcards else ch for ch in text)
     try:
         number = float(text)
     except ValueError:
