@@ -87,6 +87,8 @@ class RunScreen(Screen):
         for panel in (StageTable, RequestPanel, QualityPanel, StudentPanel, TimingBars,
                       ResultPanel, RejectPanel):
             self.query_one(panel).show(state)
+        side = self.query_one("#student-side")  # nothing to show there yet: timings get the row
+        side.display = any(child.display for child in side.children)
 
     def show_header(self, state: RunState, now: float) -> None:
         """The top line alone (the clock's tick)."""
