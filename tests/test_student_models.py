@@ -64,3 +64,18 @@ def test_a_wrong_checksum_is_refused_before_conversion(split_gguf, tmp_path, mon
         models.resolve_student("tiny", tmp_path / "cache")
     assert "do not use them" in caught.value.hint
     assert not (tmp_path / "cache" / "models" / "tiny-f32").exists()
+
+
+def test_qwen_trains_on_its_own_quick_learning_rate_unless_the_config_sets_one():
+    """The quick profile's 5e-4 made Qwen2.5-Coder-0.5B diverge; SmolLM2 keeps it."""
+    from fastdistill_tui.core.config import StudentConfig
+    from fastdistill_tui.core.student.profiles import PROFILES, plan_for
+
+    quick = PROFILES["quick"].learning_rate
+    qwen = models.QWEN_CODER_05B
+    assert plan_for(StudentConfig(spec=qwen, profile="quick")).learning_rate == 1e-4 < quick
+    assert plan_for(StudentConfig(spec=models.SMOLLM2, profile="quick")).learning_rate == quick
+    assert plan_for(StudentConfig(spec=qwen, profile="quick",
+                                  learning_rate=3e-4)).learning_rate == 3e-4
+    assert plan_for(StudentConfig(spec=qwen, profile="standard")).learning_rate == \
+        PROFILES["standard"].learning_rate

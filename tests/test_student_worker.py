@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 
@@ -13,7 +16,7 @@ import pytest
 
 from fastdistill_tui.core.stages.train import train_student
 from fastdistill_tui.core.student.blas import find_blas
-from fastdistill_tui.core.student.client import StudentError, run_worker
+from fastdistill_tui.core.student.client import StudentError, TrainingDiverged, run_worker
 from fastdistill_tui.core.student.profiles import PROFILES
 from student_helpers import chat_rows, tiny_student, write_chat_data
 
@@ -150,3 +153,27 @@ def test_rows_longer_than_the_sequence_limit_are_trained_whole(student, tmp_path
     notes = [m["text"] for m in seen if m["type"] == "note"]
     assert outcome.status == "trained" and len(notes) == 1
     assert "max_seq_length 8 -> 64" in notes[0]
+
+
+def test_a_runaway_validation_loss_stops_training_and_says_what_to_change(student, tmp_path):
+    """Qwen2.5-Coder-0.5B on the quick profile's learning rate (5e-4) went from a validation
+    loss of 1.22 to 8.03 within 50 iterations and answered nothing right after 200: training
+    stops at the first validation that shows it rather than hand on a broken adapter. The
+    tiny random model starts near chance, where no loss can double: a base already trained
+    on the rows (an adapter fused in) is one a too-high learning rate can ruin."""
+    data = write_chat_data(tmp_path / "data")
+    trained, _ = train(student, data, tmp_path / "first")
+    base = tmp_path / "fused"
+    subprocess.run([sys.executable, "-m", "mlx_lm", "fuse", "--model", str(student),
+                    "--adapter-path", str(trained.adapter_dir), "--save-path", str(base)],
+                   check=True, capture_output=True)
+    wild = replace(PLAN, learning_rate=1.0, iters=8, steps_per_eval=2)
+    with pytest.raises(TrainingDiverged) as raised:
+        train(base, data, tmp_path / "wild", plan=wild)
+    text = str(raised.value)
+    assert text.startswith("training diverged: the validation loss rose from ")
+    assert "(learning rate 1)" in text and "learning_rate in the config (e.g. 0.2)" in text
+    first, later = (float(x) for x in re.findall(r"from (\S+) before training to (\S+) at",
+                                                  text)[0])
+    assert first < trained.val_losses[0][1] / 2  # the fused base starts well trained
+    assert not later <= 2 * first  # NaN runs away too

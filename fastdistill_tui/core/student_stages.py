@@ -35,7 +35,7 @@ from .stages.train import TrainOutcome, train_student
 from .store import Store
 from .stream import UNREACHABLE_AFTER
 from .student.blas import Blas, cuda_hint, find_blas
-from .student.client import StudentError
+from .student.client import StudentError, TrainingDiverged
 from .student.profiles import TrainPlan, plan_for, plan_for_blas
 
 
@@ -110,6 +110,9 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
                                    blas, cancel)
         if post.stopped:
             return RunStatus.CANCELLED
+    except TrainingDiverged as exc:
+        run.message = str(exc)
+        return RunStatus.STUDENT_FAILED
     except StudentError as exc:
         run.message = f"{exc}; the run is kept: resume with `{resume_command(run.run_id)}`"
         return RunStatus.STUDENT_FAILED

@@ -33,6 +33,11 @@ class StudentError(FastDistillError):
     exit_code = 1
 
 
+class TrainingDiverged(StudentError):
+    """Training was stopped because the validation loss ran away (the worker's text says how
+    far and what to change); resuming the same settings would diverge again."""
+
+
 async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None], blas: Blas,
                      cancel: threading.Event | None = None) -> Message:
     """Run one job; returns its last message ("done" or "stopped")."""
@@ -82,6 +87,8 @@ async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None],
             await proc.wait()
     if killed:
         return {"type": "stopped", "killed": True}
+    if last.get("type") == "diverged" and proc.returncode == 0:
+        raise TrainingDiverged(last["text"])
     if proc.returncode != 0 or last.get("type") not in ("done", "stopped"):
         said = " | ".join(line for line in tail if line.strip())[-1500:]
         raise StudentError(f"the student {job['cmd']} process exited with code "

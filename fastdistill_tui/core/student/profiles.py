@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import StudentConfig
 from .blas import INSTALL_HINT, Blas, probe_gflops
+from .models import KNOWN
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ def plan_for(student: StudentConfig) -> TrainPlan:
         "max_seq_length", "steps_per_eval", "save_every", "max_tokens") if getattr(student, key)}
     if student.eval_limit >= 0:
         overrides["eval_limit"] = student.eval_limit
+    known = KNOWN.get(student.spec)
+    if name == "quick" and not student.learning_rate and known and known.quick_learning_rate:
+        overrides["learning_rate"] = known.quick_learning_rate
     return replace(plan, **overrides)
 
 

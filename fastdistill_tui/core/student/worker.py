@@ -14,6 +14,7 @@ finished is lost). Message types: loaded, train, val, saved, step, generated, st
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -33,6 +34,13 @@ PREFILL_BATCH = 32  # prompts prefilled together
 PREFILL_TOKENS = 512  # tokens the first prefill call processes (then sized to STEP_TARGET_S)
 STEP_TARGET_S = 1.0  # what one BatchGenerator call should take: a stop is seen within it
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+DIVERGED_RATIO = 2.0  # a validation loss this many times the first one: training diverged
+
+
+class Diverged(Exception):
+    """Training made the model worse than it started (learning rate too high for it)."""
 
 
 class Stopped(Exception):
@@ -154,9 +162,12 @@ def train(job: dict[str, Any], channel: Channel) -> None:
                 raise Stopped
 
         def on_val_loss_report(self, info: dict[str, Any]) -> None:
-            iteration = start + info["iteration"]
-            progress["val_losses"].append([iteration, info["val_loss"]])
-            channel.send("val", iteration=iteration, total=total, val_loss=info["val_loss"])
+            iteration, loss = start + info["iteration"], info["val_loss"]
+            progress["val_losses"].append([iteration, loss])
+            channel.send("val", iteration=iteration, total=total, val_loss=loss)
+            first = progress["val_losses"][0][1]  # before any training, resumed runs too
+            if not math.isfinite(loss) or loss > DIVERGED_RATIO * first:
+                raise Diverged(diverged_text(first, loss, iteration, job["learning_rate"]))
 
     def dataset(name: str) -> Any:
         path = Path(job["data_dir"]) / f"{name}.jsonl"
@@ -192,8 +203,19 @@ def train(job: dict[str, Any], channel: Channel) -> None:
         except Stopped:
             channel.send("stopped", iteration=progress["iteration"])
             return
+        except Diverged as exc:
+            channel.send("diverged", iteration=progress["iteration"], text=str(exc))
+            return
     save(total, finished=True)
     channel.send("done", iteration=total)
+
+
+def diverged_text(first: float, loss: float, iteration: int, learning_rate: float) -> str:
+    return (f"training diverged: the validation loss rose from {first:.3f} before training to "
+            f"{loss:.3f} at iteration {iteration} (learning rate {learning_rate:g}), so the "
+            "adapter would answer worse than the model it started from. Set a lower "
+            f"[student] learning_rate in the config (e.g. {learning_rate / 5:g}) and run "
+            "again: the teacher's answers and the student's first evaluation are reused")
 
 
 def fitted_seq_length(limit: int, longest: int) -> int:
