@@ -40,7 +40,8 @@ class TrainingDiverged(StudentError):
 
 async def run_worker(job: dict[str, Any], on_message: Callable[[Message], None], blas: Blas,
                      cancel: threading.Event | None = None) -> Message:
-    """Run one job; returns its last message ("done" or "stopped")."""
+    """Run one job; returns its last message ("done" or "stopped"). Raises StudentError for a
+    crash, TrainingDiverged for a training run that made the model worse."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fastdistill_tui.core.student.worker",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -8,7 +8,8 @@ cannot take the run down. The job is one JSON object on stdin; progress comes ba
 object a line on stdout (anything else mlx-lm prints goes to stderr). SIGINT/SIGTERM stop it
 cleanly: training saves its checkpoint at the current iteration, generation stops at its next
 step after the answers already sent (the engine kills a worker that takes longer: nothing it
-finished is lost). Message types: loaded, train, val, saved, step, generated, stopped, done.
+finished is lost). Message types: loaded, note, validating, train, val, saved, step, generated,
+stopped, diverged (training made the model worse: the engine says what to change), done.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ PREFILL_BATCH = 32  # prompts prefilled together
 PREFILL_TOKENS = 512  # tokens the first prefill call processes (then sized to STEP_TARGET_S)
 STEP_TARGET_S = 1.0  # what one BatchGenerator call should take: a stop is seen within it
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
 DIVERGED_RATIO = 2.0  # a validation loss this many times the first one: training diverged
 
 
