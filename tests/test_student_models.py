@@ -79,3 +79,16 @@ def test_qwen_trains_on_its_own_quick_learning_rate_unless_the_config_sets_one()
                                   learning_rate=3e-4)).learning_rate == 3e-4
     assert plan_for(StudentConfig(spec=qwen, profile="standard")).learning_rate == \
         PROFILES["standard"].learning_rate
+
+
+def test_auto_picks_the_standard_profile_where_the_student_runs_on_a_gpu(monkeypatch):
+    from fastdistill_tui.core.config import StudentConfig
+    from fastdistill_tui.core.student.blas import Blas
+    from fastdistill_tui.core.student.profiles import plan_for
+
+    monkeypatch.setattr("sys.platform", "linux")
+    auto = StudentConfig(spec=models.SMOLLM2, profile="auto")
+    assert plan_for(auto, Blas("openblas-wheel", {})).profile == "quick"
+    assert plan_for(auto, Blas("cuda", {})).profile == "standard"
+    assert plan_for(StudentConfig(spec=models.SMOLLM2, profile="quick"),
+                    Blas("cuda", {})).profile == "quick"

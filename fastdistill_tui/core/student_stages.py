@@ -61,8 +61,8 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
     """The run's status after the student stages: completed, cancelled or student_failed
     (then `run.message` says why)."""
     student = run.config.student
-    plan = plan_for(student)
     blas = find_blas(student.blas_threads or None)
+    plan = plan_for(student, blas)
     if hint := cuda_hint():
         run.log("warning", hint)
     split = run.config.dataset.eval_split or dataset.default_eval_split

@@ -56,13 +56,17 @@ PROFILES = {
 }
 
 
-def default_profile() -> str:
-    """quick where mlx runs on the CPU only (Linux without an accelerator), else standard."""
-    return "standard" if sys.platform == "darwin" else "quick"
+def default_profile(blas: Blas | None = None) -> str:
+    """quick where mlx runs on the CPU only (Linux without an accelerator), else standard
+    (macOS's Metal, an NVIDIA GPU through mlx's CUDA build)."""
+    on_gpu = sys.platform == "darwin" or (blas is not None and blas.name == "cuda")
+    return "standard" if on_gpu else "quick"
 
 
-def plan_for(student: StudentConfig) -> TrainPlan:
-    name = default_profile() if student.profile == "auto" else student.profile
+def plan_for(student: StudentConfig, blas: Blas | None = None) -> TrainPlan:
+    """The training plan of `student`'s profile ("auto": default_profile on `blas`) with the
+    config's own values over it."""
+    name = default_profile(blas) if student.profile == "auto" else student.profile
     plan = PROFILES[name]
     overrides = {key: getattr(student, key) for key in (
         "fine_tune_type", "iters", "batch_size", "learning_rate", "num_layers", "lora_rank",
