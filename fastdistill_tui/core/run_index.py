@@ -113,11 +113,21 @@ class SampleOutcome:
     def kept(self) -> bool:
         return self.selected
 
+    @property
+    def dropped_at(self) -> str:
+        """The stage that dropped a rejected sample: select where no earlier stage did."""
+        return self.rejected_at or "select"
+
+    @property
+    def reason_code(self) -> str:
+        """A rejected sample's reason code: min_score where select dropped it on its score."""
+        return self.reason or "min_score"
+
     def why(self) -> str:
         """The reason a rejected sample was dropped, in one line."""
         if self.selected:
             return ""
-        where = self.rejected_at or "select"
+        where = self.dropped_at
         reason = self.reason or "score below the threshold"
         return f"{where}: {reason}" + (f" — {self.detail}" if self.detail else "")
 

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import Footer, OptionList
 from textual.widgets.option_list import Option
 
 from ..widgets.reject_panel import in_words
@@ -20,7 +20,8 @@ class ReasonsScreen(ModalScreen[tuple[str, str] | None]):
     BINDINGS = [Binding("escape", "close", "Close")]
 
     def __init__(self, reasons: dict[str, dict[str, int]]) -> None:
-        """reasons: stage → reason code → samples (run_index.reject_reasons)."""
+        """reasons: stage → reason code → samples (run_index.reject_reasons), not empty: the
+        stored run offers w only where a sample was dropped."""
         super().__init__()
         self.choices = [(stage, code, count) for stage, codes in reasons.items()
                         for code, count in codes.items()]
@@ -28,8 +29,6 @@ class ReasonsScreen(ModalScreen[tuple[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="reasons-dialog") as dialog:
             dialog.border_title = "Why samples are dropped · Enter lists them"
-            if not self.choices:
-                yield Static("no sample was dropped", id="reasons-none")
             yield OptionList(*(Option(f"{stage:<12} {count:>6}  {in_words(code)} ({code})")
                                for stage, code, count in self.choices), id="reasons")
         yield Footer()

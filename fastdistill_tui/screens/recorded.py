@@ -113,8 +113,7 @@ class SamplesScreen(Screen):
         self.run = run
         self.dropped_for = dropped_for
         self.samples = samples if dropped_for is None else [
-            s for s in samples if not s.kept
-            and ((s.rejected_at or "select"), s.reason or "min_score") == dropped_for]
+            s for s in samples if not s.kept and (s.dropped_at, s.reason_code) == dropped_for]
         self.view = "kept" if dropped_for is None else "rejected"
         self.shown: list[SampleOutcome] = []
 
@@ -191,9 +190,8 @@ class SamplesScreen(Screen):
         s = self.shown[row]
         lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {s.gold_sql}"]
         if not s.kept:
-            stage = s.rejected_at or "select"
             detail = f" — {s.detail}" if s.detail else ""
-            lines.insert(0, f"rejected at {stage}: {_reason(s, True)}{detail}")
+            lines.insert(0, f"rejected at {s.dropped_at}: {_reason(s, True)}{detail}")
         box.update("\n".join(lines))
 
     def _nothing_shown(self) -> str:
@@ -237,7 +235,7 @@ def _reason(sample: SampleOutcome, words: bool) -> str:
     """Why a sample was dropped: its reason in words and code, or the code alone."""
     if sample.kept:
         return ""
-    code = sample.reason or "min_score"
+    code = sample.reason_code
     said = "score below select.min_score" if code == "min_score" else in_words(code)
     return f"{said} ({code})" if words else code
 
