@@ -325,6 +325,10 @@ async def test_a_screenshot_goes_into_the_runs_directory(stored):
         app.deliver_screenshot("shot.svg")
         await wait_for(pilot, lambda: (run_dir_for(stored, IDS[2]) / "shot.svg").exists(),
                        "the screenshot")
+        # Textual's delivery thread tells the app once the file is closed; leaving before
+        # that (a fast machine) makes the thread call into a closed event loop
+        await wait_for(pilot, lambda: any("Saved screenshot" in n.message
+                                          for n in app._notifications), "the saved note")
 
 
 async def test_a_stored_run_says_why_its_samples_were_dropped_in_words(stored):
