@@ -9,6 +9,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from dataset_helpers import make_sqlite
 from loopback_server import LoopbackServer
 
@@ -82,6 +84,53 @@ def suite_verdicts(db: Path, cache_root: Path, **config) -> dict[str, bool]:
 def test_suite_rejects_the_lucky_answers_and_keeps_the_right_ones(tmp_path):
     verdicts = suite_verdicts(geo_db(tmp_path), tmp_path / "cache")
     assert verdicts == {q: kept for q, (_g, _a, kept) in CASES.items()}
+
+
+# A real-teacher audit found right answers rejected for what the copies did, not the answers:
+# a join along a declared key that lost rows when the drop copy dropped parents (or the
+# scramble copy made up keys), DISTINCT against none where the copies repeat rows, a lookup by
+# a name the literals copy planted thrice. Each pair is equivalent on these data's terms.
+SHOP = """
+CREATE TABLE maker (maker_id INTEGER PRIMARY KEY, maker_name TEXT);
+CREATE TABLE product (product_id INTEGER PRIMARY KEY, title TEXT,
+                      maker_id INTEGER REFERENCES maker (maker_id));
+INSERT INTO maker VALUES (1, 'acme'), (2, 'globex'), (3, 'initech'), (4, 'umbrella'),
+  (5, 'hooli'), (6, 'stark'), (7, 'wayne'), (8, 'tyrell');
+INSERT INTO product VALUES (1, 'anvil', 1), (2, 'rocket', 1), (3, 'laser', 2),
+  (4, 'stapler', 3), (5, 'vaccine', 4), (6, 'phone', 5), (7, 'suit', 6), (8, 'car', 7),
+  (9, 'owl', 8), (10, 'glue', 1), (11, 'tape', 2), (12, 'drone', 6);
+"""
+EQUIVALENT = {
+    "a join along the declared key": (
+        "SELECT title FROM product",
+        "SELECT p.title FROM product AS p JOIN maker AS m ON p.maker_id = m.maker_id"),
+    "DISTINCT where the database has no repeats": (
+        "SELECT DISTINCT maker_name FROM maker", "SELECT maker_name FROM maker"),
+    "a lookup by a name": (
+        "SELECT count(*) FROM product WHERE maker_id IN (SELECT maker_id FROM maker WHERE "
+        "maker_name = 'acme')",
+        "SELECT count(*) FROM product WHERE maker_id = (SELECT maker_id FROM maker WHERE "
+        "maker_name = 'acme')"),
+}
+
+
+@pytest.mark.parametrize("case", list(EQUIVALENT))
+def test_equivalent_answers_agree_on_every_copy(tmp_path, case):
+    gold, answer = EQUIVALENT[case]
+    verdict = asyncio.run(_check(make_sqlite(tmp_path / "shop.sqlite", SHOP),
+                                 tmp_path / "cache", gold, answer))
+    assert verdict.agreed, verdict.detail
+    assert verdict.compared >= 3 and not verdict.inconclusive  # every copy compared
+
+
+def test_the_drop_copy_keeps_every_kept_row_s_parent(tmp_path):
+    db = make_sqlite(tmp_path / "shop.sqlite", SHOP)
+    copies = dict(SuiteCache(tmp_path / "cache").copies(str(db), frozenset(), frozenset()))
+    for name in ("drop", "scramble"):
+        rows = table_rows(copies[name])
+        makers = {m[0] for m in rows["maker"]}
+        assert rows["product"] and all(p[2] in makers for p in rows["product"]), name
+    assert len(table_rows(copies["drop"])["maker"]) < 8  # rows were dropped all the same
 
 
 def test_query_facts():
