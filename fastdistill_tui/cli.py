@@ -24,7 +24,7 @@ from . import __version__
 from .core import config as cfg
 from .core.errors import FastDistillError, InputError, SetupError
 from .core.events import Event, write_event
-from .core.gates import GateDecision
+from .core.gates import GateDecision, gate_misses_title
 from .core.misses import format_misses
 from .launch import add_run_options, load_run_config, mark_aborted, resolve_run, store_path
 from .widgets.format import format_seconds
@@ -139,7 +139,7 @@ class HeadlessPrinter:
             self.say(f"gate {event.gate} ({when}) {verdict}: {parts}")
             misses = format_misses(event.reasons, event.exec_errors)
             if misses:
-                self.say(f"  answers missing the gold so far: {misses}")
+                self.say(f"  {gate_misses_title(event)} so far: {misses}")
         elif kind == "GateDecided" and event.overridden:
             self.say(f"gate {event.gate} overridden ({event.by})")
         elif kind == "TrainProgress":

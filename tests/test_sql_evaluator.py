@@ -220,9 +220,9 @@ def test_gold_cache_is_thread_safe():
 
 
 def test_rule_score():
-    assert rule_score(exec_ok=True, gold_match=True) == 1.0
-    assert rule_score(exec_ok=True, gold_match=False) == 0.5
-    assert rule_score(exec_ok=False, gold_match=False) == 0.0
+    assert rule_score(exec_ok=True, verified=True) == 1.0
+    assert rule_score(exec_ok=True, verified=False) == 0.5
+    assert rule_score(exec_ok=False, verified=False) == 0.0
 
 
 class FixedJudge(Provider):

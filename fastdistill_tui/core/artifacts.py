@@ -94,11 +94,14 @@ def timing_report(run_id: str, marks_per_sample: Iterable[dict[str, float]],
 
 class QualityTally:
     """Quality numbers of one stage, fed one row at a time (rows as stored in results: exec_ok,
-    gold_match, score, reason), so every stage's report comes out of one pass over a run."""
+    gold_match, score, reason, agreed), so every stage's report comes out of one pass over a
+    run. The gold-match rate counts the rows with gold SQL only; rows without (agreed is not
+    None) get an agreement rate of their own."""
 
     def __init__(self, run_id: str, stage: str) -> None:
         self.run_id, self.stage = run_id, stage
         self.total = self.kept = self.exec_ok = self.gold = 0
+        self.unlabelled = self.agreed = 0
         self.score_sum = 0.0
         self.score_min: float | None = None
         self.score_max: float | None = None
@@ -109,6 +112,9 @@ class QualityTally:
         self.total += 1
         self.exec_ok += bool(row["exec_ok"])
         self.gold += bool(row["gold_match"])
+        if row.get("agreed") is not None:
+            self.unlabelled += 1
+            self.agreed += bool(row["agreed"])
         score = float(row["score"])
         self.score_sum += score
         self.score_min = score if self.score_min is None else min(self.score_min, score)
@@ -122,6 +128,7 @@ class QualityTally:
 
     def report(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         total = self.total
+        labelled = total - self.unlabelled
         report = {
             "run_id": self.run_id,
             "stage": self.stage,
@@ -130,7 +137,9 @@ class QualityTally:
             "rejected": total - self.kept,
             "p_keep": self.kept / total if total else 0.0,
             "exec_pass_rate": self.exec_ok / total if total else 0.0,
-            "gold_match_rate": self.gold / total if total else 0.0,
+            # None where every row lacks gold SQL: there is nothing to match
+            "gold_match_rate": (self.gold / labelled if labelled
+                                else None if self.unlabelled else 0.0),
             "score": {  # the rule score or, when configured, the LLM judge's
                 "min": self.score_min or 0.0,
                 "max": self.score_max or 0.0,
@@ -140,6 +149,9 @@ class QualityTally:
             "exec_error_counts": dict(sorted(self.exec_errors.items())),
             "created_at": time.time(),
         }
+        if self.unlabelled:
+            report["no_gold"] = self.unlabelled
+            report["agreement_rate"] = self.agreed / self.unlabelled
         report.update(extra or {})
         return report
 

@@ -99,12 +99,23 @@ class EvalConfig:
 
 
 @dataclass
+class NoGoldConfig:
+    """Rows without gold SQL (stages/agreement.py): up to `candidates` teacher answers are asked
+    and one is kept only when at least `min_agree` of them return the same non-empty result on
+    the database and on its perturbed copies."""
+
+    candidates: int = 4  # k: answers asked at most (fewer once min_agree agree, or cannot)
+    min_agree: int = 3  # m: answers that must agree for one to be kept
+
+
+@dataclass
 class TeacherEvalGate:
     enabled: bool = True
     min_total: int = 50
     exec_pass_rate: float = 0.5
     gold_match_rate: float = 0.1
     judge_mean: float = 0.4  # the LLM judge's mean score; checked only when eval.judge = "llm"
+    agreement_rate: float = 0.1  # without gold SQL: share kept by agreement (only if any)
 
 
 @dataclass
@@ -175,6 +186,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    no_gold: NoGoldConfig = field(default_factory=NoGoldConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
 
     def __post_init__(self) -> None:
@@ -206,6 +218,11 @@ class Config:
             del data["teacher"]["candidate_temperature"]
         if data["student"] == _outputs_only(STUDENT_DEFAULTS):
             del data["student"]  # configs from before the student keep their hash (auto-resume)
+        # settings added later leave a config's hash as it was while at their defaults
+        if data["no_gold"] == dataclasses.asdict(NoGoldConfig()):
+            del data["no_gold"]
+        if data["gates"]["teacher_eval"]["agreement_rate"] == TeacherEvalGate.agreement_rate:
+            del data["gates"]["teacher_eval"]["agreement_rate"]
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -470,6 +487,10 @@ def validate(config: Config, path: str | None = None) -> Config:
         (config.prompt.budget_tokens >= 0, "prompt.budget_tokens",
          "must be ≥ 0 (tokens the database content may add to a prompt)"),
         (0.0 <= s.min_score <= 1.0, "select.min_score", "must be in [0, 1]"),
+        (2 <= config.no_gold.candidates <= MAX_CANDIDATES, "no_gold.candidates",
+         f"must be between 2 and {MAX_CANDIDATES}: agreement needs more than one answer"),
+        (2 <= config.no_gold.min_agree <= config.no_gold.candidates, "no_gold.min_agree",
+         f"must be between 2 and no_gold.candidates ({config.no_gold.candidates})"),
         (0.0 <= s.valid_fraction < 1.0, "select.valid_fraction", "must be in [0, 1)"),
         (config.student.profile in ("auto", "quick", "standard"), "student.profile",
          "must be auto, quick or standard"),
@@ -493,7 +514,7 @@ def validate(config: Config, path: str | None = None) -> Config:
                    f"no gate named {', '.join(map(repr, unknown))}; gates: "
                    + ", ".join(GATE_NAMES)))
     gate = config.gates.teacher_eval
-    for name in ("exec_pass_rate", "gold_match_rate", "judge_mean"):
+    for name in ("exec_pass_rate", "gold_match_rate", "judge_mean", "agreement_rate"):
         checks.append((0.0 <= getattr(gate, name) <= 1.0, f"gates.teacher_eval.{name}",
                        "must be in [0, 1]"))
     checks.append((gate.min_total >= 0, "gates.teacher_eval.min_total", "must be ≥ 0"))

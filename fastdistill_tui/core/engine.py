@@ -75,7 +75,7 @@ def plan_split(dataset: Dataset, split: str, limit: int, seed: int = 0) -> Split
     """Read (and so validate) the whole split once, counting as the producer will: rows up to
     the one that reaches --limit, samples after dedup and --limit."""
     dedup = Deduplicator()
-    rows_read = samples = 0
+    rows_read = samples = no_gold = 0
     for example in sampled_examples(dataset, split, limit, seed):
         if limit and samples >= limit:
             continue  # keep reading: every row is validated, limit or not
@@ -83,8 +83,10 @@ def plan_split(dataset: Dataset, split: str, limit: int, seed: int = 0) -> Split
         item = WorkItem(example)
         canonicalize(item)
         assign_sample_id(item)
-        samples += dedup.is_new(item.sample_id)
-    return SplitPlan(rows_read, samples)
+        new = dedup.is_new(item.sample_id)
+        samples += new
+        no_gold += new and not example.has_gold
+    return SplitPlan(rows_read, samples, no_gold)
 
 
 class Engine:
@@ -197,8 +199,9 @@ class Engine:
             await self._rules.start()
             judge = None
             # a round that is off (or a deterministic teacher's) is not in the run's stages
+            no_gold = self.tracker.plan.no_gold
             rounds_off = self._rounds_off = set(ROUND_STAGES) - set(
-                round_stages(config.teacher, provider.deterministic))
+                round_stages(config.teacher, provider.deterministic, no_gold > 0))
             try:
                 self.emit(ev.RunStarted(self.run_id, config_hash=config_hash,
                                         dataset=f"{config.dataset.spec} [{split}]",
@@ -209,6 +212,8 @@ class Engine:
                                                 if (config.student.enabled
                                                     or s.kind != "student")
                                                 and s.name not in rounds_off]))
+                if no_gold:
+                    self._say_no_gold(no_gold, provider.deterministic)
                 if judge_provider is not None:
                     judge = self._judge = StoredAnswers(
                         judge_provider, self.store, endpoint_for(judge_teacher_config(config)))
@@ -220,7 +225,9 @@ class Engine:
                 scorer = Scorer(judge)
                 chain = AnswerChain(
                     StepContext(evaluator, scorer, self._rules,
-                                rounds=rounds_for(config.teacher, teacher)), self.tracker,
+                                rounds=rounds_for(config.teacher, teacher,
+                                                  config.no_gold if no_gold else None)),
+                    self.tracker,
                     chain=[s for s in stages("answer") if s.name not in rounds_off])
                 stream = SampleStream(
                     config, self.store, self.run_id, tracker=self.tracker,
@@ -265,6 +272,21 @@ class Engine:
                 except OSError:
                     pass  # a full disk: the failure is already reported
             self._events_file = None
+
+    def _say_no_gold(self, count: int, deterministic: bool) -> None:
+        """A run with questions without gold SQL says how they are checked, once, up front."""
+        k, m = self.config.no_gold.candidates, self.config.no_gold.min_agree
+        total = self.tracker.plan.samples
+        which = "all" if count == total else f"{count:,} of {total:,}"
+        if deterministic:
+            self.log("warning", f"{which} questions have no gold SQL, and the "
+                     f"{self.config.teacher.spec} teacher always gives the same answer, so "
+                     "agreement cannot check them: they will not be kept. Use a teacher that "
+                     "samples (openai:, ollama: or mlx:)")
+        else:
+            self.log("info", f"no gold SQL: {which} questions are checked by agreement, an "
+                     f"answer kept when {m} of up to {k} teacher answers return the same rows "
+                     f"on the database and its perturbed copies ([no_gold])")
 
     def _check_judge(self, scorer: Scorer) -> None:
         """Judge answers without a usable score keep the rule score: say how many, and stop

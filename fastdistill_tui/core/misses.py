@@ -55,6 +55,14 @@ class MissTally:
                 "exec_error_messages": self.top_messages()}
 
 
+def misses_title(labelled: bool = True, unlabelled: bool = False) -> str:
+    """What the misses are, for a run with questions with gold SQL (`labelled`), without it
+    (`unlabelled`: checked by agreement), or both."""
+    if unlabelled and not labelled:
+        return "answers without agreement"
+    return "answers missing the gold or agreement" if unlabelled else "answers missing the gold"
+
+
 def format_misses(reasons: dict[str, int], messages: dict[str, int]) -> str:
     """'row_count 453, value_mismatch 147, exec_error 127 (no such column 114, ...)'; '' when
     nothing missed."""

@@ -29,6 +29,7 @@ class SplitPlan:
 
     rows_read: int
     samples: int
+    no_gold: int = 0  # of the samples, those without gold SQL
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from .config import Config
 from .runs import run_dir_for
 from .stages.registry import stage_names
-from .misses import format_misses
+from .misses import format_misses, misses_title
 from .store import Store
 
 
@@ -65,7 +65,19 @@ def misses_line(stages: dict[str, dict[str, Any]]) -> str:
     score = stages.get("score") or {}
     text = format_misses(score.get("mismatch_reason_counts") or {},
                          score.get("exec_error_messages") or {})
-    return f"answers missing the gold: {text}" if text else ""
+    unlabelled = score.get("no_gold", 0)
+    title = misses_title(score.get("total", 0) > unlabelled, bool(unlabelled))
+    return f"{title}: {text}" if text else ""
+
+
+def no_gold_line(stages: dict[str, dict[str, Any]]) -> str:
+    """'no gold SQL: 6 questions, 50.0% kept by agreement' from the score report; '' when
+    every question has gold SQL."""
+    score = stages.get("score") or {}
+    if not score.get("no_gold"):
+        return ""
+    return (f"no gold SQL: {score['no_gold']} questions, checked by agreement (gold% counts "
+            f"the others); {score['agreement_rate'] * 100:.1f}% of them agreed")
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -79,14 +91,17 @@ def format_report(report: dict[str, Any]) -> str:
     for stage, q in report["stages"].items():
         reasons = sorted(q["reject_reason_counts"].items(), key=lambda kv: -kv[1])[:3]
         # "judge_score": the name before the rule score stopped being called a judge
+        gold = q["gold_match_rate"]
         rates = (f"{'-':>8}{'-':>8}{'-':>7}" if q["exec_pass_rate"] is None else
-                 f"{q['exec_pass_rate'] * 100:>7.1f}%{q['gold_match_rate'] * 100:>7.1f}%"
-                 f"{(q.get('score') or q.get('judge_score', {}))['mean']:>7.2f}")
+                 f"{q['exec_pass_rate'] * 100:>7.1f}%"
+                 + (f"{'-':>8}" if gold is None else f"{gold * 100:>7.1f}%")
+                 + f"{(q.get('score') or q.get('judge_score', {}))['mean']:>7.2f}")
         lines.append(f"{stage:<18}{q['total']:>8}{q['kept']:>8}{q['rejected']:>9}{rates}  "
                      + ", ".join(f"{k} {v}" for k, v in reasons))
     misses = misses_line(report["stages"])
-    if misses:
-        lines += ["", misses]
+    no_gold = no_gold_line(report["stages"])
+    if misses or no_gold:
+        lines += ["", *(line for line in (no_gold, misses) if line)]
     lines += _student_context(report["stages"])
     for decision in report["gate_decisions"]:
         lines.append(f"gate {decision['gate']}{' (early)' if decision['early'] else ''}: "

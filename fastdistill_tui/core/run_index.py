@@ -22,7 +22,8 @@ WITH sample_counts AS (
            SUM(selected) AS kept,
            SUM(gold_ok AND teacher_ok) AS answered,
            SUM(gold_ok AND teacher_ok AND exec_ok) AS exec_ok,
-           SUM(gold_ok AND teacher_ok AND gold_match) AS gold_match
+           SUM(gold_ok AND teacher_ok AND gold_match) AS gold_match,
+           SUM(gold_ok AND teacher_ok AND agreed IS NULL) AS labelled
     FROM results GROUP BY run_id
 ), costs AS (
     SELECT used.run_id, SUM(a.cost) AS cost
@@ -35,7 +36,8 @@ WITH sample_counts AS (
 )
 SELECT r.run_id, r.created_at, r.finished_at, r.status, r.dataset, r.teacher,
        COALESCE(s.samples, 0), COALESCE(c.kept, 0), COALESCE(c.answered, 0),
-       COALESCE(c.exec_ok, 0), COALESCE(c.gold_match, 0), COALESCE(k.cost, 0.0),
+       COALESCE(c.exec_ok, 0), COALESCE(c.gold_match, 0), COALESCE(c.labelled, 0),
+       COALESCE(k.cost, 0.0),
        CASE WHEN json_extract(r.config_json, '$.student.enabled')
             THEN COALESCE(json_extract(r.config_json, '$.student.spec'), '') ELSE '' END,
        st.pre, st.post
@@ -65,6 +67,7 @@ class RunSummary:
     answered: int
     exec_ok: int
     gold_match: int
+    labelled: int  # answered questions that have gold SQL (the others: checked by agreement)
     cost: float
     student: str  # "" where the run trains no student
     student_pre: float | None  # the student's gold-match rate before and after training
@@ -76,7 +79,8 @@ class RunSummary:
 
     @property
     def gold_rate(self) -> float | None:
-        return self.gold_match / self.answered if self.answered else None
+        """Over the questions with gold SQL; None without any."""
+        return self.gold_match / self.labelled if self.labelled else None
 
     @property
     def wall_s(self) -> float | None:
@@ -108,6 +112,7 @@ class SampleOutcome:
     rejected_at: str | None
     reason: str | None
     detail: str
+    agreed: bool | None = None  # None with gold SQL; without it, whether agreement kept it
 
     @property
     def kept(self) -> bool:
@@ -136,13 +141,13 @@ def run_samples(store: Store, run_id: str) -> list[SampleOutcome]:
     """A run's samples with a result, in the order they were read."""
     rows = store.query(
         "SELECT s.sample_id, s.question, s.gold_sql, r.sql, r.exec_ok, r.gold_match, r.score,"
-        " r.selected, r.rejected_at, r.reason, COALESCE(r.detail, '')"
+        " r.selected, r.rejected_at, r.reason, COALESCE(r.detail, ''), r.agreed"
         " FROM samples AS s JOIN results AS r"
         " ON r.run_id = s.run_id AND r.sample_id = s.sample_id"
         " WHERE s.run_id = ? ORDER BY s.seq", (run_id,))
     return [SampleOutcome(sid, q, gold, sql, bool(e), bool(g), float(score), bool(sel), at,
-                          reason, detail)
-            for sid, q, gold, sql, e, g, score, sel, at, reason, detail in rows]
+                          reason, detail, None if agreed is None else bool(agreed))
+            for sid, q, gold, sql, e, g, score, sel, at, reason, detail, agreed in rows]
 
 
 def run_config(store: Store, run_id: str) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def write_run_reports(store: Store, run_id: str, run_dir: Path, *, config_hash: 
     for row in store.results(run_id):
         if row["gold_ok"]:
             wikisql.add(row)
-            misses.add(bool(row["gold_match"]), row["reason"], row["detail"])
+            misses.add(bool(row["gold_match"] or row["agreed"]), row["reason"], row["detail"])
         passed: dict[str, bool] = {}  # stage -> the row entered and was kept there
         for view in views:
             if view.upstream and not passed[view.upstream]:

@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS results (
     lf_match INTEGER,
     lf_exec_match INTEGER,
     rounds TEXT,
+    agreed INTEGER,
     PRIMARY KEY (run_id, sample_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS student_answers (
@@ -151,6 +152,8 @@ class ResultRow:
     lf_match: bool | None = None  # WikiSQL metrics; None when the sample has no logical form
     lf_exec_match: bool | None = None
     rounds: str | None = None  # JSON: the candidates and repair asked (stages/answer_rounds.py)
+    #: None for a sample with gold SQL; without: whether agreement kept it (stages/agreement.py)
+    agreed: bool | None = None
 
 
 @dataclass
@@ -170,10 +173,10 @@ class StudentResultRow:
     marks: dict[str, float]
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Columns added after version 1, which a store from an earlier version gets on open.
 ADDED_COLUMNS = {"results": [("lf_match", "INTEGER"), ("lf_exec_match", "INTEGER"),
-                             ("rounds", "TEXT")]}
+                             ("rounds", "TEXT"), ("agreed", "INTEGER")]}
 
 INSERT_ANSWER = ("INSERT OR REPLACE INTO teacher_answers"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -301,11 +304,11 @@ class Store:
 
     def result_flags(self, run_id: str) -> dict[str, tuple]:
         """sample_id -> (gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,
-        rejected_at, reason, detail) of every stored result: what a resume counts for finished
-        samples."""
+        rejected_at, reason, detail, agreed) of every stored result: what a resume counts for
+        finished samples."""
         return {row[0]: row[1:] for row in self.conn.execute(
             "SELECT sample_id, gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty,"
-            " rejected_at, reason, detail FROM results WHERE run_id = ?", (run_id,))}
+            " rejected_at, reason, detail, agreed FROM results WHERE run_id = ?", (run_id,))}
 
     def first_gold_failure(self, run_id: str) -> tuple[str, str]:
         """(source file:line, detail) of the run's first sample whose gold SQL failed."""
@@ -364,7 +367,8 @@ class Store:
             run_id, r.sample_id, r.cache_key, r.prompt_tokens, int(r.gold_ok), int(r.gold_empty),
             int(r.teacher_ok), r.sql, r.sql_fingerprint, int(r.exec_ok), int(r.gold_match),
             r.score, r.rejected_at, r.reason, r.detail, json.dumps(r.marks),
-            _optional_bool(r.lf_match), _optional_bool(r.lf_exec_match), r.rounds))
+            _optional_bool(r.lf_match), _optional_bool(r.lf_exec_match), r.rounds,
+            _optional_bool(r.agreed)))
 
     @property
     def pending(self) -> int:
@@ -388,8 +392,9 @@ class Store:
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO results (run_id, sample_id, cache_key, prompt_tokens,"
                     " gold_ok, gold_empty, teacher_ok, sql, sql_fingerprint, exec_ok, gold_match,"
-                    " score, rejected_at, reason, detail, marks, lf_match, lf_exec_match, rounds)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_results)
+                    " score, rejected_at, reason, detail, marks, lf_match, lf_exec_match, rounds,"
+                    " agreed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    self._pending_results)
         self._pending_samples.clear()
         self._pending_answers.clear()
         self._pending_results.clear()

@@ -266,8 +266,9 @@ class SampleStream:
     def _store_result(self, item: WorkItem, own: dict[str, float]) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
         gold_match = bool(item.outcome and item.outcome.gold_match)
+        agreed = None if item.example.has_gold else bool(item.agreed)
         if item.gold_ok:
-            self.quality.add(exec_ok, gold_match, item.score, item.reason, item.detail)
+            self.quality.add(exec_ok, gold_match, item.score, item.reason, item.detail, agreed)
             self.gold_empty += item.gold_empty
             for name in self._counted_when_stored:
                 self.tracker.count(name, True)
@@ -280,7 +281,7 @@ class SampleStream:
             exec_ok=exec_ok, gold_match=gold_match, score=item.score,
             rejected_at=item.rejected_at, reason=item.reason, detail=item.detail,
             marks=item.marks, lf_match=item.lf_match, lf_exec_match=item.lf_exec_match,
-            rounds=rounds_json(item.rounds)))
+            rounds=rounds_json(item.rounds), agreed=agreed))
         if self.store.pending >= FLUSH_EVERY:
             self.store.flush()
 
@@ -288,7 +289,7 @@ class SampleStream:
         """A sample finished before the restart: count it at every stage it passed, as if it
         ran now, so a resumed run's progress and stage totals equal an uninterrupted run's."""
         gold_ok, teacher_ok, exec_ok, gold_match, score, gold_empty, rejected_at, reason, \
-            detail = self._done_flags[sample_id]
+            detail, agreed = self._done_flags[sample_id]
         tracker = self.tracker
         tracker.count("gold_check", bool(gold_ok))
         if not gold_ok:
@@ -303,7 +304,8 @@ class SampleStream:
                 tracker.start(info.name)
                 alive = rejected_at != info.name
                 tracker.count(info.name, alive)
-        self.quality.add(bool(exec_ok), bool(gold_match), score, reason, detail)
+        self.quality.add(bool(exec_ok), bool(gold_match), score, reason, detail,
+                         None if agreed is None else bool(agreed))
         self.gold_empty += gold_empty
         for name in self._counted_when_stored:
             tracker.count(name, True)

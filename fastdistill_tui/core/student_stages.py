@@ -71,12 +71,22 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
         plan.eval_limit or sum(1 for _ in dataset.iter_examples(split)))
     if warning:
         run.log("warning", warning)
-    examples = []
+    examples, no_gold = [], 0
     for example in dataset.iter_examples(split):
         if plan.eval_limit and len(examples) >= plan.eval_limit:
             break
-        examples.append(example)
+        if example.has_gold:
+            examples.append(example)
+        else:  # nothing to measure its answer against
+            no_gold += 1
+    if no_gold:
+        run.report["eval_questions_without_gold"] = no_gold
+        run.log("warning", f"{no_gold} questions of the '{split}' split have no gold SQL and "
+                           "are left out of the student's evaluation (gold-match needs gold)"
+                           + ("" if examples else ": the student is trained, not evaluated"))
     items = eval_items(examples, run.config.prompt)
+    if not items:
+        return await _train_only(run, plan, blas, cancel)
     overlap = run.store.distilled_overlap(run.run_id, [i.sample_id for i in items])
     base = StudentModel(run.model_dir, model_key(run.model_dir))
     run.report.update({
@@ -120,6 +130,25 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
                        f"{pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, gold-match "
                        f"{pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
     return RunStatus.COMPLETED
+
+
+async def _train_only(run: StudentRun, plan: TrainPlan, blas: Blas,
+                      cancel: threading.Event) -> str:
+    """Training without the evaluations around it (an eval split without gold SQL)."""
+    data_dir = run.run_dir / "mlx"
+    if not (data_dir / "train.jsonl").stat().st_size:
+        run.log("warning", "no exported examples to train on: train skipped")
+        return RunStatus.COMPLETED
+    base = StudentModel(run.model_dir, model_key(run.model_dir))
+    run.report.update({"model": run.config.student.spec, "model_dir": str(run.model_dir),
+                       "blas": blas.name, "plan": dataclasses.asdict(plan)})
+    try:
+        trained = await _train(run, plan, base, data_dir, blas, cancel)
+    except StudentError as exc:  # TrainingDiverged included: its message says what to change
+        run.message = (str(exc) if isinstance(exc, TrainingDiverged) else
+                       f"{exc}; the run is kept: resume with `{resume_command(run.run_id)}`")
+        return RunStatus.STUDENT_FAILED
+    return RunStatus.CANCELLED if trained.status == "stopped" else RunStatus.COMPLETED
 
 
 async def _teacher_rates(run: StudentRun, items: list[WorkItem], teacher: TeacherStage,

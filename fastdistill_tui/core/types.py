@@ -74,11 +74,15 @@ class Example:
     question: str
     schema: Schema
     db_path: str  # absolute path of the SQLite file the SQL runs against
-    gold_sql: str
+    gold_sql: str  # "" when the dataset has none for it: checked by agreement instead
     source: str  # "file:line" (or "file#index") for error messages
     evidence: str = ""  # BIRD-style hint shown to the teacher, "" when absent
     logical_form: dict[str, Any] | None = None  # WikiSQL {sel, agg, conds}, when the dataset has it
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_gold(self) -> bool:
+        return bool(self.gold_sql)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from ..core import events as ev
 from ..widgets.format import money, threshold
 
 LABELS = {"min_total": "answers", "exec_pass_rate": "exec-pass",
-          "gold_match_rate": "gold-match", "judge_mean": "judge mean"}
+          "gold_match_rate": "gold-match", "agreement_rate": "agreement (no gold)",
+          "judge_mean": "judge mean"}
 
 
 class GateScreen(ModalScreen[bool]):

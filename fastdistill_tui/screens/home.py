@@ -23,9 +23,11 @@ NONE = "—"
 
 
 def _rate_pair(run: RunSummary) -> str:
-    if run.exec_rate is None or run.gold_rate is None:
+    """exec/gold; gold is — for a run whose questions have no gold SQL."""
+    if run.exec_rate is None:
         return NONE
-    return f"{run.exec_rate:.2f}/{run.gold_rate:.2f}"
+    gold = NONE if run.gold_rate is None else f"{run.gold_rate:.2f}"
+    return f"{run.exec_rate:.2f}/{gold}"
 
 
 def _student_rates(run: RunSummary) -> str:

@@ -150,7 +150,7 @@ class SamplesScreen(Screen):
         room = self._room_for_reason(table, [q, sql, len("exec ok"), len("score")])
         words = all(len(_reason(s, True)) <= room for s in self.shown)
         table.add_rows([[_clip(s.question, q), _clip(s.sql or "—", sql),
-                         "match" if s.gold_match else ("exec ok" if s.exec_ok else "no"),
+                         _verdict(s),
                          f"{s.score:.2f}", _reason(s, words)] for s in self.shown])
         if self.shown:
             table.move_cursor(row=min(row, len(self.shown) - 1))
@@ -188,7 +188,8 @@ class SamplesScreen(Screen):
             box.update(self._nothing_shown())
             return
         s = self.shown[row]
-        lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {s.gold_sql}"]
+        gold = s.gold_sql or "— (none: checked by agreement of the teacher's answers)"
+        lines = [f"Q: {s.question}", f"teacher: {s.sql or '—'}", f"gold:    {gold}"]
         if not s.kept:
             detail = f" — {s.detail}" if s.detail else ""
             lines.insert(0, f"rejected at {s.dropped_at}: {_reason(s, True)}{detail}")
@@ -229,6 +230,16 @@ class SamplesScreen(Screen):
     def action_next_view(self) -> None:
         self.view = self.VIEWS[(self.VIEWS.index(self.view) + 1) % len(self.VIEWS)]
         self.refill()
+
+
+def _verdict(sample: SampleOutcome) -> str:
+    """The match column: the gold's verdict, or agreement's where there is no gold SQL (the
+    column is `len("exec ok")` wide)."""
+    if sample.gold_match:
+        return "match"
+    if sample.agreed:
+        return "agreed"
+    return "exec ok" if sample.exec_ok else "no"
 
 
 def _reason(sample: SampleOutcome, words: bool) -> str:

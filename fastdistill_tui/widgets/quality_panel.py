@@ -13,7 +13,7 @@ from .format import Bar, threshold
 from .panel import Panel
 
 METRICS = {"exec_pass_rate": "exec-pass", "gold_match_rate": "gold-match",
-           "judge_mean": "judge mean"}
+           "agreement_rate": "agreement", "judge_mean": "judge mean"}
 
 
 class QualityPanel(Panel):

@@ -29,6 +29,8 @@ REASON_WORDS = {
     "row_count": "another number of rows than gold",
     "col_count": "another number of columns than gold",
     "order_mismatch": "rows in another order than gold",
+    "suite_mismatch": "differs on a copy",  # a test-suite copy of the database
+    "no_agreement": "too few answers agree",
     "teacher_cancelled": "its request was stopped",
     "rate_limited": "the teacher kept refusing (429)",
     "connection": "the teacher could not be reached",

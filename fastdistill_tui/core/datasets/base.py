@@ -135,6 +135,31 @@ def get_field(row: dict[str, Any], name: str, typ: type | tuple[type, ...], *, p
     return value
 
 
+class GoldField:
+    """A row's gold SQL, which may be absent: a question from a user's own app with no SQL
+    written for it is distilled by execution agreement instead (stages/agreement.py) and gets
+    gold_sql "". `null` (or "") always means "no gold"; a row that leaves the field out
+    entirely is taken as one without gold only while no earlier row of the file had gold SQL,
+    so that a field missing from one row of a labelled file is still an error."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.labelled = False  # an earlier row had gold SQL
+
+    def read(self, row: dict[str, Any], *, path: Path, line: int, name: str = "") -> str:
+        """The gold SQL of `row` ("" for none); `name`: the field, when not the usual one."""
+        name = name or self.name
+        if name not in row and self.labelled:
+            raise InputError("missing", path=str(path), line=line, field=name,
+                             hint=f"earlier rows have gold SQL; for a question without it, "
+                                  f"write \"{name}\": null")
+        sql = get_field(row, name, str, path=path, line=line, required=False, default="")
+        if not sql.strip():
+            return ""
+        self.labelled = True
+        return sql
+
+
 def _type_name(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 

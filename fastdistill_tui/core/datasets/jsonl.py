@@ -1,4 +1,5 @@
-"""A JSONL file of {question, sql, db} rows (+ optional evidence, db_id).
+"""A JSONL file of {question, sql, db} rows (+ optional evidence, db_id). `sql` may be null or
+left out on every row: questions without gold SQL (base.GoldField).
 
 `db` is a SQLite file path relative to the JSONL file's directory, and must stay inside it (a
 dataset from elsewhere must not read, and send to a teacher, the schema of any file on the
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..types import Column, Example, Schema, Table
-from .base import (TASK_ID, Dataset, count_lines, empty_split_error, get_field, normalize_type,
-                   open_dataset_db, read_jsonl)
+from .base import (TASK_ID, Dataset, GoldField, count_lines, empty_split_error, get_field,
+                   normalize_type, open_dataset_db, read_jsonl)
 
 
 def read_sqlite_schema(db_path: Path, db_id: str) -> Schema:
@@ -63,10 +64,11 @@ class JsonlDataset(Dataset):
         schemas: dict[tuple[Path, str], Schema] = {}
         resolved: dict[str, Path] = {}  # a file names few databases: resolve each once
         seen = False
+        gold = GoldField("sql")
         for line, row in read_jsonl(self.path):
             seen = True
             question = get_field(row, "question", str, path=self.path, line=line)
-            sql = get_field(row, "sql", str, path=self.path, line=line)
+            sql = gold.read(row, path=self.path, line=line)
             db = get_field(row, "db", str, path=self.path, line=line)
             evidence = get_field(row, "evidence", str, path=self.path, line=line,
                                  required=False, default="")

@@ -1,7 +1,8 @@
 """Spider (and BIRD-style) datasets: `<split>.json` arrays over `tables.json` schemas.
 
 Layout: `dev.json`, `train_spider.json`, ... (rows {db_id, question, query}, or BIRD's
-{db_id, question, SQL, evidence}); `tables.json` (or `<split>_tables.json`, as BIRD names it);
+{db_id, question, SQL, evidence}; the SQL may be null or left out on every row: questions
+without gold SQL, base.GoldField); `tables.json` (or `<split>_tables.json`, as BIRD names it);
 `database/<db_id>/<db_id>.sqlite` (or `<split>_databases/...`). Split files are JSON arrays,
 so each is parsed whole; errors name the row (line = row index + 1).
 """
@@ -14,8 +15,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..types import Column, Example, Schema, Table
-from .base import (TASK_ID, Dataset, check_sqlite, get_field, load_json, normalize_type,
-                   require_file)
+from .base import (TASK_ID, Dataset, GoldField, check_sqlite, get_field, load_json,
+                   normalize_type, require_file)
 
 
 class SpiderDataset(Dataset):
@@ -73,6 +74,7 @@ class SpiderDataset(Dataset):
         schemas = self.schemas(split)
         database_dir = self._database_dir(split)
         checked: dict[str, Path] = {}
+        gold = GoldField("query")
         for index, row in enumerate(rows):
             line = index + 1
             where = f"row {line}: "
@@ -81,7 +83,7 @@ class SpiderDataset(Dataset):
             db_id = get_field(row, "db_id", str, path=path, line=line)
             question = get_field(row, "question", str, path=path, line=line)
             sql_field = "query" if "query" in row or "SQL" not in row else "SQL"
-            gold_sql = get_field(row, sql_field, str, path=path, line=line)
+            gold_sql = gold.read(row, path=path, line=line, name=sql_field)
             evidence = get_field(row, "evidence", str, path=path, line=line, required=False,
                                  default="")
             schema = schemas.get(db_id)

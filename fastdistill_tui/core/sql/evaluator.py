@@ -30,6 +30,7 @@ class EvalOutcome:
     gold_empty: bool = False  # the gold result has no rows: a match proves little
     pred_empty: bool = False  # the prediction ran and returned no rows
     pred_truncated: bool = False
+    no_gold: bool = False  # the sample has no gold SQL: nothing was compared
     seconds: float = 0.0
 
 
@@ -79,6 +80,12 @@ class Evaluator:
         cache = self._copy_gold_cache if on_copy else self._gold_cache
         if not pred_sql or not pred_sql.strip():
             return EvalOutcome(False, False, "empty_sql", "no SQL in the answer",
+                               seconds=time.monotonic() - started)
+        if not gold_sql:
+            pred = await self._executor.aexecute(db_path, pred_sql)
+            return EvalOutcome(pred.ok, False, None if pred.ok else pred.error,
+                               "" if pred.ok else pred.detail, pred_empty=pred.ok and not pred.rows,
+                               pred_truncated=pred.truncated, no_gold=True,
                                seconds=time.monotonic() - started)
         gold = self._cached_gold(db_path, gold_sql, cache)
         if gold is None:  # both at once; usually the gold check before the teacher cached it

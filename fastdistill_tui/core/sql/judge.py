@@ -34,9 +34,10 @@ _SCORE_LABEL = re.compile(r"score\s*[:=]\s*\**\s*([01](?:\.\d+)?|\.\d+)\b", re.I
 _BARE_NUMBER = re.compile(r"^\s*\**\s*([01](?:\.\d+)?|\.\d+)\s*\**\s*\.?\s*$")
 
 
-def rule_score(exec_ok: bool, gold_match: bool) -> float:
-    """1.0 when the result matches gold, 0.5 when the query only executes, else 0.0."""
-    if gold_match:
+def rule_score(exec_ok: bool, verified: bool) -> float:
+    """1.0 when the answer is verified (its result matches gold or, without gold SQL, it was
+    kept by agreement), 0.5 when the query only executes, else 0.0."""
+    if verified:
         return 1.0
     return 0.5 if exec_ok else 0.0
 

@@ -33,6 +33,7 @@ class WorkItem:
     sql_fingerprint: str | None = None
     outcome: EvalOutcome | None = None
     score: float = 0.0
+    agreed: bool | None = None  # without gold SQL: kept by agreement (stages/agreement.py)
     lf_match: bool | None = None  # WikiSQL logical-form accuracy; None without a logical form
     lf_exec_match: bool | None = None  # WikiSQL official execution accuracy
     stage: str = ""  # the stage working on the sample now (names where an exception struck)

@@ -23,8 +23,8 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
     """Leaves the kept answer's trial in `item.trial` for the repair round; a stop
     mid-candidates rejects the sample as teacher_cancelled (not stored: left for the resume)."""
     rounds = ctx.rounds
-    if rounds is None or rounds.candidates <= 1:
-        return
+    if rounds is None or rounds.candidates <= 1 or not item.example.has_gold:
+        return  # without gold SQL, the agreement stage asks the candidates
     teacher, check_rules = rounds.teacher, ctx.rules.check
     judged = await trial(item, item.answer, ctx.evaluator, check_rules)
     asked = [{"key": item.cache_key, "gold_match": verified(judged)}]

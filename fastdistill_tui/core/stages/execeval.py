@@ -14,7 +14,10 @@ from .context import StepContext
 
 async def check_gold(item: WorkItem, evaluator: Evaluator) -> None:
     """Rows whose gold SQL does not execute are dataset defects: skipped with a reason
-    ("gold_timeout" apart: a timeout depends on load, so a resume tries it again)."""
+    ("gold_timeout" apart: a timeout depends on load, so a resume tries it again). A sample
+    without gold SQL has nothing to check here (stages/agreement.py checks its answer)."""
+    if not item.example.has_gold:
+        return
     result = await evaluator.check_gold(item.example.db_path, item.example.gold_sql)
     item.gold_ok = result.ok
     item.gold_empty = result.ok and not result.rows

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import candidates, clean, execeval, export, repair, rules, score, select, suite_check
+from . import (agreement, candidates, clean, execeval, export, repair, rules, score, select,
+               suite_check)
 from .context import AnswerStep, BarrierStep
 
 
@@ -56,6 +57,7 @@ STAGE_INFO: tuple[StageInfo, ...] = (
     StageInfo("teacher", "teacher", ("teacher",), columns=("sample_id", "cache_key",
                                                            "teacher_ok")),
     StageInfo("candidates", "answer", step=candidates.step),
+    StageInfo("agreement", "answer", step=agreement.step, columns=("sample_id", "agreed")),
     StageInfo("repair", "answer", step=repair.step),
     StageInfo("clean", "answer", step=clean.step, columns=("sample_id", "sql")),
     StageInfo("rules", "answer", ("filtered",), step=rules.step, mark_skipped=True,

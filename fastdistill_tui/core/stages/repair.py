@@ -167,8 +167,8 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
     one); a stop before the repair's answer rejects the sample as teacher_cancelled (not
     stored: left for the resume)."""
     rounds = ctx.rounds
-    if rounds is None or not rounds.repair:
-        return
+    if rounds is None or not rounds.repair or not item.example.has_gold:
+        return  # without gold SQL the agreement stage has asked its k answers
     judged = item.trial
     if judged is None or judged.answer is not item.answer:
         judged = await trial(item, item.answer, ctx.evaluator, ctx.rules.check)

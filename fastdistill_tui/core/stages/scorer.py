@@ -1,4 +1,5 @@
-"""The run's scorer: the rule score by default (1.0 gold match, 0.5 executes, 0.0 otherwise: a
+"""The run's scorer: the rule score by default (1.0 gold match, or for a question without gold
+SQL kept by agreement; 0.5 executes, 0.0 otherwise: a
 summary of the execution verdict, not a judge); optionally an LLM judge through any configured
 provider, asked only about SQL that passed the rules and executed (a rejected answer's score is
 already decided, and a judge costs money). A judge answer without a usable score keeps the
@@ -22,8 +23,8 @@ class Scorer:
 
     async def score(self, item: WorkItem) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
-        gold_match = bool(item.outcome and item.outcome.gold_match)
-        item.score = rule_score(exec_ok, gold_match)
+        verified = bool(item.outcome and item.outcome.gold_match) or bool(item.agreed)
+        item.score = rule_score(exec_ok, verified)
         if self.judge is not None and item.sql and item.alive:
             ex = item.example
             judged = await llm_judge_score(self.judge, ex.question, compact_schema(ex.schema),
