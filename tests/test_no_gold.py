@@ -99,6 +99,7 @@ def test_only_answers_that_agree_on_the_database_and_its_copies_are_kept(tmp_pat
     assert all(rows[kind][1] == (kind in KEPT) for kind in kinds)
     assert rows["rewritten"][4] == RIGHT  # the earliest answer of the agreeing group
     assert rows["scattered"][2:4] == ("no_agreement", "1 of 3 answers agree (3 needed)")
+    assert rows["scattered"][4] == ANSWERS["scattered"][0]  # shown with the plain answer
     assert rows["lucky_zero"][2] == "no_agreement"
     assert "2 of 4 answers agree" in rows["lucky_zero"][3]
     assert "differed on a copy" in rows["lucky_zero"][3]
@@ -113,6 +114,7 @@ def test_only_answers_that_agree_on_the_database_and_its_copies_are_kept(tmp_pat
     assert agreement["per_kept_sample"]["tokens_in"] == counted["tokens_in"] / 3
     score = read_json(reports / "score.quality_report.json")
     assert score["gold_match_rate"] is None  # nothing to match: not a rate of 0
+    assert score["exec_pass_rate"] == 1.0  # every plain answer runs, kept or not
     assert (score["no_gold"], score["agreement_rate"]) == (6, 0.5)
     assert read_json(reports / "select.quality_report.json")["kept"] == 3
     exported = [json.loads(line) for name in ("train", "valid")

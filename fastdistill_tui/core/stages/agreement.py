@@ -47,6 +47,7 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
     answers: list[tuple] = []  # (answer, key, sql) per asked answer
     asked: list[dict] = []
     split_on_copies = ""  # the first pair that agreed on the database but not on a copy
+    first = None  # the plain answer's trial: what a question dropped here is reported with
     for index in range(k):
         if index == 0:
             answer, key = item.answer, item.cache_key
@@ -59,6 +60,7 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
                 item.reject("teacher", "teacher_cancelled", answer.detail)
                 return
         judged = await trial(item, answer, evaluator, ctx.rules.check)
+        first = first or judged
         answers.append((answer, key, judged.sql))
         group = None
         outcome = judged.outcome
@@ -87,6 +89,7 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
         if split_on_copies:
             detail += f"; answers that agreed on the database differed on a copy: " \
                       f"{split_on_copies}"
+        item.sql, item.outcome = first.sql, first.outcome  # exec-pass counts the plain answer
         item.reject("agreement", REASON, detail)
         return
     chosen = best_group[0]
