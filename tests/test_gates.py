@@ -58,3 +58,22 @@ def test_time_held_for_a_decision_is_not_queue_time():
     assert keeper.held_between(12.0, 16.0) == 2.0  # queued in the middle of the hold
     assert keeper.held_between(0.0, 30.0) == 4.0 + 10.0  # the open one counts up to now
     assert keeper.held_between(21.0, 22.0) == 1.0
+
+
+def test_questions_without_gold_get_an_agreement_check_of_their_own():
+    """A mixed run: the gold-match rate counts the questions with gold SQL only, the agreement
+    rate those without; a run of only the latter has no gold-match check to fail on 0."""
+    gate = TeacherEvalGate()
+    mixed = quality_of([(True, True)] * 60)
+    for _ in range(40):
+        mixed.add(True, False, 0.5, "no_agreement", "1 of 4 answers agree", agreed=False)
+    event = evaluate_teacher_gate("r", gate, mixed)
+    assert event.metrics["gold_match_rate"]["value"] == 1.0
+    assert event.metrics["agreement_rate"]["value"] == 0.0
+    assert not event.passed and event.reasons == {"no_agreement": 40}
+    unlabelled = TeacherQuality()
+    for agreed in [True] * 30 + [False] * 30:
+        unlabelled.add(True, False, 1.0 if agreed else 0.5, None, None, agreed=agreed)
+    event = evaluate_teacher_gate("r", gate, unlabelled)
+    assert set(event.metrics) == {"min_total", "exec_pass_rate", "agreement_rate"}
+    assert event.passed and event.metrics["agreement_rate"]["value"] == 0.5
