@@ -55,6 +55,9 @@ def test_unknown_section_and_nested_gate_key(tmp_path):
     ("[gates]\nteacher_eval = 3\n", "gates.teacher_eval"),
     ("[teacher]\ndisable_thinking = 'maybe'\n", "teacher.disable_thinking"),
     ("[dataset]\nlimit = 2.5\n", "dataset.limit"),
+    ("[no_gold]\ncandidates = 1\n", "no_gold.candidates"),
+    ("[no_gold]\ncandidates = 3\nmin_agree = 4\n", "no_gold.min_agree"),
+    ("[gates.teacher_eval]\nagreement_rate = -0.1\n", "gates.teacher_eval.agreement_rate"),
 ])
 def test_bad_values_name_the_field(tmp_path, text, field):
     with pytest.raises(ConfigError) as info:
