@@ -68,8 +68,10 @@ def responder(asked: Counter):
 
 
 def config_file(tmp_path: Path, extra: str = "") -> Path:
+    """3 of up to 4 answers must agree (the default is all of 3: a stray answer ends it)."""
     path = tmp_path / "config.toml"
-    path.write_text("[teacher]\nrepair = false\n[gates.teacher_eval]\nmin_total = 0\n" + extra)
+    path.write_text("[teacher]\nrepair = false\n[no_gold]\ncandidates = 4\nmin_agree = 3\n"
+                    "[gates.teacher_eval]\nmin_total = 0\n" + extra)
     return path
 
 
@@ -82,7 +84,8 @@ def test_only_answers_that_agree_on_the_database_and_its_copies_are_kept(tmp_pat
                        "--teacher", "openai:m", "--base-url", srv.base_url,
                        "--no-student") == 0
     err_lines = capsys.readouterr().err
-    assert "no gold SQL: all questions are checked by agreement" in err_lines
+    assert "no gold SQL: all questions are checked by agreement, an answer kept when 3 of up " \
+           "to 4 teacher answers" in err_lines
     run_dir = Path(err_lines.strip().splitlines()[-1].rsplit(": ", 1)[1])
     by_kind = {question.split()[0]: n for question, n in asked.items()}
     assert by_kind == {"same": 3, "stray": 4, "rewritten": 3, "scattered": 3,
@@ -103,7 +106,7 @@ def test_only_answers_that_agree_on_the_database_and_its_copies_are_kept(tmp_pat
     assert rows["lucky_zero"][2] == "no_agreement"
     assert "2 of 4 answers agree" in rows["lucky_zero"][3]
     assert "differed on a copy" in rows["lucky_zero"][3]
-    assert rows["empty"][3] == "none of 2 answers returned rows"
+    assert rows["empty"][3] == "no answer returned rows (2 asked)"
 
     reports = run_dir / "reports"
     agreement = read_json(reports / "agreement.quality_report.json")
@@ -206,6 +209,7 @@ def test_a_run_stopped_mid_agreement_resumes_without_asking_twice(tmp_path):
     config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
     config.teacher.spec, config.teacher.concurrency = "openai:m", 1
+    config.no_gold.candidates = 4
     config.gates.teacher_eval.enabled = False
     store = Store(config.data_dir / "fastdistill.sqlite")
     with LoopbackServer(responder=respond, with_body=True) as srv:
@@ -223,3 +227,18 @@ def test_a_run_stopped_mid_agreement_resumes_without_asking_twice(tmp_path):
     assert set(asked.values()) == {1}  # nothing asked twice, over both runs
     assert asked[stop_at, 3] == 1
     assert kept == {f"{kind} question {i}?": int(kind in KEPT) for i, kind in enumerate(kinds)}
+
+
+def test_by_default_all_three_answers_must_agree_and_a_stray_one_ends_it(tmp_path, capsys):
+    data = make_unlabelled(tmp_path / "data", ["same", "stray"])
+    asked: Counter = Counter()
+    config = tmp_path / "plain.toml"
+    config.write_text("[teacher]\nrepair = false\n[gates.teacher_eval]\nmin_total = 0\n")
+    with LoopbackServer(responder=responder(asked), with_body=True) as srv:
+        assert run_cli("--config", str(config), "--dataset", f"jsonl:{data}", "--teacher",
+                       "openai:m", "--base-url", srv.base_url, "--no-student") == 0
+    err = capsys.readouterr().err
+    assert "an answer kept when all 3 teacher answers return the same rows" in err
+    assert {q.split()[0]: n for q, n in asked.items()} == {"same": 3, "stray": 2}
+    run_dir = Path(err.strip().splitlines()[-1].rsplit(": ", 1)[1])
+    assert read_json(run_dir / "reports" / "select.quality_report.json")["kept"] == 1

@@ -284,9 +284,10 @@ class Engine:
                      "agreement cannot check them: they will not be kept. Use a teacher that "
                      "samples (openai:, ollama: or mlx:)")
         else:
+            needed = f"all {k}" if m == k else f"{m} of up to {k}"
             self.log("info", f"no gold SQL: {which} questions are checked by agreement, an "
-                     f"answer kept when {m} of up to {k} teacher answers return the same rows "
-                     f"on the database and its perturbed copies ([no_gold])")
+                     f"answer kept when {needed} teacher answers return the same rows on the "
+                     f"database and its perturbed copies ([no_gold])")
 
     def _check_judge(self, scorer: Scorer) -> None:
         """Judge answers without a usable score keep the rule score: say how many, and stop

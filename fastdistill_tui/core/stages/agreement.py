@@ -84,8 +84,8 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
     record = {"candidates": asked, "agree": len(best_group), "needed": m}
     item.rounds["agreement"] = record
     if len(best_group) < m:
-        detail = (f"{len(best_group)} of {len(asked)} answers agree ({m} needed)"
-                  if groups else f"none of {len(asked)} answers returned rows")
+        detail = (f"{len(best_group)} of {len(asked)} answers agree ({m} needed)" if groups
+                  else f"no answer returned rows ({len(asked)} asked)")
         if split_on_copies:
             detail += f"; answers that agreed on the database differed on a copy: " \
                       f"{split_on_copies}"
