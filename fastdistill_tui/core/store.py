@@ -123,10 +123,15 @@ CREATE TABLE IF NOT EXISTS audits (
     created_at REAL NOT NULL,
     PRIMARY KEY (run_id, sample_id)
 ) WITHOUT ROWID;
--- the home list's counts per run (run_index.py) read these instead of the wide rows
+"""
+
+#: The home list's counts per run (run_index.py) read these instead of the wide rows; made
+#: after _migrate, since an older store gets the columns they cover there.
+INDEXES = """
 CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
-CREATE INDEX IF NOT EXISTS results_summary
-    ON results (run_id, selected, gold_ok, teacher_ok, exec_ok, gold_match, cache_key);
+DROP INDEX IF EXISTS results_summary;  -- before results.agreed
+CREATE INDEX IF NOT EXISTS results_counts
+    ON results (run_id, selected, gold_ok, teacher_ok, exec_ok, gold_match, agreed, cache_key);
 """
 
 
@@ -195,6 +200,7 @@ class Store:
             self.conn.execute("PRAGMA busy_timeout=10000")
             self.conn.executescript(SCHEMA)
             self._migrate()
+            self.conn.executescript(INDEXES)
         except (OSError, sqlite3.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             where = getattr(exc, "filename", None) or self.path
