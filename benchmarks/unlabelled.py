@@ -9,9 +9,12 @@ are listed for a person to read (a gold can be wrong too).
 
     python benchmarks/unlabelled.py --dataset ../shared/data/spider-de-dev --limit 120 \
         --base-url http://127.0.0.1:8765/v1 --model teacher --work /work/unlabelled \
-        [--candidates 4 --min-agree 3] [--data-dir DIR] [--json FILE]
+        [--candidates 3 --min-agree 3] [--concurrency 1] [--data-dir DIR] [--json FILE]
 
 `--data-dir` shares a run store (and so its cached teacher answers) with earlier runs.
+`--concurrency 1` suits a one-slot local server: a question's answers then reach it one after
+another, so it reuses the prompt it has just read (llama.cpp keeps the last prompt's cache)
+and each extra answer costs its decoding alone.
 """
 
 from __future__ import annotations
@@ -92,7 +95,8 @@ def main() -> int:
     parser.add_argument("--model", default="teacher")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--candidates", type=int, default=4)
+    parser.add_argument("--candidates", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=0, help="0: adaptive")
     parser.add_argument("--min-agree", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--json", type=Path)
@@ -106,6 +110,9 @@ def main() -> int:
         f'[run]\ndata_dir = "{data_dir}"\noverride_gates = ["teacher_eval"]\n'
         f"[dataset]\nseed = {args.seed}\n"
         f"[teacher]\ntimeout_s = 300.0\nmax_tokens = {args.max_tokens}\n"
+        + (f"concurrency = {args.concurrency}\nadaptive_concurrency = false\n"
+           if args.concurrency else "")
+        +
         f"[no_gold]\ncandidates = {args.candidates}\nmin_agree = {args.min_agree}\n",
         encoding="utf-8")
     command = [sys.executable, "-m", "fastdistill_tui", "run", "--headless", "--config",
