@@ -114,11 +114,27 @@ EQUIVALENT = {
 }
 
 
+# WikiSQL's "combined height of Mount Blue": SUM over the one row a name picks, and the plain
+# value. A copy must keep a name one thing: not plant it thrice where a row holds it in another
+# case (the column compares without case), not duplicate the row under the same name, and
+# count a row of NULL (SUM over nothing) as the empty result it stands for.
+PEAKS = """
+CREATE TABLE peak (peak_id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE, height REAL);
+INSERT INTO peak VALUES (1, 'Mount Blue', 3101.5), (2, 'Red Spur', 2870.0),
+  (3, 'Grey Tooth', 3320.0), (4, 'Old Dome', 2410.0), (5, 'White Horn', 4012.0),
+  (6, 'Black Crag', 2999.0), (7, 'Green Knoll', 1800.0), (8, 'Iron Peak', 3550.0);
+"""
+EQUIVALENT["the sum over the one row a name picks"] = (
+    "SELECT SUM(height) FROM peak WHERE name = 'mount blue'",
+    "SELECT height FROM peak WHERE name = 'mount blue'")
+DATABASES = {"the sum over the one row a name picks": PEAKS}
+
+
 @pytest.mark.parametrize("case", list(EQUIVALENT))
 def test_equivalent_answers_agree_on_every_copy(tmp_path, case):
     gold, answer = EQUIVALENT[case]
-    verdict = asyncio.run(_check(make_sqlite(tmp_path / "shop.sqlite", SHOP),
-                                 tmp_path / "cache", gold, answer))
+    db = make_sqlite(tmp_path / "data.sqlite", DATABASES.get(case, SHOP))
+    verdict = asyncio.run(_check(db, tmp_path / "cache", gold, answer))
     assert verdict.agreed, verdict.detail
     assert verdict.compared >= 3 and not verdict.inconclusive  # every copy compared
 
