@@ -60,7 +60,8 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
                 item.reject("teacher", "teacher_cancelled", answer.detail)
                 return
         judged = await trial(item, answer, evaluator, ctx.rules.check)
-        first = first or judged
+        if first is None:
+            first = judged
         answers.append((answer, key, judged.sql))
         group = None
         outcome = judged.outcome
