@@ -129,7 +129,6 @@ CREATE TABLE IF NOT EXISTS audits (
 #: after _migrate, since an older store gets the columns they cover there.
 INDEXES = """
 CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
-DROP INDEX IF EXISTS results_summary;  -- before results.agreed
 CREATE INDEX IF NOT EXISTS results_counts
     ON results (run_id, selected, gold_ok, teacher_ok, exec_ok, gold_match, agreed, cache_key);
 """
@@ -227,6 +226,7 @@ class Store:
             for name, declaration in columns:
                 if name not in present:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+        self.conn.execute("DROP INDEX IF EXISTS results_summary")  # results_counts replaces it
         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- runs -------------------------------------------------------------------------------

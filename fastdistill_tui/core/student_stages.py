@@ -85,70 +85,63 @@ async def run_student_stages(run: StudentRun, dataset: Dataset, chain: AnswerCha
                            "are left out of the student's evaluation (gold-match needs gold)"
                            + ("" if examples else ": the student is trained, not evaluated"))
     items = eval_items(examples, run.config.prompt)
-    if not items:
-        return await _train_only(run, plan, blas, cancel)
-    overlap = run.store.distilled_overlap(run.run_id, [i.sample_id for i in items])
     base = StudentModel(run.model_dir, model_key(run.model_dir))
     run.report.update({
         "model": student.spec, "model_dir": str(run.model_dir), "blas": blas.name,
-        "plan": dataclasses.asdict(plan), "eval_split": split,
-        "distilled_overlap": overlap, "disjoint_from_distilled": overlap == 0})
-    run.log("info", f"student {student.spec}: {plan.profile} profile, {blas.name} BLAS; "
-                       f"evaluating {len(items)} questions of the '{split}' split, "
-                       + ("disjoint from the distilled samples" if overlap == 0 else
-                          f"{overlap} of them also distilled (not disjoint)"))
-    if isinstance(dataset, DatabaseSplit):
-        run.report["eval_databases"] = dataset.describe(
-            run.store.distilled_db_paths(run.run_id))
-    await _teacher_rates(run, items, teacher, chain)
+        "plan": dataclasses.asdict(plan), "eval_split": split})
+    said = f"student {student.spec}: {plan.profile} profile, {blas.name} BLAS"
+    if items:
+        overlap = run.store.distilled_overlap(run.run_id, [i.sample_id for i in items])
+        run.report.update({"distilled_overlap": overlap, "disjoint_from_distilled": overlap == 0})
+        run.log("info", f"{said}; evaluating {len(items)} questions of the '{split}' split, "
+                        + ("disjoint from the distilled samples" if overlap == 0 else
+                           f"{overlap} of them also distilled (not disjoint)"))
+        if isinstance(dataset, DatabaseSplit):
+            run.report["eval_databases"] = dataset.describe(
+                run.store.distilled_db_paths(run.run_id))
+        await _teacher_rates(run, items, teacher, chain)
+    else:
+        run.log("info", said)
     try:
-        pre = await _student_eval(run, "student_eval_pre", base, items, plan, chain, blas,
-                                  cancel)
-        if pre.stopped:
-            return RunStatus.CANCELLED
-        data_dir = run.run_dir / "mlx"
-        if not (data_dir / "train.jsonl").stat().st_size:  # nothing was selected for train
-            run.log("warning", "no exported examples to train on: train and "
-                                  "student_eval_post skipped")
-            return RunStatus.COMPLETED
-        trained = await _train(run, plan, base, data_dir, blas, cancel)
-        if trained.status == "stopped":
-            return RunStatus.CANCELLED
-        tuned = dataclasses.replace(base, adapter=trained.adapter_dir,
-                                    adapter_key=trained.key)
-        post = await _student_eval(run, "student_eval_post", tuned, items, plan, chain,
-                                   blas, cancel)
-        if post.stopped:
-            return RunStatus.CANCELLED
+        return await _evaluate_train_evaluate(run, base, items, plan, chain, blas, cancel)
     except TrainingDiverged as exc:
         run.message = str(exc)
         return RunStatus.STUDENT_FAILED
     except StudentError as exc:
         run.message = f"{exc}; the run is kept: resume with `{resume_command(run.run_id)}`"
         return RunStatus.STUDENT_FAILED
-    run.log("info", f"student {student.spec} on {post.total} eval questions: exec-pass "
-                       f"{pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, gold-match "
-                       f"{pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
-    return RunStatus.COMPLETED
 
 
-async def _train_only(run: StudentRun, plan: TrainPlan, blas: Blas,
-                      cancel: threading.Event) -> str:
-    """Training without the evaluations around it (an eval split without gold SQL)."""
+async def _evaluate_train_evaluate(run: StudentRun, base: StudentModel, items: list[WorkItem],
+                                   plan: TrainPlan, chain: AnswerChain, blas: Blas,
+                                   cancel: threading.Event) -> str:
+    """student_eval_pre, train, student_eval_post; without eval questions (none of the eval
+    split has gold SQL) training alone."""
+    pre = None
+    if items:
+        pre = await _student_eval(run, "student_eval_pre", base, items, plan, chain, blas,
+                                  cancel)
+        if pre.stopped:
+            return RunStatus.CANCELLED
     data_dir = run.run_dir / "mlx"
-    if not (data_dir / "train.jsonl").stat().st_size:
-        run.log("warning", "no exported examples to train on: train skipped")
+    if not (data_dir / "train.jsonl").stat().st_size:  # nothing was selected for train
+        run.log("warning", "no exported examples to train on: train"
+                           + (" and student_eval_post" if items else "") + " skipped")
         return RunStatus.COMPLETED
-    base = StudentModel(run.model_dir, model_key(run.model_dir))
-    run.report.update({"model": run.config.student.spec, "model_dir": str(run.model_dir),
-                       "blas": blas.name, "plan": dataclasses.asdict(plan)})
-    try:
-        trained = await _train(run, plan, base, data_dir, blas, cancel)
-    except StudentError as exc:  # TrainingDiverged included: its message says what to change
-        run.message = (str(exc) if isinstance(exc, TrainingDiverged) else
-                       f"{exc}; the run is kept: resume with `{resume_command(run.run_id)}`")
-        return RunStatus.STUDENT_FAILED
-    return RunStatus.CANCELLED if trained.status == "stopped" else RunStatus.COMPLETED
+    trained = await _train(run, plan, base, data_dir, blas, cancel)
+    if trained.status == "stopped":
+        return RunStatus.CANCELLED
+    if pre is None:
+        return RunStatus.COMPLETED
+    tuned = dataclasses.replace(base, adapter=trained.adapter_dir, adapter_key=trained.key)
+    post = await _student_eval(run, "student_eval_post", tuned, items, plan, chain, blas,
+                               cancel)
+    if post.stopped:
+        return RunStatus.CANCELLED
+    run.log("info", f"student {run.config.student.spec} on {post.total} eval questions: "
+                    f"exec-pass {pre.exec_pass_rate:.3f} -> {post.exec_pass_rate:.3f}, "
+                    f"gold-match {pre.gold_match_rate:.3f} -> {post.gold_match_rate:.3f}")
+    return RunStatus.COMPLETED
 
 
 async def _teacher_rates(run: StudentRun, items: list[WorkItem], teacher: TeacherStage,

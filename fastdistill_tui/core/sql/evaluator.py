@@ -30,7 +30,6 @@ class EvalOutcome:
     gold_empty: bool = False  # the gold result has no rows: a match proves little
     pred_empty: bool = False  # the prediction ran and returned no rows
     pred_truncated: bool = False
-    no_gold: bool = False  # the sample has no gold SQL: nothing was compared
     seconds: float = 0.0
 
 
@@ -91,8 +90,7 @@ class Evaluator:
             pred = await self._executor.aexecute(db_path, pred_sql)
             return EvalOutcome(pred.ok, False, None if pred.ok else pred.error,
                                "" if pred.ok else pred.detail, pred_empty=pred.ok and not pred.rows,
-                               pred_truncated=pred.truncated, no_gold=True,
-                               seconds=time.monotonic() - started)
+                               pred_truncated=pred.truncated, seconds=time.monotonic() - started)
         gold = self._cached_gold(db_path, gold_sql, cache)
         if gold is None:  # both at once; usually the gold check before the teacher cached it
             gold, pred = await asyncio.gather(self._run_gold(db_path, gold_sql, cache),

@@ -42,7 +42,7 @@ async def step(item: WorkItem, ctx: StepContext) -> None:
                     "the same answer, so agreement cannot check a question without gold SQL")
         return
     teacher, evaluator = rounds.teacher, ctx.evaluator
-    k, m = rounds.agreement_candidates, rounds.min_agree
+    k, m = rounds.no_gold.candidates, rounds.no_gold.min_agree
     groups: list[list[int]] = []  # answer indices; the first of a group is its representative
     answers: list[tuple] = []  # (answer, key, sql) per asked answer
     asked: list[dict] = []

@@ -18,7 +18,7 @@ twice, also in the middle of a sample's candidates or before its repair.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import NoGoldConfig, TeacherConfig
@@ -37,8 +37,7 @@ class Rounds:
     candidates: int = 1
     candidate_temperature: float = 0.7
     repair: bool = False
-    agreement_candidates: int = 4  # no_gold.candidates
-    min_agree: int = 3  # no_gold.min_agree
+    no_gold: NoGoldConfig = field(default_factory=NoGoldConfig)  # the agreement stage's
 
 
 def round_stages(teacher_config: TeacherConfig, deterministic: bool,
@@ -59,9 +58,8 @@ def rounds_for(teacher_config: TeacherConfig, teacher: TeacherStage,
     if teacher.answers.deterministic or not round_stages(teacher_config, False,
                                                          no_gold is not None):
         return None
-    no_gold = no_gold or NoGoldConfig()
     return Rounds(teacher, teacher_config.candidates, teacher_config.candidate_temperature,
-                  teacher_config.repair, no_gold.candidates, no_gold.min_agree)
+                  teacher_config.repair, no_gold or NoGoldConfig())
 
 
 def rounds_json(rounds: dict[str, Any]) -> str | None:

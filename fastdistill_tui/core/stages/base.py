@@ -43,6 +43,11 @@ class WorkItem:
     rounds: dict[str, Any] = field(default_factory=dict)  # candidates / repair asked (JSON)
     trial: WorkItem | None = None  # the kept answer's trial by the candidates stage
 
+    @property
+    def verified(self) -> bool:
+        """What the rule score gives 1.0: a gold match, or (without gold SQL) agreement."""
+        return bool(self.outcome and self.outcome.gold_match) or bool(self.agreed)
+
     def mark(self, label: str) -> None:
         self.marks[label] = time.time()
 

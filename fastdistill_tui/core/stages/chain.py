@@ -30,9 +30,7 @@ def reject_internal(item: WorkItem, exc: Exception, counts: StageCounts | None =
     (`rejects=False`: the score), the rule score stands and the sample only gets the reason."""
     detail = f"{type(exc).__name__}: {str(exc)[:200]}"
     if not rejects:
-        item.score = rule_score(bool(item.outcome and item.outcome.exec_ok),
-                                bool(item.outcome and item.outcome.gold_match)
-                                or bool(item.agreed))
+        item.score = rule_score(bool(item.outcome and item.outcome.exec_ok), item.verified)
         item.note("internal_error", detail)
         return
     if item.stage == "gold_check":

@@ -23,8 +23,7 @@ class Scorer:
 
     async def score(self, item: WorkItem) -> None:
         exec_ok = bool(item.outcome and item.outcome.exec_ok)
-        verified = bool(item.outcome and item.outcome.gold_match) or bool(item.agreed)
-        item.score = rule_score(exec_ok, verified)
+        item.score = rule_score(exec_ok, item.verified)
         if self.judge is not None and item.sql and item.alive:
             ex = item.example
             judged = await llm_judge_score(self.judge, ex.question, compact_schema(ex.schema),
