@@ -411,7 +411,8 @@ def _copy_rows(source: sqlite3.Connection, table: str, variant: str, rng: random
         rows = [r for r in rows if rng.random() >= drop]
     elif variant == "duplicate":
         twice = rng.uniform(0.2, 0.5)
-        names = _distinct_text_columns(rows)
+        names = [i for i, values in _distinct_columns(rows).items()
+                 if all(isinstance(v, str) for v in values)]
         rows += [_renamed(_fresh_id(r, int_pk), names, n)
                  for n, r in enumerate(list(rows)) if rng.random() < twice]
     elif variant == "scramble":
@@ -435,8 +436,7 @@ def _plant_literals(rows: list[list], columns: list[str], int_pk: int | None,
     all distinct (a name, say) does not get a literal that a row holds already: a name planted
     thrice would make a lookup by name ambiguous on the copy alone."""
     lower = {c.lower(): i for i, c in enumerate(columns)}
-    held = {i: values for i in lower.values()
-            if len(rows) > 1 and len(values := {_folded(r[i]) for r in rows}) == len(rows)}
+    held = _distinct_columns(rows)
     gold_values, answer_values = ({lower[c]: v for c, v in side.items() if c in lower}
                                   for side in literal_rows)
     picked = rng.sample(range(len(rows)), min(len(rows), GOLD_ROWS + ANSWER_ROWS))
@@ -520,14 +520,17 @@ def _folded(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 
 
-def _distinct_text_columns(rows: list[list]) -> list[int]:
-    """Columns that hold a different text in every row (a name, a code): what the data shows
-    to identify a row."""
+def _distinct_columns(rows: list[list]) -> dict[int, set]:
+    """Column -> its values (texts case-folded), for the columns that hold a different value
+    in every row (a name, a code, an id): what the data shows to identify a row."""
     if len(rows) < 2:
-        return []
-    return [i for i in range(len(rows[0]))
-            if all(isinstance(r[i], str) for r in rows)
-            and len({_folded(r[i]) for r in rows}) == len(rows)]
+        return {}
+    found = {}
+    for i in range(len(rows[0])):
+        values = {_folded(r[i]) for r in rows}
+        if len(values) == len(rows):
+            found[i] = values
+    return found
 
 
 def _renamed(row: list, columns: list[int], n: int) -> list:
