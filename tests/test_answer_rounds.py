@@ -8,7 +8,6 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from test_engine import last_run_dir, read_json, run_cli
 
 from fastdistill_tui.core.config import Config, StudentConfig
 from fastdistill_tui.core.engine import Engine
+from fastdistill_tui.core.providers import make_provider
+from fastdistill_tui.core.providers.base import Provider
 from fastdistill_tui.core.store import Store
 
 CITIES = [("berlin", "germany", 3645000.0), ("hamburg", "germany", 1841000.0),
@@ -134,6 +135,21 @@ def seeded_responder(pairs, needed: dict[str, int | None], asked: Counter,
     return respond
 
 
+def teacher_that_signals_its_stop(config: Config, stopped: threading.Event) -> Provider:
+    """The run's teacher, made here so that a responder can hold an answer until the run has
+    stopped the teacher (`stopped` is set then), rather than sleep and hope the stop got there
+    first: a slow machine may take longer."""
+    provider = make_provider(config.teacher)
+    stop = provider.stop
+
+    def stop_and_signal() -> None:
+        stop()
+        stopped.set()
+
+    provider.stop = stop_and_signal  # type: ignore[method-assign]
+    return provider
+
+
 def test_k_candidates_ask_until_a_gold_match_each_its_own_cache_entry(tmp_path, capsys):
     data, pairs = make_dataset(tmp_path / "data", 8)
     needed = {q: (0, 1, 2, None)[i % 4] for i, (q, _) in enumerate(pairs)}
@@ -162,13 +178,13 @@ def test_a_run_stopped_mid_candidates_resumes_without_asking_twice(tmp_path):
     data, pairs = make_dataset(tmp_path / "data", 8)
     needed = {q: (2, None)[i % 2] for i, (q, _) in enumerate(pairs)}
     asked: Counter = Counter()
-    cancel = threading.Event()
+    cancel, stopped = threading.Event(), threading.Event()
     stop_at = pairs[2][0]
 
     def on_ask(question, seed):
         if question == stop_at and seed == 1 and not cancel.is_set():
             cancel.set()
-            time.sleep(0.5)  # the stop reaches the provider before this answer does
+            assert stopped.wait(60)  # this answer arrives after the stop
 
     config = Config(student=StudentConfig(enabled=False))
     config.dataset.spec = f"jsonl:{data}"
@@ -181,8 +197,9 @@ def test_a_run_stopped_mid_candidates_resumes_without_asking_twice(tmp_path):
     with LoopbackServer(responder=seeded_responder(pairs, needed, asked, on_ask),
                         with_body=True) as srv:
         config.teacher.base_url = srv.base_url
-        outcome = asyncio.run(Engine(config, store).run(lambda e: None, lambda e: False,
-                                                        cancel))
+        provider = teacher_that_signals_its_stop(config, stopped)
+        outcome = asyncio.run(Engine(config, store, provider=provider).run(
+            lambda e: None, lambda e: False, cancel))
         assert outcome.status == "cancelled"
         assert (stop_at, 1) in asked and (stop_at, 2) not in asked  # stopped mid-candidates
         resumed = Engine(config, store, run_id=outcome.run_id, resume=True)

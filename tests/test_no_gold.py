@@ -9,14 +9,13 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from loopback_server import LoopbackServer
 from student_helpers import tiny_student
-from test_answer_rounds import CITIES, question_of
+from test_answer_rounds import CITIES, question_of, teacher_that_signals_its_stop
 from test_engine import last_run_dir, read_json, run_cli
 
 from fastdistill_tui.core.config import Config, StudentConfig
@@ -195,7 +194,7 @@ def test_a_run_stopped_mid_agreement_resumes_without_asking_twice(tmp_path):
     kinds = ["stray", "same", "scattered", "stray"]
     data = make_unlabelled(tmp_path / "data", kinds)
     asked: Counter = Counter()
-    cancel = threading.Event()
+    cancel, stopped = threading.Event(), threading.Event()
     stop_at = "stray question 0?"
 
     def respond(messages, body):
@@ -203,7 +202,7 @@ def test_a_run_stopped_mid_agreement_resumes_without_asking_twice(tmp_path):
         asked[question, seed] += 1
         if question == stop_at and seed == 2 and not cancel.is_set():
             cancel.set()
-            time.sleep(0.5)  # the stop reaches the provider before this answer does
+            assert stopped.wait(60)  # this answer arrives after the stop
         return ANSWERS[question.split()[0]][seed]
 
     config = Config(student=StudentConfig(enabled=False))
@@ -214,8 +213,9 @@ def test_a_run_stopped_mid_agreement_resumes_without_asking_twice(tmp_path):
     store = Store(config.data_dir / "fastdistill.sqlite")
     with LoopbackServer(responder=respond, with_body=True) as srv:
         config.teacher.base_url = srv.base_url
-        outcome = asyncio.run(Engine(config, store).run(lambda e: None, lambda e: False,
-                                                        cancel))
+        provider = teacher_that_signals_its_stop(config, stopped)
+        outcome = asyncio.run(Engine(config, store, provider=provider).run(
+            lambda e: None, lambda e: False, cancel))
         assert outcome.status == "cancelled"
         assert (stop_at, 2) in asked and (stop_at, 3) not in asked  # stopped mid-agreement
         resumed = Engine(config, store, run_id=outcome.run_id, resume=True)
